@@ -1,0 +1,60 @@
+"""Where things live on disk and on the network.
+
+Every path the product uses is derived here from a handful of environment variables, so a test can
+point a whole build at a temporary folder and the committed ``pygeoapi-config.yml`` can stay
+free of machine-specific paths (it refers to the same variables with ``${VAR:-default}``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations for one run (a build, a server, a test)."""
+
+    root: Path
+    data_dir: Path
+    raw_dir: Path
+    published_dir: Path
+    tiles_dir: Path
+    datasets_dir: Path
+    url: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read the ``GEOPORTAL_*`` variables, falling back to folders inside the checkout."""
+        env = dict(os.environ if env is None else env)
+        root = Path(env.get("GEOPORTAL_HOME", PROJECT_ROOT)).resolve()
+        data_dir = Path(env.get("GEOPORTAL_DATA_DIR", root / "var")).resolve()
+        return cls(
+            root=root,
+            data_dir=data_dir,
+            raw_dir=Path(env.get("GEOPORTAL_RAW_DIR", data_dir / "raw")).resolve(),
+            published_dir=Path(
+                env.get("GEOPORTAL_PUBLISHED_DIR", data_dir / "published")
+            ).resolve(),
+            tiles_dir=Path(env.get("GEOPORTAL_TILES_DIR", root / "tiles")).resolve(),
+            datasets_dir=Path(env.get("GEOPORTAL_DATASETS_DIR", root / "datasets")).resolve(),
+            url=env.get("GEOPORTAL_URL", f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/"),
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """The variables a child process (pygeoapi under gunicorn) needs to see the same paths."""
+        return {
+            "GEOPORTAL_HOME": str(self.root),
+            "GEOPORTAL_DATA_DIR": str(self.data_dir),
+            "GEOPORTAL_RAW_DIR": str(self.raw_dir),
+            "GEOPORTAL_PUBLISHED_DIR": str(self.published_dir),
+            "GEOPORTAL_TILES_DIR": str(self.tiles_dir),
+            "GEOPORTAL_DATASETS_DIR": str(self.datasets_dir),
+            "GEOPORTAL_URL": self.url,
+        }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses as independent clients and real components:
+#   gdal-bin  ogrinfo's OAPIF driver reads our OGC API Features like a GIS desktop would.
+set -euo pipefail
+pkgs=(gdal-bin)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "==> apt-get install ${missing[*]}"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
