@@ -69,6 +69,11 @@ class License(StrEnum):
     def requires_attribution(self) -> bool:
         return self is License.DL_BY_DE_2_0
 
+    @property
+    def page(self) -> str:
+        """The licence text on GovData, for people."""
+        return f"https://www.govdata.de/{self.value}"
+
 
 class Theme(StrEnum):
     """Portal themes: they group the web map's layer tree and map to EU data themes."""

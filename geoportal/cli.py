@@ -1,0 +1,145 @@
+"""The ``geoportal`` command: one entry point for the GIS office.
+
+    geoportal sample     generate the sample city's raw inputs (the demo's stand-in for real data)
+    geoportal build      turn raw inputs into published layers, as the registry describes them
+    geoportal config     render pygeoapi-config.yml from the registry (or --check it)
+    geoportal serve      serve the layers as OGC API and the portal page on 127.0.0.1
+    geoportal demo       all of the above, in order
+    geoportal datasets   list (and validate) the dataset registry
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from geoportal.errors import GeoportalError
+from geoportal.registry import Registry, load_registry
+from geoportal.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _registry(settings: Settings) -> Registry:
+    try:
+        return load_registry(settings.datasets_dir)
+    except GeoportalError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(help=__doc__)
+@click.version_option(package_name="geoportal-ratingen")
+def main() -> None:
+    """The Ratingen geoportal's command line."""
+
+
+@main.command()
+@click.option("--district", type=click.Choice(["tiny", "default", "city"]), default="default",
+              show_default=True,
+              help="tiny: 1 km² for tests; default: 4 km² of the centre; city: all ~99 km².")
+@click.option("--density", type=float, default=None,
+              help="LiDAR points per m² (NRW delivers about 15; default 15, tiny 4).")
+@click.option("--ortho-resolution", type=float, default=None,
+              help="Orthophoto metres per pixel (NRW delivers 0.1; default 0.5, tiny 1.0).")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Same seed, same city: byte-identical files.")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Processes generating LiDAR tiles in parallel.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default: the raw-data folder, $GEOPORTAL_RAW_DIR).")
+@click.option("--force", is_flag=True, help="Regenerate even if the folder holds this city.")
+def sample(district: str, density: float | None, ortho_resolution: float | None, seed: int,
+           workers: int, out: Path | None, force: bool) -> None:
+    """Generate the sample city: LiDAR, orthophoto, ALKIS, tree cadastre, POIs, ground truth."""
+    from geoportal.sample_cli import run_sample
+
+    settings = _settings()
+    run_sample(out or settings.raw_dir, district, density, ortho_resolution, seed, workers,
+               force, click.echo)
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+def build(ids: tuple[str, ...]) -> None:
+    """Build the given datasets (default: all) and publish them atomically."""
+    from geoportal.build import build_all
+
+    settings = _settings()
+    registry = _registry(settings)
+    try:
+        summary = build_all(registry, settings, list(ids) or None, echo=click.echo)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    if not summary.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Fail if pygeoapi-config.yml differs from the registry.")
+def config(check: bool) -> None:
+    """Render pygeoapi-config.yml from datasets/*.yml."""
+    from geoportal.pygeoapi_config import render_text, write_config
+    from geoportal.server import CONFIG_FILE
+
+    settings = _settings()
+    registry = _registry(settings)
+    path = settings.root / CONFIG_FILE
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != render_text(registry):
+            raise click.ClickException(f"{path} is out of date; run `geoportal config`")
+        click.echo(f"{path} matches the registry ({len(registry)} datasets)")
+        return
+    changed = write_config(registry, path)
+    click.echo(f"{'wrote' if changed else 'unchanged:'} {path} ({len(registry)} datasets)")
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the published layers (OGC API Features, downloads, portal page)."""
+    from geoportal.server import serve_forever
+
+    settings = _settings()
+    sys.exit(serve_forever(settings, host, port, workers, click.echo))
+
+
+@main.command()
+@click.option("--district", type=click.Choice(["tiny", "default", "city"]), default="default",
+              show_default=True)
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, district: str, host: str, port: int) -> None:
+    """Generate the sample city (if needed), build every layer and serve the portal."""
+    started = time.perf_counter()
+    ctx.invoke(sample, district=district)
+    from geoportal.build import build_all
+
+    settings = _settings()
+    summary = build_all(_registry(settings), settings, echo=click.echo)
+    click.echo(f"ready in {time.perf_counter() - started:.0f} s")
+    if not summary.ok:
+        click.echo("some layers failed to build; serving the others")
+    ctx.invoke(serve, host=host, port=port)
+
+
+@main.command()
+def datasets() -> None:
+    """List the registry's datasets (validating every file)."""
+    settings = _settings()
+    registry = _registry(settings)
+    for d in registry:
+        click.echo(f"{d.id:<24} {d.theme.value:<12} {d.license.value:<15} {d.title.de}")
+    click.echo(f"{len(registry)} datasets in {settings.datasets_dir}")
+
+
+if __name__ == "__main__":
+    main()

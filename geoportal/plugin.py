@@ -1,0 +1,38 @@
+"""The plugin registry: pipelines and providers by short name, or any importable dotted path.
+
+As in pygeoapi, a registry entry may name a plugin that ships with the project (``vector``) or a
+class of its own (``mypackage.pipelines.Special``), so a new kind of source needs no change here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+PLUGINS: dict[str, dict[str, str]] = {
+    "pipeline": {
+        "vector": "pipelines.vector.VectorPipeline",
+    },
+    "provider": {
+        "GeoPackage": "geoportal.providers.geopackage.GeoPackageProvider",
+    },
+}
+
+
+class PluginError(ImportError):
+    """A plugin key or dotted path that cannot be loaded."""
+
+
+def load_plugin(kind: str, name: str) -> Any:
+    """Return the class registered as ``name`` for ``kind``, or imported from a dotted path."""
+    registered = PLUGINS.get(kind, {})
+    dotted = registered.get(name, name)
+    if "." not in dotted:
+        known = ", ".join(sorted(registered)) or "none"
+        raise PluginError(f"unknown {kind} {name!r}; expected one of {known} or a dotted path")
+    module_name, _, class_name = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, class_name)
+    except (ImportError, AttributeError) as exc:
+        raise PluginError(f"cannot load {kind} {dotted!r}: {exc}") from exc

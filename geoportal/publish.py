@@ -1,0 +1,166 @@
+"""Publishing a built layer atomically, and the metadata record every published layer carries.
+
+A dataset is published as a folder ``published/<id>/`` holding its output files, a
+``metadata.json`` (the facts the catalogue needs and the registry cannot know: extent, counts,
+sizes, checksums, dates) and its rejects report. That folder is a *symbolic link* to an immutable
+version folder under ``published/.versions/<id>/``. A new build is written into a fresh version
+folder and then the link is replaced with ``os.replace`` — a single atomic rename — so a reader
+(the server, a download) always sees either the complete old version or the complete new one,
+never a mix, and a crash mid-build leaves the old version served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from geoportal.errors import PublishError
+
+VERSIONS = ".versions"
+METADATA_FILE = "metadata.json"
+KEEP_VERSIONS = 2
+
+MEDIA_TYPES = {
+    "gpkg": "application/geopackage+sqlite3",
+    "csv": "text/csv",
+    "geojson": "application/geo+json",
+    "parquet": "application/vnd.apache.parquet",
+    "tif": "image/tiff; application=geotiff; profile=cloud-optimized",
+    "laz": "application/vnd.laszip",
+    "json": "application/json",
+}
+
+
+@dataclass
+class FileRecord:
+    """One downloadable file of a published layer."""
+
+    format: str
+    path: str
+    media_type: str
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class LayerMetadata:
+    """What a build learned about its output; read by the server's landing page and the catalogue.
+
+    ``modified`` changes only when the content changes (same checksums as the previous version →
+    the previous ``modified`` is kept), so a no-change rebuild does not look like an update to the
+    catalogue or to a harvester.
+    """
+
+    id: str
+    built_at: str
+    modified: str
+    feature_count: int
+    rejected_count: int
+    bbox_wgs84: list[float] | None
+    bbox_native: list[float] | None
+    crs_native: str
+    source_sha256: str | None
+    files: list[FileRecord] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerMetadata:
+        files = [FileRecord(**f) for f in data.get("files", [])]
+        return cls(**{**data, "files": files})
+
+    def content_key(self) -> list[tuple[str, str]]:
+        return sorted((f.path, f.sha256) for f in self.files)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: Path, fmt: str) -> FileRecord:
+    return FileRecord(
+        format=fmt,
+        path=path.name,
+        media_type=MEDIA_TYPES.get(fmt, "application/octet-stream"),
+        bytes=path.stat().st_size,
+        sha256=sha256_file(path),
+    )
+
+
+def read_metadata(published_dir: Path, dataset_id: str) -> LayerMetadata | None:
+    """The metadata of the currently published version, or None if nothing is published."""
+    path = published_dir / dataset_id / METADATA_FILE
+    if not path.exists():
+        return None
+    return LayerMetadata.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@contextmanager
+def staging(published_dir: Path, dataset_id: str) -> Iterator[Path]:
+    """A fresh, private version folder to build into; removed again if the build fails."""
+    versions = published_dir / VERSIONS / dataset_id
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    folder = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=versions))
+    folder.chmod(0o755)  # mkdtemp makes it private; the server may run as another user
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def publish_version(published_dir: Path, dataset_id: str, version: Path) -> Path:
+    """Point ``published/<id>`` at ``version`` in one atomic rename; prune old versions."""
+    link = published_dir / dataset_id
+    if link.exists() and not link.is_symlink():
+        raise PublishError(f"{link} exists and is not a published-version link; refusing to replace it")
+    tmp_link = published_dir / f".{dataset_id}.link-{os.getpid()}"
+    try:
+        tmp_link.unlink(missing_ok=True)
+        tmp_link.symlink_to(version.relative_to(published_dir))
+        os.replace(tmp_link, link)
+    except OSError as exc:
+        tmp_link.unlink(missing_ok=True)
+        raise PublishError(f"could not publish {dataset_id}: {exc}") from exc
+    _prune(version.parent, keep={version.name})
+    return link
+
+
+def _prune(versions: Path, keep: set[str]) -> None:
+    """Keep the newest few versions: a server mid-request may still read the previous one."""
+    folders = sorted((p for p in versions.iterdir() if p.is_dir()), key=lambda p: p.name)
+    for old in folders[:-KEEP_VERSIONS]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file so that readers see the old or the new content, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,151 @@
+"""Render ``pygeoapi-config.yml`` from the registry.
+
+The file is committed (a reviewer sees what the server will offer) and a test fails when it drifts
+from the registry. It contains no machine paths: data locations and the public URL are written as
+pygeoapi environment references (``${GEOPORTAL_PUBLISHED_DIR:-var/published}``) that the server
+process resolves, so the same file serves a laptop, CI and production.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geoportal.registry import Dataset, License, Registry
+
+HEADER = (
+    "# GENERATED from datasets/*.yml by `geoportal config` — do not edit by hand.\n"
+    "# Edit the dataset descriptions in datasets/ and run `geoportal config` again;\n"
+    "# tests/test_pygeoapi_config.py fails when this file and the registry disagree.\n"
+)
+PUBLISHED = "${GEOPORTAL_PUBLISHED_DIR:-var/published}"
+URL = "${GEOPORTAL_URL:-http://127.0.0.1:5000}"
+HOME = "${GEOPORTAL_HOME:-.}"
+OUTPUT_CRS = [
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "http://www.opengis.net/def/crs/EPSG/0/25832",
+    "http://www.opengis.net/def/crs/EPSG/0/4326",
+    "http://www.opengis.net/def/crs/EPSG/0/3857",
+]
+DOWNLOAD_TITLES = {
+    "gpkg": ("GeoPackage (EPSG:25832)", "application/geopackage+sqlite3"),
+    "csv": ("CSV", "text/csv"),
+    "geojson": ("GeoJSON (WGS84)", "application/geo+json"),
+}
+# Ratingen's municipal area in WGS84, the default extent of every collection.
+CITY_BBOX = [6.77, 51.25, 6.96, 51.36]
+
+
+def render_config(registry: Registry) -> dict[str, Any]:
+    """The pygeoapi configuration as a dict, resources in registry order."""
+    first = next(iter(registry), None)
+    return {
+        "server": _server(),
+        "logging": {"level": "ERROR"},
+        "metadata": _metadata(first),
+        "resources": {d.id: _resource(d) for d in registry if d.serve.features},
+    }
+
+
+def render_text(registry: Registry) -> str:
+    return HEADER + yaml.safe_dump(render_config(registry), sort_keys=False, allow_unicode=True,
+                                   width=100)
+
+
+def write_config(registry: Registry, path: Path) -> bool:
+    """Write the rendered config; return True when the file changed."""
+    text = render_text(registry)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def _server() -> dict[str, Any]:
+    return {
+        "bind": {"host": "127.0.0.1", "port": 5000},
+        "url": URL,
+        "mimetype": "application/json; charset=UTF-8",
+        "encoding": "utf-8",
+        "gzip": False,
+        "languages": ["de-DE", "en-US"],
+        "cors": True,
+        "pretty_print": False,
+        "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "throttle"},
+        "templates": {"path": f"{HOME}/geoportal/templates"},
+    }
+
+
+def _metadata(first: Dataset | None) -> dict[str, Any]:
+    publisher = first.publisher if first else None
+    contact = first.contact if first else None
+    return {
+        "identification": {
+            "title": {"de": "Geoportal Ratingen", "en": "Ratingen geoportal"},
+            "description": {
+                "de": "Offene Geodaten der Stadt Ratingen als OGC API",
+                "en": "Open geodata of the City of Ratingen as OGC API",
+            },
+            "keywords": {"de": ["Geodaten", "Ratingen", "Open Data"],
+                         "en": ["geodata", "Ratingen", "open data"]},
+            "keywords_type": "theme",
+            "terms_of_service": License.DL_BY_DE_2_0.page,
+            "url": publisher.url if publisher else "https://www.ratingen.de",
+        },
+        "license": {"name": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+                    "url": License.DL_BY_DE_2_0.page},
+        "provider": {"name": publisher.name if publisher else "Stadt Ratingen",
+                     "url": publisher.url if publisher else "https://www.ratingen.de"},
+        "contact": {
+            "name": contact.name if contact else "Stadt Ratingen",
+            "email": contact.email if contact and contact.email else "",
+            "url": contact.url if contact and contact.url else "",
+            "role": "pointOfContact",
+        },
+    }
+
+
+def _resource(d: Dataset) -> dict[str, Any]:
+    schema = d.schema_
+    provider: dict[str, Any] = {
+        "type": "feature",
+        "name": "geoportal.providers.geopackage.GeoPackageProvider",
+        "data": f"{PUBLISHED}/{d.id}/{d.id}.gpkg",
+        "id_field": schema.id_field,
+        "crs": OUTPUT_CRS,
+    }
+    if schema.title_field:
+        provider["title_field"] = schema.title_field
+    return {
+        "type": "collection",
+        "title": {"de": d.title.de, "en": d.title.get("en")},
+        "description": {"de": d.description.de, "en": d.description.get("en")},
+        "keywords": {"de": d.keywords.de, "en": d.keywords.en or d.keywords.de},
+        "links": _links(d),
+        "extents": {"spatial": {"bbox": CITY_BBOX,
+                                "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "providers": [provider],
+    }
+
+
+def _links(d: Dataset) -> list[dict[str, str]]:
+    links = [{
+        "type": "text/html",
+        "rel": "license",
+        "title": d.license.value,
+        "href": d.license.page,
+        "hreflang": "de",
+    }]
+    for fmt in d.outputs:
+        title, media_type = DOWNLOAD_TITLES[fmt]
+        links.append({
+            "type": media_type,
+            "rel": "enclosure",
+            "title": f"Download {title}",
+            "href": f"{URL}/downloads/{d.id}/{d.id}.{fmt}",
+            "hreflang": "de",
+        })
+    return links
+

@@ -1,0 +1,147 @@
+"""Start the geoportal: prepare pygeoapi's runtime files, then run it under gunicorn.
+
+The committed ``pygeoapi-config.yml`` lists every dataset of the registry. At start-up the layers
+that have never been built are left out of the *runtime* copy (with a warning naming them), since
+pygeoapi would otherwise fail on them while writing its OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geoportal.publish import atomic_write_text
+from geoportal.settings import Settings
+
+CONFIG_FILE = "pygeoapi-config.yml"
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: Path
+    openapi: Path
+    collections: list[str]
+    missing: list[str]
+
+    def env(self, settings: Settings) -> dict[str, str]:
+        return {**settings.as_env(), "PYGEOAPI_CONFIG": str(self.config),
+                "PYGEOAPI_OPENAPI": str(self.openapi)}
+
+
+def prepare(settings: Settings) -> Runtime:
+    """Write the runtime config (built layers only) and its OpenAPI document under ``data_dir``."""
+    from pygeoapi.openapi import generate_openapi_document
+    from pygeoapi.util import yaml_load
+
+    with _environment(settings.as_env()):
+        text = (settings.root / CONFIG_FILE).read_text(encoding="utf-8")
+        config: dict[str, Any] = yaml_load(io.StringIO(text))
+    missing = [rid for rid, res in config["resources"].items() if not _data_exists(res)]
+    for rid in missing:
+        del config["resources"][rid]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = settings.data_dir / "pygeoapi-runtime.yml"
+    openapi = settings.data_dir / "openapi.yml"
+    atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    atomic_write_text(openapi, generate_openapi_document(runtime, "yaml"))
+    return Runtime(runtime, openapi, list(config["resources"]), missing)
+
+
+def _data_exists(resource: dict[str, Any]) -> bool:
+    return all(Path(p["data"]).exists() for p in resource.get("providers", [])
+               if isinstance(p.get("data"), str))
+
+
+class _environment:
+    """Temporarily set environment variables (pygeoapi's loader reads ``os.environ``)."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc: object) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    return [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
+            "--access-logfile", "-", "--error-logfile", "-", "--log-level", "warning",
+            "--timeout", "120", "geoportal.wsgi:app"]
+
+
+def start(settings: Settings, host: str, port: int, workers: int = 2,
+          log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start gunicorn in the background and return once it answers (for tests and `demo`)."""
+    runtime = prepare(settings)
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
+    proc = subprocess.Popen(gunicorn_command(host, port, workers),
+                            env={**os.environ, **runtime.env(settings)}, cwd=settings.root,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until_ready(f"http://{host}:{port}/conformance?f=json", proc)
+    return proc
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"the server did not answer {url} within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def serve_forever(settings: Settings, host: str, port: int, workers: int, echo: Echo) -> int:
+    """Run gunicorn in the foreground until Ctrl+C, after printing where to look."""
+    runtime = prepare(settings)
+    for rid in runtime.missing:
+        echo(f"warning: {rid} is not built yet and is not served (run `geoportal build {rid}`)")
+    base = settings.url
+    echo(f"Serving {len(runtime.collections)} layer(s) on {base}/ — press Ctrl+C to stop.")
+    for label, path in [("landing page", "/"), ("collections", "/collections"),
+                        ("OpenAPI", "/openapi"), ("conformance", "/conformance")]:
+        echo(f"  {label:<13} {base}{path}")
+    for rid in runtime.collections:
+        echo(f"  {rid:<13} {base}/collections/{rid}/items")
+    env = {**os.environ, **runtime.env(settings)}
+    try:
+        return subprocess.call(gunicorn_command(host, port, workers), env=env, cwd=settings.root)
+    except KeyboardInterrupt:
+        return 0

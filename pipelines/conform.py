@@ -1,0 +1,194 @@
+"""Conform a raw table to its published schema: rename, type, check, reproject.
+
+Only the properties the registry's schema lists are kept — an allow-list, so an unexpected column
+in next year's delivery (or a personal field under a new name) cannot slip into an output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geoportal.errors import SourceFormatError
+from geoportal.registry import Dataset, Property
+from pipelines.readers import RawTable, parse_number
+from pipelines.rejects import RejectsReport
+
+STORAGE_CRS = "EPSG:25832"
+
+TRUE_WORDS = {"ja", "j", "yes", "y", "true", "wahr", "1", "x"}
+FALSE_WORDS = {"nein", "n", "no", "false", "falsch", "0", ""}
+
+Converter = Callable[[object, str], object]  # (raw value, the source's decimal mark)
+
+
+def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.GeoDataFrame:
+    """Return the publishable rows, typed and in the storage CRS; record everything dropped."""
+    _require_columns(table, dataset)
+    rejected = report.rejected_lines
+    keep = np.array([g is not None and int(ln) not in rejected
+                     for g, ln in zip(table.geometry, table.lines, strict=True)], dtype=bool)
+    columns = {}
+    for prop in dataset.schema_.properties:
+        values, missing_required = _convert_column(table, prop, report)
+        keep &= ~missing_required
+        columns[prop.name] = values
+    frame = pd.DataFrame(columns)[keep].reset_index(drop=True)
+    geometry = gpd.GeoSeries(list(table.geometry[keep]), crs=table.crs).to_crs(STORAGE_CRS)
+    out = gpd.GeoDataFrame(frame, geometry=geometry.values, crs=STORAGE_CRS)
+    out = _drop_duplicate_ids(out, dataset, table.lines[keep], report)
+    out = _coerce_geometry_type(out, dataset)
+    report.rows_published = len(out)
+    return out
+
+
+def _require_columns(table: RawTable, dataset: Dataset) -> None:
+    available = list(table.frame.columns)
+    missing = [p.source_column for p in dataset.schema_.properties
+               if p.source_column not in available]
+    if missing:
+        raise SourceFormatError(
+            f"{dataset.source.path}: column(s) {missing} named in datasets/{dataset.id}.yml "
+            f"are not in the source; it has {available}"
+        )
+
+
+def _convert_column(
+    table: RawTable, prop: Property, report: RejectsReport
+) -> tuple[pd.Series, np.ndarray]:
+    """Convert one column; return the values and a mask of rows lacking a required value."""
+    convert = CONVERTERS[prop.type]
+    raw = table.frame[prop.source_column]
+    values: list[object] = []
+    missing = np.zeros(len(raw), dtype=bool)
+    for i, (value, line) in enumerate(zip(raw, table.lines, strict=True)):
+        converted = _checked(convert, value, prop, table.decimal, int(line), report)
+        if converted is None and prop.required:
+            report.add(int(line), "rejected", f"required value {prop.name!r} missing or unreadable",
+                       prop.source_column, value)
+            missing[i] = True
+        values.append(converted)
+    return pd.Series(values, dtype=DTYPES[prop.type]), missing
+
+
+def _checked(convert: Converter, value: object, prop: Property, decimal: str, line: int,
+             report: RejectsReport) -> object:
+    if _is_blank(value):
+        return None
+    try:
+        converted = convert(value, decimal)
+    except ValueError:
+        report.add(line, "nulled", f"not a valid {prop.type}", prop.source_column, value)
+        return None
+    problem = _range_problem(converted, prop)
+    if problem:
+        report.add(line, "nulled", problem, prop.source_column, value)
+        return None
+    return converted
+
+
+def _range_problem(value: object, prop: Property) -> str | None:
+    if prop.minimum is not None and isinstance(value, int | float) and value < prop.minimum:
+        return f"below the minimum {prop.minimum:g}"
+    if prop.maximum is not None and isinstance(value, int | float) and value > prop.maximum:
+        return f"above the maximum {prop.maximum:g}"
+    if prop.enum is not None and value not in prop.enum:
+        return f"not one of {prop.enum}"
+    return None
+
+
+def _is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _to_string(value: object, _decimal: str) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _to_number(value: object, decimal: str) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    number = parse_number(value, decimal)
+    if number is None:
+        raise ValueError(value)
+    return number
+
+
+def _to_integer(value: object, decimal: str) -> int:
+    number = _to_number(value, decimal)
+    if not float(number).is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
+def _to_boolean(value: object, _decimal: str) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(value)
+
+
+def _to_date(value: object, _decimal: str) -> date:
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for parse in (date.fromisoformat, _german_date):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+def _german_date(text: str) -> date:
+    day, month, year = text.split(".")
+    return date(int(year), int(month), int(day))
+
+
+CONVERTERS: dict[str, Converter] = {
+    "string": _to_string,
+    "number": _to_number,
+    "integer": _to_integer,
+    "boolean": _to_boolean,
+    "date": _to_date,
+}
+DTYPES = {"string": object, "number": "Float64", "integer": "Int64", "boolean": "boolean",
+          "date": object}
+
+
+def _drop_duplicate_ids(out: gpd.GeoDataFrame, dataset: Dataset, lines: np.ndarray,
+                        report: RejectsReport) -> gpd.GeoDataFrame:
+    """Feature ids must be unique for /items/{id}; later duplicates are rejected, not merged."""
+    duplicated = out[dataset.schema_.id_field].duplicated(keep="first").to_numpy()
+    for line, value in zip(lines[duplicated], out[dataset.schema_.id_field][duplicated],
+                           strict=True):
+        report.add(int(line), "rejected", "duplicate id", dataset.schema_.id_field, value)
+    return out[~duplicated].reset_index(drop=True)
+
+
+def _coerce_geometry_type(out: gpd.GeoDataFrame, dataset: Dataset) -> gpd.GeoDataFrame:
+    """Promote single to multi parts where the schema says multi, so the layer has one type."""
+    if dataset.schema_.geometry.startswith("Multi"):
+        geoms = out.geometry.values
+        single = shapely.get_type_id(geoms) < 4
+        promoted = np.array(geoms, dtype=object)
+        promoted[single] = [shapely.multipolygons([g]) if g.geom_type == "Polygon"
+                            else shapely.multilinestrings([g]) if g.geom_type == "LineString"
+                            else shapely.multipoints([g]) for g in promoted[single]]
+        out = out.set_geometry(gpd.GeoSeries(promoted, crs=out.crs).values)
+    return out

@@ -1,0 +1,63 @@
+"""The vector pipeline: a point, line or area layer from one CSV, GeoJSON, GeoPackage, Shapefile or
+NAS file, described entirely by its registry entry — adding such a layer takes one YAML file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+
+from geoportal.errors import SourceError
+from geoportal.publish import LayerMetadata, file_record, now_iso, sha256_file
+from pipelines.base import BuildResult, Pipeline, WorkUnit
+from pipelines.conform import STORAGE_CRS, conform
+from pipelines.readers import read_source
+from pipelines.rejects import RejectsReport
+from pipelines.writers import WRITERS
+
+
+class VectorPipeline(Pipeline):
+    """Read → conform to the schema → write every output format, plus the rejects report."""
+
+    def plan(self) -> list[WorkUnit]:
+        path = self.settings.raw_dir / self.dataset.source.path
+        if not path.exists():
+            raise SourceError(
+                f"{path}: source file of dataset {self.dataset.id!r} not found "
+                f"(datasets/{self.dataset.id}.yml source.path; run `geoportal sample` for the demo)"
+            )
+        return [WorkUnit(key=self.dataset.id, inputs=(path,))]
+
+    def build(self, unit: WorkUnit, staging: Path) -> tuple[gpd.GeoDataFrame, RejectsReport]:
+        report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
+        table = read_source(self.dataset.source, self.settings.raw_dir, report)
+        return conform(table, self.dataset, report), report
+
+    def finish(
+        self, results: list[tuple[gpd.GeoDataFrame, RejectsReport]], staging: Path
+    ) -> BuildResult:
+        (layer, report), = results
+        files = [file_record(WRITERS[fmt](layer, staging, self.dataset.id), fmt)
+                 for fmt in self.dataset.outputs]
+        (staging / "rejects.csv").write_text(report.to_csv(), encoding="utf-8")
+        (staging / "report.json").write_text(report.to_json(), encoding="utf-8")
+        metadata = LayerMetadata(
+            id=self.dataset.id,
+            built_at=now_iso(),
+            modified=now_iso(),
+            feature_count=len(layer),
+            rejected_count=len(report.rejected_lines),
+            bbox_wgs84=_bounds(layer.to_crs("EPSG:4326"), 7),
+            bbox_native=_bounds(layer, 2),
+            crs_native=STORAGE_CRS,
+            source_sha256=sha256_file(Path(report.source)),
+            files=files,
+        )
+        return BuildResult(self.dataset.id, metadata, report.headline())
+
+
+def _bounds(layer: gpd.GeoDataFrame, digits: int) -> list[float] | None:
+    if layer.empty:
+        return None
+    return [round(float(v), digits) for v in layer.total_bounds]
