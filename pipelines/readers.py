@@ -92,6 +92,7 @@ def read_csv_points(path: Path, source: Source, report: RejectsReport) -> RawTab
 
 
 def _read_delimited(path: Path, source: Source) -> tuple[list[str], list[list[str]], list[int]]:
+    _check_encoding(path, source.encoding)
     try:
         with open(path, encoding=source.encoding, newline="") as fh:
             reader = csv.reader(fh, delimiter=source.delimiter)
@@ -115,6 +116,29 @@ def _read_delimited(path: Path, source: Source) -> tuple[list[str], list[list[st
             "check source.delimiter in the registry"
         )
     return header, rows, lines
+
+
+SINGLE_BYTE = {"cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso-8859-15"}
+
+
+def _check_encoding(path: Path, encoding: str) -> None:
+    """Catch the two encoding mistakes that decode without an error but garble every umlaut.
+
+    A single-byte code page decodes *any* bytes, so a UTF-16 or UTF-8 file declared as cp1252
+    would be read as nonsense; their signatures (NUL bytes; valid multi-byte UTF-8) give them away.
+    """
+    data = path.read_bytes()
+    declared = encoding.lower()
+    hint = "set source.encoding in the registry"
+    if b"\x00" in data[:4096] and not declared.startswith("utf-16"):
+        raise SourceFormatError(f"{path}: contains NUL bytes, it looks like UTF-16, not "
+                                f"{encoding}; {hint}")
+    if declared in SINGLE_BYTE and not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        raise SourceFormatError(f"{path}: the text is UTF-8, not {encoding}; {hint}")
 
 
 def _geometry_columns(source: Source) -> list[str]:

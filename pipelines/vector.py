@@ -14,7 +14,7 @@ from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.writers import WRITERS
+from pipelines.writers import WRITERS, content_timestamp
 
 
 class VectorPipeline(Pipeline):
@@ -38,8 +38,9 @@ class VectorPipeline(Pipeline):
         self, results: list[tuple[gpd.GeoDataFrame, RejectsReport]], staging: Path
     ) -> BuildResult:
         (layer, report), = results
-        files = [file_record(WRITERS[fmt](layer, staging, self.dataset.id), fmt)
-                 for fmt in self.dataset.outputs]
+        with content_timestamp(Path(report.source)):
+            files = [file_record(WRITERS[fmt](layer, staging, self.dataset.id), fmt)
+                     for fmt in self.dataset.outputs]
         (staging / "rejects.csv").write_text(report.to_csv(), encoding="utf-8")
         (staging / "report.json").write_text(report.to_json(), encoding="utf-8")
         metadata = LayerMetadata(

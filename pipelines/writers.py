@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +20,21 @@ import pyogrio
 import shapely
 
 Writer = Callable[[gpd.GeoDataFrame, Path, str], Path]
+
+
+@contextmanager
+def content_timestamp(source: Path) -> Iterator[None]:
+    """Stamp outputs with the source's modification time instead of the wall clock.
+
+    GeoPackage records a ``last_change`` time; with the wall clock, two builds of the same input
+    would differ byte for byte and every rebuild would look like an update to the catalogue.
+    """
+    stamp = datetime.fromtimestamp(source.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def write_gpkg(layer: gpd.GeoDataFrame, folder: Path, name: str) -> Path:

@@ -1,0 +1,187 @@
+"""Building layers: bad input is explained, good input still publishes, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from geoportal.build import build_all
+from geoportal.publish import read_metadata
+from geoportal.registry import load_registry
+from geoportal.settings import PROJECT_ROOT, Settings
+from tests.conftest import make_settings
+
+TOILETS_HEADER = "id,name,adresse,oeffnungszeiten,barrierefrei,gebuehr,wickeltisch,breite,laenge"
+TREES_HEADER = ("Baum-ID;Baumnummer;Art deutsch;Art botanisch;Pflanzjahr;Stammumfang (cm);"
+                "Kronendurchmesser (m);Baumhöhe (m);Straße;Rechtswert;Hochwert")
+
+
+def write_toilets(raw: Path, rows: list[str]) -> None:
+    path = raw / "poi" / "oeffentliche_toiletten.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([TOILETS_HEADER, *rows]) + "\n", encoding="utf-8")
+
+
+def write_trees(raw: Path, rows: list[str], encoding: str = "cp1252") -> None:
+    path = raw / "baumkataster" / "baumkataster_ratingen.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\r\n".join([TREES_HEADER, *rows]) + "\r\n").encode(encoding))
+
+
+GOOD_TOILETS = [
+    "WC1,Markt,Markt 1,Mo-Fr 08:00-18:00,ja,kostenlos,ja,51.2970,6.8490",
+    "WC2,Bahnhof Ost,Bahnhofstraße 2,24/7,nein,\"0,50 €\",nein,51.2990,6.8700",
+    "WC3,Stadtpark,,,ja,kostenlos,,51.3000,6.8550",
+]
+GOOD_TREES = [
+    "B1;1;Winter-Linde;Tilia cordata;1985;120;8,5;14,0;Düsseldorfer Straße;350123,45;5685321,10",
+    "B2;2;Spitz-Ahorn;Acer platanoides;1522;95;6,0;11,5;Lintorfer Straße;350200,00;5685400,00",
+    "B3;3;Stiel-Eiche;Quercus robur;1950;210;12,0;22,0;Am Stadtpark;;5685500,00",
+    "B4;4;Hainbuche;Carpinus betulus;2010;40;3,5;7,0;Am Stadtpark;350300,5x;5685500,00",
+    "B5;5;Platane;Platanus × hispanica;1975;180;10,0;20,0;Mülheimer Straße;350400,00;5685600,00",
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = make_settings(tmp_path)
+    write_toilets(s.raw_dir, GOOD_TOILETS)
+    write_trees(s.raw_dir, GOOD_TREES)
+    return s
+
+
+def build(settings: Settings, ids: list[str] | None = None, datasets: Path | None = None):
+    registry = load_registry(datasets or PROJECT_ROOT / "datasets")
+    lines: list[str] = []
+    summary = build_all(registry, settings, ids, echo=lines.append)
+    return summary, "\n".join(lines)
+
+
+def test_good_input_publishes_every_format(settings: Settings) -> None:
+    summary, log = build(settings)
+    assert summary.ok, log
+    trees = gpd.read_file(settings.published_dir / "trees" / "trees.gpkg")
+    assert sorted(trees["tree_id"]) == ["B1", "B2", "B5"]
+    assert trees.crs.to_epsg() == 25832
+    b1 = trees.set_index("tree_id").loc["B1"]
+    assert b1["species_de"] == "Winter-Linde" and b1["street"] == "Düsseldorfer Straße"
+    assert b1["crown_diameter_m"] == pytest.approx(8.5)
+    assert b1.geometry.x == pytest.approx(350123.45)
+    toilets = gpd.read_file(settings.published_dir / "public_toilets" / "public_toilets.geojson")
+    by_id = toilets.set_index("toilet_id")
+    assert bool(by_id.loc["WC1", "accessible"]) is True
+    assert bool(by_id.loc["WC2", "accessible"]) is False
+    assert by_id.loc["WC2", "fee"] == "0,50 €"
+    assert by_id.loc["WC1"].geometry.x == pytest.approx(6.849)  # lon/lat order, WGS84
+    assert "summary" not in log and "built 2 dataset(s), 0 failed" in log
+
+
+def test_unreadable_rows_go_to_the_rejects_report(settings: Settings) -> None:
+    build(settings, ["trees"])
+    folder = settings.published_dir / "trees"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["rows_read"] == 5 and report["rows_published"] == 3
+    assert report["by_reason"] == {
+        "rejected: coordinate missing": 1,
+        "rejected: coordinate not a number": 1,
+        "nulled: below the minimum 1700": 1,
+    }
+    rejects = (folder / "rejects.csv").read_text(encoding="utf-8")
+    assert "350300,5x" in rejects and ",Rechtswert," in rejects
+    metadata = read_metadata(settings.published_dir, "trees")
+    assert metadata is not None and metadata.rejected_count == 2
+
+
+def test_missing_source_fails_that_layer_only(settings: Settings) -> None:
+    (settings.raw_dir / "poi" / "oeffentliche_toiletten.csv").unlink()
+    summary, log = build(settings)
+    assert not summary.ok
+    assert "oeffentliche_toiletten.csv" in summary.failed["public_toilets"]
+    assert "not found" in summary.failed["public_toilets"]
+    assert [r.dataset_id for r in summary.built] == ["trees"]
+
+
+def test_wrong_encoding_is_explained(settings: Settings) -> None:
+    write_trees(settings.raw_dir, GOOD_TREES, encoding="utf-16")
+    summary, _ = build(settings, ["trees"])
+    message = summary.failed["trees"]
+    assert "baumkataster_ratingen.csv" in message and "cp1252" in message
+
+
+def test_a_renamed_column_names_the_yaml_and_the_columns(settings: Settings) -> None:
+    path = settings.raw_dir / "baumkataster" / "baumkataster_ratingen.csv"
+    text = path.read_bytes().decode("cp1252").replace("Pflanzjahr", "Pflanzdatum")
+    path.write_bytes(text.encode("cp1252"))
+    summary, _ = build(settings, ["trees"])
+    message = summary.failed["trees"]
+    assert "['Pflanzjahr']" in message and "datasets/trees.yml" in message
+    assert "Pflanzdatum" in message
+
+
+def test_a_failed_rebuild_keeps_the_published_version(settings: Settings) -> None:
+    summary, _ = build(settings, ["trees"])
+    assert summary.ok
+    before = read_metadata(settings.published_dir, "trees")
+    gpkg = (settings.published_dir / "trees" / "trees.gpkg").read_bytes()
+
+    write_trees(settings.raw_dir, ["broken"], encoding="cp1252")
+    (settings.raw_dir / "baumkataster" / "baumkataster_ratingen.csv").write_text("x\n")
+    summary, _ = build(settings, ["trees"])
+    assert not summary.ok
+
+    after = read_metadata(settings.published_dir, "trees")
+    assert after == before
+    assert (settings.published_dir / "trees" / "trees.gpkg").read_bytes() == gpkg
+    leftovers = list((settings.published_dir / ".versions" / "trees").iterdir())
+    assert len(leftovers) == 1, "the failed build's staging folder must be removed"
+
+
+def test_unchanged_rebuild_keeps_modified_date(settings: Settings) -> None:
+    build(settings, ["public_toilets"])
+    first = read_metadata(settings.published_dir, "public_toilets")
+    build(settings, ["public_toilets"])
+    second = read_metadata(settings.published_dir, "public_toilets")
+    assert first is not None and second is not None
+    assert second.built_at >= first.built_at
+    assert second.modified == first.modified
+    write_toilets(settings.raw_dir, GOOD_TOILETS[:2])
+    build(settings, ["public_toilets"])
+    third = read_metadata(settings.published_dir, "public_toilets")
+    assert third is not None and third.feature_count == 2
+    assert third.content_key() != first.content_key()
+
+
+def test_a_new_point_layer_takes_one_yaml_file_and_no_code(settings: Settings,
+                                                           tmp_path: Path) -> None:
+    datasets = tmp_path / "datasets"
+    shutil.copytree(PROJECT_ROOT / "datasets", datasets)
+    (settings.raw_dir / "poi" / "trinkbrunnen.csv").write_text(
+        "nr;standort;rw;hw\n1;Marktplatz;350500,1;5685700,2\n2;Stadtpark;350600,0;5685800,0\n",
+        encoding="utf-8")
+    (datasets / "drinking_fountains.yml").write_text("""
+id: drinking_fountains
+title: {de: Trinkbrunnen, en: Drinking fountains}
+description: {de: Öffentliche Trinkbrunnen., en: Public drinking fountains.}
+theme: everyday
+keywords: {de: [Trinkwasser]}
+license: dl-de/zero-2-0
+update_frequency: annual
+source: {path: poi/trinkbrunnen.csv, delimiter: ";", decimal: ",", geometry: {x: rw, y: hw}}
+pipeline: {kind: vector}
+schema:
+  geometry: Point
+  id_field: nr
+  properties:
+    - {name: nr, required: true, title: {de: Nummer}}
+    - {name: location, source: standort, title: {de: Standort}}
+""", encoding="utf-8")
+    summary, log = build(settings, ["drinking_fountains"], datasets)
+    assert summary.ok, log
+    layer = gpd.read_file(settings.published_dir / "drinking_fountains" /
+                          "drinking_fountains.gpkg")
+    assert list(layer["location"]) == ["Marktplatz", "Stadtpark"]
+    assert layer.geometry.iloc[0].x == pytest.approx(350500.1)
