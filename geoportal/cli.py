@@ -80,7 +80,8 @@ def build(ids: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--check", is_flag=True, help="Fail if pygeoapi-config.yml differs from the registry.")
+@click.option("--check", is_flag=True,
+              help="Fail if pygeoapi-config.yml differs from the registry.")
 def config(check: bool) -> None:
     """Render pygeoapi-config.yml from datasets/*.yml."""
     from geoportal.pygeoapi_config import render_text, write_config

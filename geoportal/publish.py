@@ -132,7 +132,9 @@ def publish_version(published_dir: Path, dataset_id: str, version: Path) -> Path
     """Point ``published/<id>`` at ``version`` in one atomic rename; prune old versions."""
     link = published_dir / dataset_id
     if link.exists() and not link.is_symlink():
-        raise PublishError(f"{link} exists and is not a published-version link; refusing to replace it")
+        raise PublishError(
+            f"{link} exists and is not a published-version link; refusing to replace it"
+        )
     tmp_link = published_dir / f".{dataset_id}.link-{os.getpid()}"
     try:
         tmp_link.unlink(missing_ok=True)

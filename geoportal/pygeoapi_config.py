@@ -74,6 +74,10 @@ def _server() -> dict[str, Any]:
         "cors": True,
         "pretty_print": False,
         "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "throttle"},
+        # pygeoapi's HTML pages draw a Leaflet map; the portal is offline, so the base map must
+        # come from the portal itself (the orthophoto tiles), never from an external server.
+        "map": {"url": f"{URL}/tiles/basemap/{{z}}/{{x}}/{{y}}.png",
+                "attribution": "Stadt Ratingen, Geobasis NRW"},
         "templates": {"path": f"{HOME}/geoportal/templates"},
     }
 

@@ -353,7 +353,8 @@ def load_dataset(path: Path, portal: dict[str, Any] | None = None) -> Dataset:
     except ValidationError as exc:
         raise RegistryError(path, [_describe(err) for err in exc.errors()]) from None
     if dataset.id != path.stem:
-        raise RegistryError(path, [f"id: expected the file name's stem {path.stem!r}, got {dataset.id!r}"])
+        problem = f"id: expected the file name's stem {path.stem!r}, got {dataset.id!r}"
+        raise RegistryError(path, [problem])
     object.__setattr__(dataset, "path", path)
     return dataset
 
@@ -392,5 +393,6 @@ def _check_unique_ids(datasets: list[Dataset], errors: list[RegistryError]) -> N
     seen: dict[str, Path | None] = {}
     for d in datasets:
         if d.id in seen:
-            errors.append(RegistryError(d.path or "?", [f"id {d.id!r} is also used by {seen[d.id]}"]))
+            problem = f"id {d.id!r} is also used by {seen[d.id]}"
+            errors.append(RegistryError(d.path or "?", [problem]))
         seen[d.id] = d.path

@@ -47,7 +47,7 @@ class Pipeline(ABC):
 
     @abstractmethod
     def plan(self) -> list[WorkUnit]:
-        """The units to build; raise :class:`~geoportal.errors.SourceError` if inputs are missing."""
+        """The units to build; raise :class:`~geoportal.errors.SourceError` for missing inputs."""
 
     @abstractmethod
     def build(self, unit: WorkUnit, staging: Path) -> Any:

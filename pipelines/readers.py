@@ -50,7 +50,7 @@ Reader = Callable[[Path, Source, RejectsReport], RawTable]
 
 
 def read_source(source: Source, raw_dir: Path, report: RejectsReport) -> RawTable:
-    """Read the source a registry entry names; raise a clear error if the file as a whole is unusable."""
+    """Read the source a registry entry names; a clear error if the file as a whole is unusable."""
     path = (raw_dir / source.path).resolve()
     if not path.exists():
         raise SourceError(f"{path}: source file not found (registry source.path {source.path!r})")
@@ -85,8 +85,8 @@ def read_csv_points(path: Path, source: Source, report: RejectsReport) -> RawTab
             report.add(line, "rejected", f"expected {len(header)} fields, found {len(row)}")
             bad_shape.add(line)
     geometry = _points_from_columns(frame, source, np.asarray(lines), report)
-    geometry = np.array([None if ln in bad_shape else g for ln, g in zip(lines, geometry, strict=True)],
-                        dtype=object)
+    geometry = np.array([None if ln in bad_shape else g
+                         for ln, g in zip(lines, geometry, strict=True)], dtype=object)
     return RawTable(frame, geometry, np.asarray(lines), CRS.from_user_input(source.crs),
                     personal_fields(header), source.decimal)
 
@@ -235,7 +235,7 @@ def read_ogr(path: Path, source: Source, report: RejectsReport) -> RawTable:
 
 
 def _check_declared_crs(path: Path, source: Source, declared: object) -> None:
-    """A file that states its CRS must agree with the registry; GeoJSON's implicit WGS84 does not count.
+    """A file that states its CRS must agree with the registry; GeoJSON's implicit WGS84 doesn't.
 
     GeoJSON files without a ``crs`` member are reported by GDAL as WGS84, although real municipal
     exports often hold UTM coordinates; there the registry decides (and the plausibility check
@@ -252,7 +252,8 @@ def _check_declared_crs(path: Path, source: Source, declared: object) -> None:
         )
 
 
-def _repair_geometries(geometry: np.ndarray, lines: np.ndarray, report: RejectsReport) -> np.ndarray:
+def _repair_geometries(geometry: np.ndarray, lines: np.ndarray,
+                       report: RejectsReport) -> np.ndarray:
     out = geometry.copy()
     for i, (geom, line) in enumerate(zip(geometry, lines, strict=True)):
         if geom is None or shapely.is_empty(geom):
@@ -277,7 +278,9 @@ def check_plausible_crs(path: Path, table: RawTable) -> None:
     to_crs = Transformer.from_crs("EPSG:4326", table.crs, always_xy=True)
     west, south, east, north = to_crs.transform_bounds(*area.bounds)
     margin = max(east - west, north - south) * 0.5
-    if minx < west - margin or maxx > east + margin or miny < south - margin or maxy > north + margin:
+    outside = (minx < west - margin or maxx > east + margin
+               or miny < south - margin or maxy > north + margin)
+    if outside:
         raise CRSMismatchError(
             f"{path}: coordinates ({minx:.6g} {miny:.6g} … {maxx:.6g} {maxy:.6g}) lie outside the "
             f"area of {table.crs.name}; the registry's source.crs is probably wrong"

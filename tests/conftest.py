@@ -55,7 +55,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 'tiny' sample district (1 km², low density), generated once per test session."""
+    """The 'tiny' sample district (1 km², low density), generated once per test session.
+
+    ``GEOPORTAL_TEST_RAW`` points at an already generated raw folder to save the time locally.
+    """
+    if os.environ.get("GEOPORTAL_TEST_RAW"):
+        return Path(os.environ["GEOPORTAL_TEST_RAW"])
     from geoportal.sample import DISTRICTS, SampleSpec, generate
 
     out = tmp_path_factory.mktemp("sample") / "raw"

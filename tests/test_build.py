@@ -98,7 +98,7 @@ def test_unreadable_rows_go_to_the_rejects_report(settings: Settings) -> None:
 
 def test_missing_source_fails_that_layer_only(settings: Settings) -> None:
     (settings.raw_dir / "poi" / "oeffentliche_toiletten.csv").unlink()
-    summary, log = build(settings)
+    summary, _ = build(settings)
     assert not summary.ok
     assert "oeffentliche_toiletten.csv" in summary.failed["public_toilets"]
     assert "not found" in summary.failed["public_toilets"]

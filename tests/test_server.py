@@ -1,0 +1,193 @@
+"""The served portal, queried over HTTP like a browser, a developer and a desktop GIS would.
+
+The server is the real thing (pygeoapi under gunicorn, started in a session fixture) serving the
+layers built from the generated sample city. Expected answers are computed independently from the
+published GeoPackage with geopandas, never taken from the server itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import requests
+import shapely
+
+from geoportal.publish import read_metadata
+from geoportal.settings import Settings
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+HTML = {"Accept": "text/html"}
+FEATURES_CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+
+
+def published(portal: Settings, dataset_id: str) -> gpd.GeoDataFrame:
+    return gpd.read_file(portal.published_dir / dataset_id / f"{dataset_id}.gpkg")
+
+
+def central_bbox(layer: gpd.GeoDataFrame) -> list[float]:
+    """A lon/lat box over the middle of a layer: some features inside, some outside."""
+    minx, miny, maxx, maxy = layer.to_crs("EPSG:4326").total_bounds
+    dx, dy = (maxx - minx) / 4, (maxy - miny) / 4
+    return [minx + dx, miny + dy, maxx - dx, maxy - dy]
+
+
+def expected_ids(layer: gpd.GeoDataFrame, bbox: list[float], id_field: str) -> set[str]:
+    box = gpd.GeoSeries([shapely.box(*bbox)], crs="EPSG:4326").to_crs(layer.crs).iloc[0]
+    return set(layer.loc[layer.intersects(box), id_field].astype(str))
+
+
+def get_json(url: str, **params: object) -> dict:
+    response = requests.get(url, params={"f": "json", **params}, timeout=30)
+    assert response.status_code == 200, (url, response.status_code, response.text[:500])
+    return response.json()
+
+
+def test_landing_page_lists_every_layer_in_german_and_english(server: str,
+                                                              portal: Settings) -> None:
+    from geoportal.registry import load_registry
+
+    registry = load_registry(portal.datasets_dir)
+    german = requests.get(f"{server}/", headers=HTML, timeout=30)
+    english = requests.get(f"{server}/", params={"lang": "en"}, headers=HTML, timeout=30)
+    assert german.status_code == english.status_code == 200
+    assert '<html lang="de">' in german.text and '<html lang="en">' in english.text
+    for d in registry:
+        assert d.title.de in german.text and d.title.get("en") in english.text
+        assert f'href="{server}/collections/{d.id}/items?f=html"' in german.text
+        assert f"{server}/downloads/{d.id}/{d.id}.csv" in german.text
+    assert "cdn" not in german.text.lower(), "the portal runs offline: no CDN assets"
+
+
+def test_collections_openapi_and_conformance(server: str) -> None:
+    collections = {c["id"] for c in get_json(f"{server}/collections")["collections"]}
+    assert {"trees", "public_toilets"} <= collections
+    openapi = get_json(f"{server}/openapi")
+    assert "/collections/trees/items" in openapi["paths"]
+    assert "/collections/public_toilets/items/{featureId}" in openapi["paths"]
+    assert FEATURES_CORE in get_json(f"{server}/conformance")["conformsTo"]
+
+
+@pytest.mark.parametrize("dataset_id, id_field", [("trees", "tree_id"),
+                                                  ("public_toilets", "toilet_id")])
+def test_bbox_returns_exactly_the_intersecting_features(server: str, portal: Settings,
+                                                        dataset_id: str, id_field: str) -> None:
+    layer = published(portal, dataset_id)
+    bbox = central_bbox(layer)
+    expected = expected_ids(layer, bbox, id_field)
+    assert 0 < len(expected) < len(layer), "the test box must cut the layer"
+    page = get_json(f"{server}/collections/{dataset_id}/items",
+                    bbox=",".join(map(str, bbox)), limit=10000)
+    assert page["numberMatched"] == len(expected)
+    assert {str(f["id"]) for f in page["features"]} == expected
+
+
+def test_paging_a_bbox_yields_every_feature_exactly_once(server: str, portal: Settings) -> None:
+    layer = published(portal, "trees")
+    bbox = central_bbox(layer)
+    expected = expected_ids(layer, bbox, "tree_id")
+    seen: list[str] = []
+    url: str | None = f"{server}/collections/trees/items?f=json&limit=7&bbox=" + \
+        ",".join(map(str, bbox))
+    while url:
+        page = requests.get(url, timeout=30).json()
+        seen += [str(f["id"]) for f in page["features"]]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+        assert len(seen) <= len(expected) + 7, "paging does not end"
+    assert len(seen) == len(set(seen)), "a feature appeared on two pages"
+    assert set(seen) == expected
+
+
+def test_single_item_matches_the_published_row(server: str, portal: Settings) -> None:
+    layer = published(portal, "trees").set_index("tree_id")
+    tree_id = str(layer.index[len(layer) // 2])
+    feature = get_json(f"{server}/collections/trees/items/{tree_id}")
+    row = layer.loc[tree_id]
+    assert feature["id"] == tree_id
+    assert feature["properties"]["species_de"] == row["species_de"]
+    lon, lat = feature["geometry"]["coordinates"]
+    point = gpd.GeoSeries([row.geometry], crs=layer.crs).to_crs("EPSG:4326").iloc[0]
+    assert (lon, lat) == pytest.approx((point.x, point.y), abs=1e-7)
+
+
+def test_output_in_the_city_crs_returns_stored_coordinates(server: str, portal: Settings) -> None:
+    layer = published(portal, "public_toilets").set_index("toilet_id")
+    toilet_id = str(layer.index[0])
+    feature = get_json(f"{server}/collections/public_toilets/items/{toilet_id}",
+                       crs="http://www.opengis.net/def/crs/EPSG/0/25832")
+    x, y = feature["geometry"]["coordinates"]
+    assert (x, y) == pytest.approx((layer.loc[toilet_id].geometry.x,
+                                    layer.loc[toilet_id].geometry.y), abs=0.001)
+
+
+def test_csv_and_geojson_output(server: str, portal: Settings) -> None:
+    response = requests.get(f"{server}/collections/trees/items",
+                            params={"f": "csv", "limit": 25}, timeout=30)
+    assert response.status_code == 200 and "csv" in response.headers["Content-Type"]
+    table = pd.read_csv(io.StringIO(response.text))
+    assert len(table) == 25 and "species_botanical" in table.columns
+    assert "eigentuemer" not in response.text.lower()
+    collection = get_json(f"{server}/collections/public_toilets/items", limit=1000)
+    assert collection["type"] == "FeatureCollection"
+    assert len(collection["features"]) == len(published(portal, "public_toilets"))
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"limit": "abc"}, "limit"),
+    ({"bbox": "1,2,3"}, "bbox"),
+    ({"sortby": "no_such_field"}, "sortby"),
+])
+def test_bad_parameters_get_a_400_that_says_why(server: str, params: dict,
+                                                fragment: str) -> None:
+    response = requests.get(f"{server}/collections/trees/items",
+                            params={"f": "json", **params}, timeout=30)
+    assert response.status_code == 400, response.text[:300]
+    assert fragment in response.json()["description"].lower()
+
+
+def test_unknown_item_and_collection_are_404(server: str) -> None:
+    assert requests.get(f"{server}/collections/trees/items/nope?f=json", timeout=30) \
+        .status_code == 404
+    assert requests.get(f"{server}/collections/nope/items?f=json", timeout=30).status_code == 404
+
+
+def test_downloads_are_the_published_files(server: str, portal: Settings) -> None:
+    metadata = read_metadata(portal.published_dir, "trees")
+    assert metadata is not None
+    for record in metadata.files:
+        response = requests.get(f"{server}/downloads/trees/{record.path}", timeout=30)
+        assert response.status_code == 200
+        assert hashlib.sha256(response.content).hexdigest() == record.sha256
+
+
+def test_gdal_oapif_driver_reads_the_collection(server: str, portal: Settings, ogrinfo: str,
+                                                tmp_path: Path) -> None:
+    """A desktop GIS reads us through GDAL: every tree arrives, at the right place."""
+    target = tmp_path / "trees.geojson"
+    subprocess.run(["ogr2ogr", "-f", "GeoJSON", str(target), f"OAPIF:{server}/collections/trees",
+                    "-oo", "PAGE_SIZE=1000"], check=True, capture_output=True, timeout=120)
+    read = gpd.read_file(target)
+    layer = published(portal, "trees")
+    assert len(read) == len(layer)
+    assert set(read["tree_id"].astype(str)) == set(layer["tree_id"].astype(str))
+    info = subprocess.run([ogrinfo, "-ro", "-so", "-al", f"OAPIF:{server}/collections/trees"],
+                          check=True, capture_output=True, text=True, timeout=120).stdout
+    assert f"Feature Count: {len(layer)}" in info
+
+
+def test_owslib_reads_the_collection(server: str, portal: Settings) -> None:
+    from owslib.ogcapi.features import Features
+
+    api = Features(server)
+    assert "trees" in [c["id"] for c in api.collections()["collections"]]
+    layer = published(portal, "trees")
+    bbox = central_bbox(layer)
+    items = api.collection_items("trees", bbox=bbox, limit=10000)
+    assert {str(f["id"]) for f in items["features"]} == expected_ids(layer, bbox, "tree_id")
+    assert json.dumps(items).count('"Feature"') == len(items["features"])
