@@ -1,0 +1,184 @@
+"""What the catalogue says about one dataset, independent of how it is written down.
+
+:func:`describe` combines the three sources of truth — the registry entry (what the dataset is),
+the layer's ``metadata.json`` (what the last build produced: files, sizes, checksums, extent,
+``modified``) and the portal's public URL — into a :class:`Record`. The RDF writer
+(:mod:`catalog.dcat`) and the CKAN mapper (:mod:`catalog.ckan`) both render a ``Record``; neither
+decides on URLs, vocabularies or distributions itself, so the static catalogue and CKAN cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from catalog import vocab
+from geoportal.publish import LayerMetadata, read_metadata
+from geoportal.registry import Dataset
+
+#: Key of the distribution that points at the OGC API Features collection (not a file).
+FEATURES_KEY = "ogcapi-features"
+
+
+@dataclass(frozen=True)
+class Service:
+    """The OGC API through which a distribution is accessed (a dcat:DataService)."""
+
+    uri: str
+    title_de: str
+    title_en: str
+    endpoint_url: str
+    endpoint_description: str
+    conforms_to: str
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One way to get the data: a downloadable file or an API collection."""
+
+    key: str  # the file's format ("gpkg") or FEATURES_KEY; stable across builds
+    uri: str
+    title_de: str
+    title_en: str
+    access_url: str
+    download_url: str | None
+    format_uri: str
+    format_label: str
+    media_type: str
+    media_type_uri: str
+    byte_size: int | None = None
+    sha256: str | None = None
+    modified: str | None = None
+    service: Service | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A dataset as the catalogue publishes it."""
+
+    dataset: Dataset
+    uri: str
+    landing_page: str
+    license_uri: str
+    theme_uri: str
+    frequency_uri: str
+    issued: date | None
+    modified: str | None
+    bbox_wgs84: tuple[float, float, float, float] | None
+    distributions: list[Distribution] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.dataset.id
+
+
+def dataset_uri(base_url: str, dataset_id: str) -> str:
+    """The dataset's IRI: stable, under the portal's own domain."""
+    return f"{base_url.rstrip('/')}/datasets/{dataset_id}"
+
+
+def catalog_uri(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/catalog"
+
+
+def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) -> Record:
+    """Map one registry entry and its build metadata onto the catalogue's terms.
+
+    ``metadata`` is None for a dataset that has not been built yet: it is still described (it is
+    in the registry), with one distribution per registry output named ``<id>.<format>`` and
+    without size, checksum, extent or modification date, which only a build can know.
+    """
+    base_url = base_url.rstrip("/")
+    uri = dataset_uri(base_url, dataset.id)
+    distributions = _file_distributions(dataset, metadata, base_url, uri)
+    if dataset.serve.features:
+        distributions.append(_features_distribution(dataset, metadata, base_url, uri))
+    bbox = metadata.bbox_wgs84 if metadata else None
+    return Record(
+        dataset=dataset,
+        uri=uri,
+        landing_page=f"{base_url}/collections/{dataset.id}",
+        license_uri=vocab.license_uri(dataset.license),
+        theme_uri=vocab.theme_uri(dataset.theme),
+        frequency_uri=vocab.frequency_uri(dataset.update_frequency),
+        issued=dataset.issued,
+        modified=metadata.modified if metadata else None,
+        bbox_wgs84=tuple(bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
+        distributions=distributions,
+    )
+
+
+def describe_all(
+    datasets: Iterable[Dataset], published_dir: Path | None, base_url: str
+) -> list[Record]:
+    """Describe every dataset, reading each one's ``metadata.json`` where it has been built."""
+    records = []
+    for dataset in datasets:
+        metadata = read_metadata(Path(published_dir), dataset.id) if published_dir else None
+        records.append(describe(dataset, metadata, base_url))
+    return records
+
+
+def _file_distributions(
+    dataset: Dataset, metadata: LayerMetadata | None, base_url: str, uri: str
+) -> list[Distribution]:
+    if metadata is not None:
+        files = [(f.format, f.path, f.media_type, f.bytes, f.sha256) for f in metadata.files]
+    else:
+        files = [
+            (fmt, f"{dataset.id}.{fmt}", vocab.file_type(fmt).media_type, None, None)
+            for fmt in dataset.outputs
+        ]
+    distributions = []
+    for fmt, name, media_type, size, sha256 in files:
+        kind = vocab.file_type(fmt)
+        url = f"{base_url}/downloads/{dataset.id}/{name}"
+        distributions.append(
+            Distribution(
+                key=fmt,
+                uri=f"{uri}/distributions/{fmt}",
+                title_de=f"{dataset.title.de} ({kind.label})",
+                title_en=f"{dataset.title.get('en')} ({kind.label})",
+                access_url=url,
+                download_url=url,
+                format_uri=vocab.file_type_uri(fmt),
+                format_label=kind.label,
+                media_type=media_type.split(";", 1)[0].strip(),
+                media_type_uri=vocab.media_type_uri(media_type),
+                byte_size=size,
+                sha256=sha256,
+                modified=metadata.modified if metadata else None,
+            )
+        )
+    return distributions
+
+
+def _features_distribution(
+    dataset: Dataset, metadata: LayerMetadata | None, base_url: str, uri: str
+) -> Distribution:
+    kind = vocab.FEATURES_FILE_TYPE
+    service = Service(
+        uri=f"{uri}/services/{FEATURES_KEY}",
+        title_de=f"OGC API Features: {dataset.title.de}",
+        title_en=f"OGC API Features: {dataset.title.get('en')}",
+        endpoint_url=base_url,
+        endpoint_description=f"{base_url}/openapi",
+        conforms_to=vocab.OGC_API_FEATURES,
+    )
+    return Distribution(
+        key=FEATURES_KEY,
+        uri=f"{uri}/distributions/{FEATURES_KEY}",
+        title_de=f"{dataset.title.de} (OGC API Features)",
+        title_en=f"{dataset.title.get('en')} (OGC API Features)",
+        access_url=f"{base_url}/collections/{dataset.id}",
+        download_url=None,
+        format_uri=vocab.EU_FILE_TYPE + kind.eu_code,
+        format_label="OGC API Features",
+        media_type=kind.media_type,
+        media_type_uri=vocab.media_type_uri(kind.media_type),
+        modified=metadata.modified if metadata else None,
+        service=service,
+    )

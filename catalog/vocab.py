@@ -1,0 +1,154 @@
+"""Every mapping from the registry's own words onto the controlled vocabularies of DCAT-AP.de.
+
+The registry speaks in the portal's terms (``environment``, ``annual``, ``gpkg``,
+``dl-de/by-2-0``); harvesters such as GovData and data.europa.eu only understand the EU authority
+tables and the DCAT-AP.de code lists. These tables are the one place where the two meet, so that
+the RDF catalogue and the CKAN mapping can never disagree about what "environment" means.
+
+A registry value without an entry here is a programming error that must surface before anything is
+published, hence the ``*_uri`` helpers raise :class:`~catalog.errors.CatalogMappingError` instead
+of silently emitting a made-up IRI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rdflib import Namespace
+
+from catalog.errors import CatalogMappingError
+from geoportal.registry import Frequency, License, Theme
+
+DCAT = Namespace("http://www.w3.org/ns/dcat#")
+DCT = Namespace("http://purl.org/dc/terms/")
+DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")
+DCATAP = Namespace("http://data.europa.eu/r5r/")
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
+LOCN = Namespace("http://www.w3.org/ns/locn#")
+GSP = Namespace("http://www.opengis.net/ont/geosparql#")
+SKOS = Namespace("http://www.w3.org/2004/02/skos/core#")
+
+EU_AUTHORITY = "http://publications.europa.eu/resource/authority"
+EU_THEME = f"{EU_AUTHORITY}/data-theme/"
+EU_FREQUENCY = f"{EU_AUTHORITY}/frequency/"
+EU_FILE_TYPE = f"{EU_AUTHORITY}/file-type/"
+EU_LANGUAGE = f"{EU_AUTHORITY}/language/"
+IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
+DCATDE_LICENSES = "http://dcat-ap.de/def/licenses/"
+
+#: DCAT-AP.de "Datenbereitsteller" code list: Ratingen delivers through the state portal Open.NRW.
+#: The list has no entry per municipality, and the shapes only accept IRIs from it.
+CONTRIBUTOR_ID = "http://dcat-ap.de/def/contributors/openNRW"
+
+#: The OGC API - Features standard a feature service conforms to (DCAT dct:conformsTo).
+OGC_API_FEATURES = "http://www.opengis.net/spec/ogcapi-features-1/1.0"
+OGC_API_FEATURES_CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+
+#: Portal theme → EU data theme. Several portal themes share one EU theme: the EU list is coarse.
+THEMES: dict[Theme, str] = {
+    Theme.EVERYDAY: "SOCI",  # Population and society
+    Theme.EDUCATION: "EDUC",  # Education, culture and sport
+    Theme.LEISURE: "EDUC",
+    Theme.ENVIRONMENT: "ENVI",
+    Theme.ECONOMY: "ECON",
+    Theme.CADASTRE: "REGI",  # Regions and cities
+    Theme.TERRAIN: "REGI",
+    Theme.IMAGERY: "REGI",
+    Theme.MOBILITY: "TRAN",
+}
+
+#: Registry update frequency → EU frequency authority table code.
+FREQUENCIES: dict[Frequency, str] = {
+    Frequency.CONTINUOUS: "CONT",
+    Frequency.DAILY: "DAILY",
+    Frequency.WEEKLY: "WEEKLY",
+    Frequency.MONTHLY: "MONTHLY",
+    Frequency.QUARTERLY: "QUARTERLY",
+    Frequency.ANNUAL: "ANNUAL",
+    Frequency.IRREGULAR: "IRREG",
+    Frequency.NEVER: "NEVER",
+}
+
+
+@dataclass(frozen=True)
+class LicenseTerms:
+    """How one registry licence is named in each target vocabulary."""
+
+    uri: str  # DCAT-AP.de licence code list (dct:license)
+    title: str  # shown by CKAN next to the licence id
+
+
+LICENSES: dict[License, LicenseTerms] = {
+    License.DL_BY_DE_2_0: LicenseTerms(
+        uri=f"{DCATDE_LICENSES}dl-by-de/2.0", title="Datenlizenz Deutschland – Namensnennung – 2.0"
+    ),
+    License.DL_ZERO_DE_2_0: LicenseTerms(
+        uri=f"{DCATDE_LICENSES}dl-zero-de/2.0", title="Datenlizenz Deutschland – Zero – 2.0"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FileType:
+    """A published file format: EU file-type code, IANA media type and CKAN's format label."""
+
+    eu_code: str
+    media_type: str
+    label: str
+
+
+#: Output format (the ``format`` of a file in metadata.json) → vocabularies.
+FILE_TYPES: dict[str, FileType] = {
+    "gpkg": FileType("GPKG", "application/geopackage+sqlite3", "GeoPackage"),
+    "csv": FileType("CSV", "text/csv", "CSV"),
+    "geojson": FileType("GEOJSON", "application/geo+json", "GeoJSON"),
+    "tif": FileType("GEOTIFF", "image/tiff", "GeoTIFF"),
+    "laz": FileType("LAZ", "application/vnd.laszip", "LAZ"),
+    "parquet": FileType("PARQUET", "application/vnd.apache.parquet", "Parquet"),
+    "json": FileType("JSON", "application/json", "JSON"),
+}
+
+#: OGC API Features answers in GeoJSON by default: the access distribution is described as such.
+FEATURES_FILE_TYPE = FILE_TYPES["geojson"]
+
+
+def theme_uri(theme: Theme) -> str:
+    return EU_THEME + _lookup(THEMES, theme, "theme")
+
+
+def frequency_uri(frequency: Frequency) -> str:
+    return EU_FREQUENCY + _lookup(FREQUENCIES, frequency, "update_frequency")
+
+
+def license_uri(license_: License) -> str:
+    return _lookup(LICENSES, license_, "license").uri
+
+
+def license_title(license_: License) -> str:
+    return _lookup(LICENSES, license_, "license").title
+
+
+def file_type(fmt: str) -> FileType:
+    return _lookup(FILE_TYPES, fmt.lower(), "file format")
+
+
+def file_type_uri(fmt: str) -> str:
+    return EU_FILE_TYPE + file_type(fmt).eu_code
+
+
+def media_type_uri(media_type: str) -> str:
+    """The IANA registry IRI of a media type; parameters (``; profile=…``) are not part of it."""
+    return IANA_MEDIA_TYPES + media_type.split(";", 1)[0].strip()
+
+
+def _lookup[K, V](table: dict[K, V], key: K, what: str) -> V:
+    try:
+        return table[key]
+    except KeyError:
+        known = ", ".join(str(k) for k in table)
+        raise CatalogMappingError(
+            f"no DCAT-AP.de mapping for {what} {str(key)!r}; add it to catalog/vocab.py "
+            f"(mapped: {known})"
+        ) from None
