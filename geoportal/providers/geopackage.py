@@ -551,7 +551,10 @@ def _rtree_outer(outer: tuple[float, float, float, float]) -> tuple[str, tuple]:
 
 
 def _rtree_inner(inner: tuple[float, float, float, float]) -> tuple[str, tuple]:
-    """Condition on R-tree entries that lie inside a rectangle (xmin, ymin, xmax, ymax)."""
+    """Condition on R-tree entries that lie inside a rectangle (xmin, ymin, xmax, ymax).
+
+    Must stay the exact complement of the ring's four strips in :meth:`_ring`.
+    """
     sql = "minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?"
     return sql, (inner[0], inner[2], inner[1], inner[3])
 
@@ -843,15 +846,20 @@ class GeoPackageProvider(BaseProvider):
         """Primary keys of the candidates outside the inscribed rectangle, and which ones hit."""
         if bbox_filter.polygon is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-        sql, params = _rtree_outer(bbox_filter.outer)
-        if bbox_filter.inner is not None:
-            inner_sql, inner_params = _rtree_inner(bbox_filter.inner)
-            sql, params = f"{sql} AND NOT ({inner_sql})", (*params, *inner_params)
+        rtree = quote(layer.rtree or "")
+        outer_sql, outer_params = _rtree_outer(bbox_filter.outer)
+        if bbox_filter.inner is None:
+            sql, params = f"SELECT id FROM {rtree} WHERE {outer_sql}", outer_params
+        else:
+            # four strips, each one an R-tree range query, beat one "NOT inside" test per entry
+            x0, y0, x1, y1 = bbox_filter.inner
+            strips = [("minx < ?", x0), ("maxx > ?", x1), ("miny < ?", y0), ("maxy > ?", y1)]
+            sql = " UNION ".join(
+                f"SELECT id FROM {rtree} WHERE {outer_sql} AND {cond}" for cond, _ in strips
+            )
+            params = tuple(p for _, value in strips for p in (*outer_params, value))
         ring = where.copy()
-        ring.add(
-            f"t.{quote(layer.pk)} IN (SELECT id FROM {quote(layer.rtree or '')} WHERE {sql})",
-            *params,
-        )
+        ring.add(f"t.{quote(layer.pk)} IN ({sql})", *params)
         return self._test_geometries(conn, layer, ring, bbox_filter)
 
     def _count_inner(
