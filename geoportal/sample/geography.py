@@ -64,7 +64,7 @@ DISTRICT_CENTRES = [
     Centre("Ratingen-West", 348950, 5686200, 650, 1.05),
     Centre("Tiefenbroich", 349500, 5684200, 650, 0.95),
     Centre("Ratingen-Süd", 351100, 5684100, 600, 0.95),
-    Centre("Ratingen-Ost", 351900, 5686200, 450, 0.8),
+    Centre("Ratingen-Ost", 352200, 5686000, 420, 0.55),
     Centre("Lintorf", 350900, 5689500, 900, 1.1),
     Centre("Breitscheid", 353300, 5690300, 500, 0.95),
     Centre("Hösel", 355700, 5688400, 700, 1.0),

@@ -98,16 +98,25 @@ def _intersect(ax, ay, bx, by, cx, cy, dx, dy):
 
 # ---------------------------------------------------------------- land use of macro blocks
 
+MOTORWAY_HALF_WIDTH = 15.0  #: paved half width of a 2×3-lane motorway
+MOTORWAY_CLEAR = 32.0  #: no buildings, parcels' trees or local streets closer than this
+
+
 @lru_cache(maxsize=4)
-def _motorway_zone() -> shapely.Geometry:
-    lines = [shapely.LineString(v) for v in geo.MOTORWAYS.values()]
-    return shapely.prepare(shapely.union_all(lines).buffer(45.0)) or shapely.union_all(
-        lines).buffer(45.0)
+def motorway_zone() -> shapely.Geometry:
+    zone = motorway_union().buffer(MOTORWAY_CLEAR)
+    shapely.prepare(zone)
+    return zone
 
 
 @lru_cache(maxsize=4)
 def motorway_union() -> shapely.Geometry:
-    return shapely.union_all([shapely.LineString(v) for v in geo.MOTORWAYS.values()])
+    geom = shapely.union_all([shapely.LineString(v) for v in geo.MOTORWAYS.values()])
+    shapely.prepare(geom)
+    return geom
+
+
+URBAN_THRESHOLD = 0.3
 
 
 def macro_use(mx: np.ndarray, my: np.ndarray, seed: int) -> np.ndarray:
@@ -123,16 +132,13 @@ def macro_use(mx: np.ndarray, my: np.ndarray, seed: int) -> np.ndarray:
     n1 = hash_uniform(seed, "macro-use", mx, my)
     n2 = hash_uniform(seed, "macro-park", mx, my)
     use = np.full(mx.shape, FIELD)
-    urban = u + 0.35 * (n1 - 0.5) > 0.5
+    urban = u + 0.35 * (n1 - 0.5) > URBAN_THRESHOLD
     use[urban] = RESIDENTIAL
     use[urban & (c > 0.45)] = CENTRE
     use[(f + 0.3 * (n2 - 0.5) > 0.55) & ~(urban & (u > 0.9))] = FOREST
     use[(use == FIELD) & (u > 0.3) & (n2 < 0.35)] = PARK
     use[(use == RESIDENTIAL) & (n2 > 0.93)] = PARK
-    use[(b > 0.45) & (use != FOREST)] = BUSINESS
-    boxes = shapely.box(cx - 2 * S - 20, cy - 2 * S - 20, cx + 2 * S + 20, cy + 2 * S + 20)
-    zone = motorway_union().buffer(40.0)
-    use[shapely.intersects(boxes, zone)] = VERGE
+    use[(b > 0.3) & (use != FOREST)] = BUSINESS
     return use
 
 
@@ -183,7 +189,23 @@ def edge_class(i: np.ndarray, j: np.ndarray, d: np.ndarray, seed: int) -> np.nda
     mode = group_mode(i // 2, j // 2, seed)
     keep_odd = np.where(d == 0, mode != 1, mode != 2)
     out[~art & odd & keep_odd] = RESIDENTIAL_ST
+    local = out == RESIDENTIAL_ST
+    if local.any():
+        xi, yi = i[local] * S, j[local] * S
+        near = _near_motorway(xi, yi, 3 * S)
+        if near.any():
+            idx = np.flatnonzero(local)[near]
+            x0, y0 = node_xy(i[idx], j[idx], seed)
+            x1, y1 = node_xy(i[idx] + (d[idx] == 0), j[idx] + (d[idx] == 1), seed)
+            segs = shapely.linestrings(np.stack([np.c_[x0, y0], np.c_[x1, y1]], axis=1))
+            out[idx[shapely.intersects(segs, motorway_zone())]] = NONE
     return out
+
+
+def _near_motorway(x: np.ndarray, y: np.ndarray, dist: float) -> np.ndarray:
+    """Cheap pre-filter: within ``dist`` of a motorway vertex chain (bounding test)."""
+    pts = shapely.points(x, y)
+    return shapely.dwithin(pts, motorway_union(), dist)
 
 
 def line_street_name(d: np.ndarray, line: np.ndarray, along: np.ndarray, klass: np.ndarray,
