@@ -1,11 +1,16 @@
-"""The ``geoportal`` command: one entry point for the GIS office.
+"""The Ratingen geoportal: build the city's open geodata and serve it as OGC API.
 
-    geoportal sample     generate the sample city's raw inputs (the demo's stand-in for real data)
-    geoportal build      turn raw inputs into published layers, as the registry describes them
-    geoportal config     render pygeoapi-config.yml from the registry (or --check it)
-    geoportal serve      serve the layers as OGC API and the portal page on 127.0.0.1
-    geoportal demo       all of the above, in order
-    geoportal datasets   list (and validate) the dataset registry
+\b
+Typical use:
+  geoportal sample     generate the sample city's raw inputs (stand-in for real data)
+  geoportal build      turn raw inputs into published layers, as datasets/*.yml describe
+  geoportal serve      serve the layers as OGC API and the portal page on 127.0.0.1:5000
+  geoportal publish    write the DCAT-AP.de catalogue and sync it to CKAN
+  geoportal demo       sample + build + serve, in one go
+
+\b
+Folders come from environment variables: GEOPORTAL_DATA_DIR (default ./var),
+GEOPORTAL_RAW_DIR (raw inputs), GEOPORTAL_PUBLISHED_DIR (published layers).
 """
 
 from __future__ import annotations
@@ -125,11 +130,24 @@ def demo(ctx: click.Context, district: str, host: str, port: int) -> None:
     from geoportal.build import build_all
 
     settings = _settings()
-    summary = build_all(_registry(settings), settings, echo=click.echo)
+    registry = _registry(settings)
+    summary = build_all(registry, settings, echo=click.echo)
+    _write_static_catalog(registry, settings)
     click.echo(f"ready in {time.perf_counter() - started:.0f} s")
     if not summary.ok:
         click.echo("some layers failed to build; serving the others")
     ctx.invoke(serve, host=host, port=port)
+
+
+def _write_static_catalog(registry: Registry, settings: Settings) -> None:
+    """The DCAT-AP.de catalogue next to the API (/downloads/catalog.ttl), validated first."""
+    from catalog.static import write_static_catalog
+
+    static = write_static_catalog(registry, settings.published_dir, settings.url)
+    for violation in static.report.violations:
+        click.echo(f"catalogue: refused {violation}", err=True)
+    click.echo(f"catalogue: {', '.join(p.name for p in static.paths)} "
+               f"({len(static.report.valid)} datasets)")
 
 
 @main.command()
@@ -141,6 +159,14 @@ def datasets() -> None:
         click.echo(f"{d.id:<24} {d.theme.value:<12} {d.license.value:<15} {d.title.de}")
     click.echo(f"{len(registry)} datasets in {settings.datasets_dir}")
 
+
+def _add_catalog_command() -> None:
+    from catalog.cli import publish
+
+    main.add_command(publish)
+
+
+_add_catalog_command()
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.writers import WRITERS, content_timestamp
+from pipelines.writers import WRITERS, content_timestamp, index_ids
 
 
 class VectorPipeline(Pipeline):
@@ -39,8 +39,11 @@ class VectorPipeline(Pipeline):
     ) -> BuildResult:
         (layer, report), = results
         with content_timestamp(Path(report.source)):
-            files = [file_record(WRITERS[fmt](layer, staging, self.dataset.id), fmt)
-                     for fmt in self.dataset.outputs]
+            paths = {fmt: WRITERS[fmt](layer, staging, self.dataset.id)
+                     for fmt in self.dataset.outputs}
+        if "gpkg" in paths:
+            index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema_.id_field)
+        files = [file_record(path, fmt) for fmt, path in paths.items()]
         (staging / "rejects.csv").write_text(report.to_csv(), encoding="utf-8")
         (staging / "report.json").write_text(report.to_json(), encoding="utf-8")
         metadata = LayerMetadata(

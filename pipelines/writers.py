@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +42,12 @@ def write_gpkg(layer: gpd.GeoDataFrame, folder: Path, name: str) -> Path:
     path = folder / f"{name}.gpkg"
     pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", spatial_index=True)
     return path
+
+
+def index_ids(path: Path, layer: str, column: str) -> None:
+    """A unique index on the feature id, so ``/items/{id}`` is an index lookup, not a scan."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(f'CREATE UNIQUE INDEX "idx_{layer}_{column}" ON "{layer}" ("{column}")')
 
 
 def write_csv(layer: gpd.GeoDataFrame, folder: Path, name: str) -> Path:

@@ -15,6 +15,7 @@ import pytest
 from geoportal.publish import LayerMetadata, file_record
 from geoportal.registry import Registry, load_registry
 from geoportal.settings import PROJECT_ROOT
+from tests.conftest import missing
 
 BASE_URL = "https://geoportal.ratingen.example"
 CKAN_BASE = Path(os.environ.get("GEOPORTAL_CKAN_BASE", "/tmp/geoportal-ckan"))
@@ -71,9 +72,7 @@ def _shared_dir() -> Path:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CKAN is required in CI: {reason}")
-    pytest.skip(f"no CKAN for integration tests: {reason}")
+    missing(f"no CKAN for integration tests: {reason}")
 
 
 def _read_env(env_file: Path) -> dict[str, str]:
@@ -102,6 +101,10 @@ def ckan() -> Iterator[dict[str, str]]:
         script = _shared_dir() / "ckan" / "ckan-up.sh"
         if not script.exists():
             _unavailable(f"{script} not found (set GEOPORTAL_SHARED)")
+        # Leftovers of an earlier run (a PostgreSQL still holding the port, stale PID files)
+        # make ckan-up.sh fail; ckan-down.sh stops exactly what an earlier ckan-up.sh started.
+        subprocess.run(["bash", str(script.with_name("ckan-down.sh")), str(CKAN_BASE)],
+                       capture_output=True, check=False, timeout=120)
         proc = subprocess.run(
             ["bash", str(script), str(CKAN_BASE)], capture_output=True, text=True, timeout=600
         )
