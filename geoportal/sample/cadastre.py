@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-import geopandas as gpd
-
 from . import geography as geo
 from . import names
-from . import network as net
 from . import scene as sc
 from . import species as sp
 from .rng import hash_uniform, rng_for

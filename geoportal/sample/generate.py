@@ -9,9 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 import geopandas as gpd
+import numpy as np
 
 from . import cadastre, lidar, ortho, poi
 from . import geography as geo

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import scene as sc
 from .rng import rng_for
-from .surface import GROUND, ROOF, TREE, WATER, TileSurface
+from .surface import ROOF, TREE, WATER, TileSurface
 
 STRIP_WIDTH = 500.0
 FLIGHT_HEIGHT = 1000.0

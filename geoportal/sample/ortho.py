@@ -10,7 +10,6 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from . import scene as sc
 from . import species as sp
 from .rng import rng_for
 from .surface import ROOF, TREE, TileSurface

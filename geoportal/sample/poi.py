@@ -7,12 +7,11 @@ City-wide facts (libraries, stations, junctions, airport) are fixed lists clippe
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-
-import geopandas as gpd
 
 from . import geography as geo
 from . import network as net
