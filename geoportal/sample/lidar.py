@@ -77,7 +77,8 @@ def write_tile(surface: TileSurface, path: Path, density: float, seed: int, year
     return total
 
 
-def _chunk(s: TileSurface, rng, lines, n_lines, per_line, header, year) -> laspy.ScaleAwarePointRecord:
+def _chunk(s: TileSurface, rng, lines, n_lines, per_line, header, year
+           ) -> laspy.ScaleAwarePointRecord:
     x0, y0 = s.x0, s.y0
     nl = len(lines)
     lx = x0 + (lines + rng.uniform(0.1, 0.9, nl)) * (1000.0 / n_lines)
@@ -90,7 +91,7 @@ def _chunk(s: TileSurface, rng, lines, n_lines, per_line, header, year) -> laspy
     top = s.top(x, y)
     kind = top["kind"]
     # water absorbs most pulses
-    keep = (kind != WATER) | (rng.random(x.size) < 0.35)
+    keep = (kind != WATER) | (rng.random(x.size, dtype=np.float32) < 0.35)
     x, y = x[keep], y[keep]
     top = {k: v[keep] for k, v in top.items()}
     kind = top["kind"]
@@ -111,31 +112,34 @@ def _chunk(s: TileSurface, rng, lines, n_lines, per_line, header, year) -> laspy
     nr = nret[rep]
     k = kind[rep]
     hitr = hit[rep]
-    z = np.where(gap[rep], under_z[rep], top["z"][rep])
+    gapr = gap[rep]
+    under_zr = under_z[rep]
+    under_cr = under_cls[rep]
+    zt = top["z"][rep]
+    z = np.where(gapr, under_zr, zt)
     cls = np.full(rep.size, 2, dtype=np.uint8)
     cls[(k == WATER) & ~hitr] = 9
     cls[(k == ROOF) & ~hitr] = 20
-    cls[gap[rep]] = under_cls[rep][gap[rep]]
-    zg = top["zg"][rep]
-    # crown returns
-    if hitr.any():
-        crown_base = zg + s.t["base"][ti[rep]]
-        zt = top["z"][rep]
-        first = hitr & (rn == 1)
-        z[first] = zt[first] - np.abs(rng.normal(0, 0.15, int(first.sum())))
-        cls[first] = np.where(nr[first] == 1, 20, 1)
-        last = hitr & (rn == nr) & (nr > 1)
-        to_under = last & (rng.random(rep.size) < 0.7)
-        z[to_under] = under_z[rep][to_under]
-        cls[to_under] = under_cls[rep][to_under]
-        inner_last = last & ~to_under
-        mid = hitr & (rn > 1) & ~to_under
-        lo = np.maximum(crown_base, under_z[rep] + 0.5)
-        hi = np.maximum(zt - 0.3, lo + 0.1)
-        z[mid] = lo[mid] + rng.random(int(mid.sum())) * (hi[mid] - lo[mid])
-        cls[mid] = 1
-        cls[inner_last] = 20
-    z = z + rng.normal(0.0, 0.025, rep.size)
+    cls[gapr] = under_cr[gapr]
+    # crown returns (only the returns of crown-hitting pulses are touched)
+    h_idx = np.flatnonzero(hitr)
+    if h_idx.size:
+        rn_h, nr_h, zt_h, uz_h = rn[h_idx], nr[h_idx], zt[h_idx], under_zr[h_idx]
+        zh = zt_h - np.abs(rng.normal(0, 0.15, h_idx.size))
+        ch = np.where(nr_h == 1, 20, 1).astype(np.uint8)
+        last = (rn_h == nr_h) & (nr_h > 1)
+        to_under = last & (rng.random(h_idx.size) < 0.7)
+        zh[to_under] = uz_h[to_under]
+        ch[to_under] = under_cr[h_idx][to_under]
+        mid = (rn_h > 1) & ~to_under
+        lo = np.maximum(top["zg"][rep[h_idx]] + s.t["base"][ti[rep[h_idx]]], uz_h + 0.5)
+        hi = np.maximum(zt_h - 0.3, lo + 0.1)
+        zh[mid] = lo[mid] + rng.random(int(mid.sum())) * (hi[mid] - lo[mid])
+        ch[mid] = 1
+        ch[last & ~to_under] = 20
+        z[h_idx] = zh
+        cls[h_idx] = ch
+    z += rng.standard_normal(rep.size, dtype=np.float32) * 0.025
     # intensity
     lc = top["lc"][rep]
     mean = _LC_INTENSITY[lc, 0]
@@ -147,9 +151,10 @@ def _chunk(s: TileSurface, rng, lines, n_lines, per_line, header, year) -> laspy
     veg = hitr & ~((rn == nr) & (cls != 1) & (cls != 20))
     mean[veg] = np.where(rn[veg] == 1, 2300.0, 1200.0)
     sd[veg] = 600.0
-    inten = np.clip(rng.normal(mean, sd) / np.maximum(1, nr) ** 0.5, 0, 65535).astype(np.uint16)
+    noise_i = rng.standard_normal(rep.size, dtype=np.float32)
+    inten = np.clip((mean + sd * noise_i) / np.sqrt(nr), 0, 65535).astype(np.uint16)
     # a few noise points (birds, multipath)
-    noise = rng.random(rep.size) < 2e-5
+    noise = rng.random(rep.size, dtype=np.float32) < 2e-5
     z[noise] += np.where(rng.random(int(noise.sum())) < 0.7, rng.uniform(30, 90, int(noise.sum())),
                          -rng.uniform(5, 25, int(noise.sum())))
     cls[noise] = 18

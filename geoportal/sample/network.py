@@ -138,7 +138,7 @@ def macro_use(mx: np.ndarray, my: np.ndarray, seed: int) -> np.ndarray:
     use[(f + 0.3 * (n2 - 0.5) > 0.55) & ~(urban & (u > 0.9))] = FOREST
     use[(use == FIELD) & (u > 0.3) & (n2 < 0.35)] = PARK
     use[(use == RESIDENTIAL) & (n2 > 0.93)] = PARK
-    use[(b > 0.3) & (use != FOREST)] = BUSINESS
+    use[(b > 0.25) & (use != FOREST)] = BUSINESS
     return use
 
 

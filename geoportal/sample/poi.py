@@ -7,6 +7,8 @@ City-wide facts (libraries, stations, junctions, airport) are fixed lists clippe
 
 from __future__ import annotations
 
+import itertools
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -59,7 +61,7 @@ def cell_pois(c: sc.CellScene, seed: int, year: int) -> dict[str, list]:
         elif b["use"] == sc.PUBLIC:
             out["sports"].append(({"name": f"Sporthalle {street}", "art": "Sporthalle",
                                    "adresse": f"{street} 3, 40878 Ratingen"}, *centre))
-        if b["use"] in (net.PARK, sc.CREEKPARK, net.CENTRE) and u > 0.965:
+        if b["use"] in (net.PARK, sc.CREEKPARK, net.CENTRE) and u > 0.92:
             out["toilets"].append(({
                 "name": f"Öffentliche Toilette {street}", "adresse": f"{street}, 40878 Ratingen",
                 "oeffnungszeiten": "Mo-Su 07:00-20:00" if u > 0.98 else "24/7",
@@ -135,7 +137,7 @@ def gewerbe_rows(c: sc.CellScene, parcels: gpd.GeoDataFrame, seed: int, year: in
     sel = parcels[(parcels["cell"] == c.code)
                   & parcels["kind"].isin(["business", "centre"])]
     h = hash_uniform(seed, "gewerbe", sel["flstkennz"].map(lambda s: int(s[2:14])).to_numpy())
-    p_offer = np.where(sel["kind"] == "business", 0.28, 0.02)
+    p_offer = np.where(sel["kind"] == "business", 0.75, 0.06)
     for (_, r), u, p in zip(sel.iterrows(), h, p_offer, strict=True):
         if u >= p:
             continue
@@ -202,10 +204,10 @@ def street_network(cells: list[sc.CellScene], tiles: list[tuple[int, int]], seed
                                      df[["x1", "y1"]].to_numpy()[art_mask]]), axis=0)
     rows = []
     for name, verts in geo.MOTORWAYS.items():
-        for a, b in zip(verts[:-1], verts[1:], strict=True):
+        for a, b in itertools.pairwise(verts):
             rows.append({"name": name, "strassenklasse": "motorway", "maxspeed": 130,
                          "oneway": False, "geometry": shapely.LineString([a, b])})
-    for name, mw, x, y in geo.JUNCTIONS:
+    for name, _motorways, x, y in geo.JUNCTIONS:
         d = np.hypot(art_nodes[:, 0] - x, art_nodes[:, 1] - y)
         k = int(np.argmin(d))
         rows.append({"name": f"Zubringer {name}", "strassenklasse": "primary", "maxspeed": 70,

@@ -109,7 +109,8 @@ def bilinear(c: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def quad_polys(c: np.ndarray, u0, u1, v0, v1) -> np.ndarray:
     """Polygons for parameter rectangles [u0,u1]×[v0,v1] inside quad ``c`` (vectorised)."""
-    u0, u1, v0, v1 = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (u0, u1, v0, v1)))
+    u0, u1, v0, v1 = np.broadcast_arrays(
+        *(np.asarray(a, dtype=np.float64) for a in (u0, u1, v0, v1)))
     pts = np.stack([bilinear(c, u0, v0), bilinear(c, u1, v0), bilinear(c, u1, v1),
                     bilinear(c, u0, v1)], axis=-2)
     return shapely.polygons(pts)
@@ -166,7 +167,7 @@ def _override_uses(seed: int, blocks: list[dict]) -> None:
         if u in net.BUILT and near_creek:
             b["use"] = CREEKPARK
         elif u == net.RESIDENTIAL and b["wi"] * b["wj"] == 1:
-            b["use"] = net.PARK if h < 0.07 else PUBLIC if h < 0.11 else u
+            b["use"] = net.PARK if h < 0.07 else PUBLIC if h < 0.14 else u
         elif u == net.CENTRE and b["wi"] * b["wj"] == 1:
             b["use"] = net.PARK if h < 0.06 else PUBLIC if h < 0.16 else u
         elif u == net.BUSINESS:
@@ -290,7 +291,7 @@ def _lot_frames(inner: np.ndarray, rng: np.random.Generator, mean_w: float):
     w_u = np.linalg.norm(inner[1] - inner[0])
     w_v = np.linalg.norm(inner[3] - inner[0])
     along_u = w_u >= w_v
-    length, depth = (w_u, w_v) if along_u else (w_v, w_u)
+    length = w_u if along_u else w_v
     out = []
     for row in (0, 1):
         k = max(1, round(length / mean_w))
@@ -330,7 +331,7 @@ def _house_numbers(front: np.ndarray, side: int) -> np.ndarray:
 
 def _lots(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator) -> None:
     use = b["use"]
-    mean_w = {net.RESIDENTIAL: 19.0, net.CENTRE: 13.0, net.BUSINESS: 65.0}[use]
+    mean_w = {net.RESIDENTIAL: 15.0, net.CENTRE: 12.0, net.BUSINESS: 40.0}[use]
     kind = net.USE_NAMES[use]
     for polys, front, t, nrm, widths, depths, side in _lot_frames(inner, rng, mean_w):
         k = len(polys)
@@ -454,7 +455,8 @@ def _public(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator) -> 
     poly = shapely.Polygon(inner)
     side = int(np.argmax(b["hw"]))
     street = b["names"][side]
-    ctx.parcels.add(geometry=[poly], kind=["public"], street=[street], hnr=[1 + 2 * rng.integers(0, 40)],
+    ctx.parcels.add(geometry=[poly], kind=["public"], street=[street],
+                    hnr=[1 + 2 * rng.integers(0, 40)],
                     block=[b["k"]], zaehler=[0], nenner=[0], gem=[-1], flur=[-1],
                     owner_kind=[1])
     ctx.lc.add(geometry=[poly], code=[LC_PAVED])
@@ -492,7 +494,7 @@ def _park(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator) -> No
     uu, vv = np.meshgrid((np.arange(nu) + 0.5) / nu, (np.arange(nv) + 0.5) / nv)
     uu = uu.ravel() + rng.uniform(-0.25, 0.25, uu.size) / nu
     vv = vv.ravel() + rng.uniform(-0.25, 0.25, vv.size) / nv
-    keep = rng.random(uu.size) < 0.45
+    keep = rng.random(uu.size) < 0.35
     pts = bilinear(inner, np.clip(uu[keep], 0.03, 0.97), np.clip(vv[keep], 0.03, 0.97))
     # groups (closed canopy clumps)
     groups = []
@@ -520,8 +522,8 @@ def _park(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator) -> No
         ctx.lc.add(geometry=[pond], code=[LC_WATER])
         pts = pts[~shapely.dwithin(shapely.points(pts), pond, 2.0)] if len(pts) else pts
     # a path across the park
-    path = shapely.LineString(bilinear(inner, np.array([0.0, 0.45, 1.0]),
-                                       np.array([rng.uniform(0.2, 0.8), 0.5, rng.uniform(0.2, 0.8)])))
+    v_path = np.array([rng.uniform(0.2, 0.8), 0.5, rng.uniform(0.2, 0.8)])
+    path = shapely.LineString(bilinear(inner, np.array([0.0, 0.45, 1.0]), v_path))
     ctx.lc.add(geometry=[path.buffer(1.5)], code=[LC_PATH])
     if len(pts):
         pts = pts[~shapely.dwithin(shapely.points(pts), path, 2.5)]
@@ -554,7 +556,7 @@ def _forest(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator) -> 
 
 def _strips(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator, kind: str,
             lc: int | None) -> None:
-    k = int(rng.integers(1, 4 if kind == "forest" else 5))
+    k = int(rng.integers(1, 5) if kind == "forest" else rng.integers(2, 7))
     w = rng.uniform(0.6, 1.4, k)
     cuts = np.concatenate([[0.0], np.cumsum(w) / w.sum()])
     polys = quad_polys(inner, cuts[:-1], cuts[1:], 0.0, 1.0)
@@ -571,8 +573,8 @@ def _strips(ctx: _Ctx, b: dict, inner: np.ndarray, rng: np.random.Generator, kin
 
 def _street_trees(ctx: _Ctx, edges: dict[str, np.ndarray]) -> None:
     rng = rng_for(ctx.seed, "street-trees", ctx.e, ctx.n)
-    p_trees = {net.PRIMARY: 0.75, net.SECONDARY: 0.65, net.RESIDENTIAL_ST: 0.33,
-               net.SERVICE: 0.15}
+    p_trees = {net.PRIMARY: 0.45, net.SECONDARY: 0.35, net.RESIDENTIAL_ST: 0.14,
+               net.SERVICE: 0.06}
     for k in range(len(edges["i"])):
         klass = int(edges["klass"][k])
         h = hash_uniform(ctx.seed, "edge-trees", edges["i"][k], edges["j"][k], edges["d"][k])
