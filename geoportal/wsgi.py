@@ -12,6 +12,7 @@ from typing import Any
 from pygeoapi.flask_app import APP
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
+from geoportal import pygeoapi_patches
 from geoportal.settings import Settings
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -37,6 +38,7 @@ def declare_utf8(app: WSGIApp) -> WSGIApp:
     return wrapped
 
 
+pygeoapi_patches.apply()
 settings = Settings.from_env()
 APP.wsgi_app = declare_utf8(SharedDataMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": str(settings.published_dir)}, cache_timeout=300
