@@ -8,8 +8,9 @@ gunicorn (2 workers) on 127.0.0.1. Measured:
 - throughput and latency with wrk (8 connections, 10 s) for a bbox query (limit 100) and for a
   single item.
 
-Run:  .venv/bin/python bench/bench_features.py   (needs Debian's wrk, and the GDAL Python bindings
-for the OGR peer: apt-get install libgdal-dev && .venv/bin/pip install gdal==$(gdal-config --version))
+Run:  .venv/bin/python bench/bench_features.py
+Needs Debian's wrk, and the GDAL Python bindings for the OGR peer:
+    apt-get install libgdal-dev && .venv/bin/pip install gdal==$(gdal-config --version)
 """
 
 from __future__ import annotations

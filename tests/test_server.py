@@ -75,7 +75,7 @@ def test_collections_openapi_and_conformance(server: str) -> None:
 
 
 @pytest.mark.parametrize("dataset_id, id_field", [("trees", "tree_id"),
-                                                  ("public_toilets", "toilet_id")])
+                                                  ("parcels", "parcel_id")])
 def test_bbox_returns_exactly_the_intersecting_features(server: str, portal: Settings,
                                                         dataset_id: str, id_field: str) -> None:
     layer = published(portal, dataset_id)

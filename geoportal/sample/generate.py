@@ -19,7 +19,7 @@ from .spec import SampleSpec
 from .surface import TileSurface
 from .writers import atomic_bytes, sha256, write_csv, write_geojson, write_gpkg
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 Progress = Callable[[str, int, int], None]
 
 
@@ -139,7 +139,7 @@ def _write_pois(spec: SampleSpec, cells: list, parcels: gpd.GeoDataFrame, out: P
     # toilets: CSV with WGS84 lat/lon
     props, xs, ys = pts("toilets")
     lon, lat = poi.to_lonlat(xs, ys) if xs else ([], [])
-    cols = ["name", "adresse", "oeffnungszeiten", "barrierefrei", "gebuehr", "wickeltisch"]
+    cols = ["id", "name", "adresse", "oeffnungszeiten", "barrierefrei", "gebuehr", "wickeltisch"]
     counts["poi/oeffentliche_toiletten.csv"] = write_csv(
         out / "poi/oeffentliche_toiletten.csv", [*cols, "breite", "laenge"],
         [[p[c] for c in cols] + [f"{b:.7f}", f"{a:.7f}"]

@@ -63,6 +63,7 @@ def cell_pois(c: sc.CellScene, seed: int, year: int) -> dict[str, list]:
                                    "adresse": f"{street} 3, 40878 Ratingen"}, *centre))
         if b["use"] in (net.PARK, sc.CREEKPARK, net.CENTRE) and u > 0.92:
             out["toilets"].append(({
+                "id": f"WC-{b['i0']}-{b['j0']}",
                 "name": f"Öffentliche Toilette {street}", "adresse": f"{street}, 40878 Ratingen",
                 "oeffnungszeiten": "Mo-Su 07:00-20:00" if u > 0.98 else "24/7",
                 "barrierefrei": "ja" if u > 0.975 else "nein",

@@ -109,7 +109,7 @@ def test_409_names_dataset_and_ckan_field_message_and_the_rest_still_syncs(fake,
     fake.rejections[package_name("trees", "t")] = "Title too long for this portal"
     records = describe_all(registry, None, BASE_URL)
     report = sync(records, _target(fake.url))
-    assert report.by_action("create") == ["public_toilets"]
+    assert sorted(report.by_action("create")) == sorted(d.id for d in registry if d.id != "trees")
     assert len(report.errors) == 1
     message = str(report.errors[0])
     assert message.startswith("trees:") and "title: Title too long for this portal" in message
@@ -154,7 +154,7 @@ def test_unmapped_licence_is_refused_for_that_dataset_only(fake, registry, monke
     report = sync(records, _target(fake.url))
     assert [e.dataset_id for e in report.errors] == ["trees"]
     assert "license" in str(report.errors[0]) and "dl-de/by-2-0" in str(report.errors[0])
-    assert report.by_action("create") == ["public_toilets"]
+    assert sorted(report.by_action("create")) == sorted(d.id for d in registry if d.id != "trees")
 
 
 def test_keyword_outside_ckan_tag_rules_is_refused():

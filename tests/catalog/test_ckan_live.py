@@ -91,7 +91,8 @@ def test_change_updates_in_place_and_removal_deletes(target, registry, published
 
     trees = registry["trees"]
     renamed = trees.model_copy(update={"title": Text(de="Stadtbäume 2026", en="City trees")})
-    changed = describe_all([renamed, registry["public_toilets"]], published, BASE_URL)
+    others = [d for d in registry if d.id != "trees"]
+    changed = describe_all([renamed, *others], published, BASE_URL)
     dry = sync(changed, target, dry_run=True)
     assert [(c.action, c.dataset_id) for c in dry.changes if c.action == "update"] == [
         ("update", "trees")
