@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from geoportal.publish import atomic_write_text
+from geoportal.publish import LayerMetadata, atomic_write_text, read_metadata
 from geoportal.settings import Settings
 
 CONFIG_FILE = "pygeoapi-config.yml"
@@ -52,12 +52,31 @@ def prepare(settings: Settings) -> Runtime:
     missing = [rid for rid, res in config["resources"].items() if not _data_exists(res)]
     for rid in missing:
         del config["resources"][rid]
+    for rid, resource in config["resources"].items():
+        _add_published_facts(resource, read_metadata(settings.published_dir, rid))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"
     openapi = settings.data_dir / "openapi.yml"
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     atomic_write_text(openapi, generate_openapi_document(runtime, "yaml"))
     return Runtime(runtime, openapi, list(config["resources"]), missing)
+
+
+def _add_published_facts(resource: dict[str, Any], metadata: LayerMetadata | None) -> None:
+    """Put what the build measured into the runtime config: download sizes and the real extent.
+
+    Without a ``length``, pygeoapi sends a HEAD request to every download link on every
+    /collections request (and silently drops links that do not answer within a second).
+    """
+    if metadata is None:
+        return
+    sizes = {f.path: f.bytes for f in metadata.files}
+    for link in resource.get("links", []):
+        name = str(link.get("href", "")).rsplit("/", 1)[-1]
+        if link.get("rel") == "enclosure" and name in sizes:
+            link["length"] = sizes[name]
+    if metadata.bbox_wgs84:
+        resource["extents"]["spatial"]["bbox"] = metadata.bbox_wgs84
 
 
 def _data_exists(resource: dict[str, Any]) -> bool:

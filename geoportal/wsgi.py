@@ -6,6 +6,7 @@ which :func:`geoportal.server.prepare` sets up; importing this module elsewhere 
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,6 +18,8 @@ from geoportal.settings import Settings
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TEXT_TYPES = ("text/html", "text/csv")
+MEDIA_TYPES = [("application/geopackage+sqlite3", ".gpkg"), ("application/geo+json", ".geojson"),
+               ("text/turtle", ".ttl"), ("application/ld+json", ".jsonld")]
 
 
 def declare_utf8(app: WSGIApp) -> WSGIApp:
@@ -39,6 +42,8 @@ def declare_utf8(app: WSGIApp) -> WSGIApp:
 
 
 pygeoapi_patches.apply()
+for media_type, suffix in MEDIA_TYPES:  # the download server guesses types from suffixes
+    mimetypes.add_type(media_type, suffix)
 settings = Settings.from_env()
 APP.wsgi_app = declare_utf8(SharedDataMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": str(settings.published_dir)}, cache_timeout=300

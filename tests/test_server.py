@@ -191,3 +191,23 @@ def test_owslib_reads_the_collection(server: str, portal: Settings) -> None:
     items = api.collection_items("trees", bbox=bbox, limit=10000)
     assert {str(f["id"]) for f in items["features"]} == expected_ids(layer, bbox, "tree_id")
     assert json.dumps(items).count('"Feature"') == len(items["features"])
+
+
+def test_collection_advertises_downloads_with_sizes_and_the_real_extent(server: str,
+                                                                        portal: Settings) -> None:
+    metadata = read_metadata(portal.published_dir, "trees")
+    assert metadata is not None
+    collection = get_json(f"{server}/collections/trees")
+    enclosures = {link["href"].rsplit("/", 1)[-1]: link for link in collection["links"]
+                  if link["rel"] == "enclosure"}
+    assert set(enclosures) == {f.path for f in metadata.files}
+    for record in metadata.files:
+        assert enclosures[record.path]["length"] == record.bytes
+    assert enclosures["trees.gpkg"]["type"] == "application/geopackage+sqlite3"
+    assert collection["extent"]["spatial"]["bbox"][0] == pytest.approx(metadata.bbox_wgs84)
+
+
+def test_browsers_on_other_sites_may_call_the_api(server: str) -> None:
+    response = requests.get(f"{server}/collections?f=json",
+                            headers={"Origin": "https://example.org"}, timeout=30)
+    assert response.headers.get("Access-Control-Allow-Origin") in ("*", "https://example.org")
