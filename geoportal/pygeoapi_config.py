@@ -8,6 +8,7 @@ process resolves, so the same file serves a laptop, CI and production.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def render_config(registry: Registry) -> dict[str, Any]:
         "server": _server(),
         "logging": {"level": "ERROR"},
         "metadata": _metadata(first),
-        "resources": {d.id: _resource(d) for d in registry if d.serve.features},
+        "resources": {d.id: _resource(d) for d in registry
+                      if d.serve.features or d.serve.tiles or d.serve.coverage},
     }
 
 
@@ -111,17 +113,29 @@ def _metadata(first: Dataset | None) -> dict[str, Any]:
     }
 
 
-def _resource(d: Dataset) -> dict[str, Any]:
-    schema = d.schema_
+def _feature_provider(d: Dataset) -> dict[str, Any] | None:
+    """OGC API Features from the published GeoPackage."""
+    if not d.serve.features:
+        return None
     provider: dict[str, Any] = {
         "type": "feature",
         "name": "geoportal.providers.geopackage.GeoPackageProvider",
         "data": f"{PUBLISHED}/{d.id}/{d.id}.gpkg",
-        "id_field": schema.id_field,
+        "id_field": d.schema.id_field,
         "crs": OUTPUT_CRS,
     }
-    if schema.title_field:
-        provider["title_field"] = schema.title_field
+    if d.schema.title_field:
+        provider["title_field"] = d.schema.title_field
+    return provider
+
+
+# One function per kind of OGC API a layer may offer (features, tiles, coverage); each returns
+# a pygeoapi provider definition or None. Add a kind by adding a function here.
+PROVIDER_RENDERERS: list[Callable[[Dataset], dict[str, Any] | None]] = [_feature_provider]
+
+
+def _resource(d: Dataset) -> dict[str, Any]:
+    providers = [p for render in PROVIDER_RENDERERS if (p := render(d)) is not None]
     return {
         "type": "collection",
         "title": {"de": d.title.de, "en": d.title.get("en")},
@@ -130,7 +144,7 @@ def _resource(d: Dataset) -> dict[str, Any]:
         "links": _links(d),
         "extents": {"spatial": {"bbox": CITY_BBOX,
                                 "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
-        "providers": [provider],
+        "providers": providers,
     }
 
 

@@ -259,11 +259,18 @@ class PipelineRef(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-OutputFormat = Literal["gpkg", "csv", "geojson"]
+# Vector outputs (gpkg, csv, geojson, parquet), rasters (cog), point clouds (copc), tiles
+# (pmtiles, mvt). Which pipeline writes which is the pipeline's business; the catalogue describes
+# every file a build actually wrote (metadata.json), not this list.
+OutputFormat = Literal["gpkg", "csv", "geojson", "parquet", "cog", "copc", "pmtiles", "mvt"]
 
 
 class Serve(Strict):
+    """How the layer is served through OGC API (each part becomes a pygeoapi provider)."""
+
     features: bool = True
+    tiles: Literal["vector", "raster"] | None = None
+    coverage: bool = False
     limit_default: int = Field(default=100, ge=1, le=10000)
     limit_max: int = Field(default=10000, ge=1, le=100000)
 
@@ -286,7 +293,7 @@ class Dataset(Strict):
     source: Source
     pipeline: PipelineRef
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["gpkg", "csv", "geojson"])
-    schema_: Schema = Field(alias="schema")
+    schema_: Schema | None = Field(default=None, alias="schema")
     serve: Serve = Field(default_factory=Serve)
     path: Path | None = Field(default=None, exclude=True)
 
@@ -295,6 +302,20 @@ class Dataset(Strict):
         if self.license.requires_attribution and not self.attribution:
             object.__setattr__(self, "attribution", self.publisher.name)
         return self
+
+    @model_validator(mode="after")
+    def _features_need_a_schema(self) -> Dataset:
+        if self.serve.features and self.schema_ is None:
+            raise ValueError("schema: a layer served as features needs a schema of its "
+                             "published properties (or set serve.features: false)")
+        return self
+
+    @property
+    def schema(self) -> Schema:
+        """The published schema; only vector layers have one (checked when loading)."""
+        if self.schema_ is None:
+            raise AttributeError(f"dataset {self.id!r} has no attribute schema")
+        return self.schema_
 
 
 class Registry:
