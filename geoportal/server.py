@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,20 +85,15 @@ def _data_exists(resource: dict[str, Any]) -> bool:
                if isinstance(p.get("data"), str))
 
 
-class _environment:
-    """Temporarily set environment variables (pygeoapi's loader reads ``os.environ``)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *exc: object) -> None:
-        for key, value in self.saved.items():
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Temporarily set environment variables (pygeoapi's config loader reads ``os.environ``)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
