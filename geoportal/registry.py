@@ -214,6 +214,10 @@ class Property(Strict):
     enum: list[str] | None = None
     unit: str | None = None
     values: dict[str, str] | None = None
+    # For sources without an identifier column (most POI lists): the value is not read but made
+    # from the feature's position (to the metre) and its title, so it stays the same across
+    # deliveries as long as the feature neither moves nor is renamed (see pipelines/conform.py).
+    generated: bool = False
 
     @property
     def source_column(self) -> str:

@@ -6,6 +6,7 @@ in next year's delivery (or a personal field under a new name) cannot slip into 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date
 
@@ -34,13 +35,16 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
     keep = np.array([g is not None and int(ln) not in rejected
                      for g, ln in zip(table.geometry, table.lines, strict=True)], dtype=bool)
     columns = {}
-    for prop in dataset.schema_.properties:
+    for prop in dataset.schema.properties:
+        if prop.generated:
+            continue
         values, missing_required = _convert_column(table, prop, report)
         keep &= ~missing_required
         columns[prop.name] = values
     frame = pd.DataFrame(columns)[keep].reset_index(drop=True)
     geometry = gpd.GeoSeries(list(table.geometry[keep]), crs=table.crs).to_crs(STORAGE_CRS)
     out = gpd.GeoDataFrame(frame, geometry=geometry.values, crs=STORAGE_CRS)
+    out = _generate_keys(out, dataset)
     out = _drop_duplicate_ids(out, dataset, table.lines[keep], report)
     out = _coerce_geometry_type(out, dataset)
     report.rows_published = len(out)
@@ -49,8 +53,13 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
 
 def _require_columns(table: RawTable, dataset: Dataset) -> None:
     available = list(table.frame.columns)
-    missing = [p.source_column for p in dataset.schema_.properties
-               if p.source_column not in available]
+    missing = [p.source_column for p in dataset.schema.properties
+               if not p.generated and p.source_column not in available]
+    if missing and len(table) == 0:
+        # An empty GeoJSON FeatureCollection cannot name its columns: publish an empty layer.
+        for column in missing:
+            table.frame[column] = pd.Series([], dtype=object)
+        return
     if missing:
         raise SourceFormatError(
             f"{dataset.source.path}: column(s) {missing} named in datasets/{dataset.id}.yml "
@@ -174,16 +183,38 @@ DTYPES = {"string": object, "number": "Float64", "integer": "Int64", "boolean": 
 def _drop_duplicate_ids(out: gpd.GeoDataFrame, dataset: Dataset, lines: np.ndarray,
                         report: RejectsReport) -> gpd.GeoDataFrame:
     """Feature ids must be unique for /items/{id}; later duplicates are rejected, not merged."""
-    duplicated = out[dataset.schema_.id_field].duplicated(keep="first").to_numpy()
-    for line, value in zip(lines[duplicated], out[dataset.schema_.id_field][duplicated],
+    duplicated = out[dataset.schema.id_field].duplicated(keep="first").to_numpy()
+    for line, value in zip(lines[duplicated], out[dataset.schema.id_field][duplicated],
                            strict=True):
-        report.add(int(line), "rejected", "duplicate id", dataset.schema_.id_field, value)
+        report.add(int(line), "rejected", "duplicate id", dataset.schema.id_field, value)
     return out[~duplicated].reset_index(drop=True)
+
+
+def _generate_keys(out: gpd.GeoDataFrame, dataset: Dataset) -> gpd.GeoDataFrame:
+    """Fill ``generated`` properties with a key from the position (1 m) and the title.
+
+    Lists of schools or monuments rarely carry an identifier, but ``/items/{id}`` needs one that
+    survives the next delivery; a row number would change whenever a row is inserted above.
+    """
+    generated = [p.name for p in dataset.schema.properties if p.generated]
+    if not generated:
+        return out
+    title = dataset.schema.title_field
+    titles = out[title].astype(str) if title and title not in generated else [""] * len(out)
+    centres = shapely.centroid(out.geometry.values)
+    xs, ys = shapely.get_x(centres), shapely.get_y(centres)
+    keys = [hashlib.sha1(f"{t}|{x:.0f}|{y:.0f}".encode()).hexdigest()[:12]
+            for t, x, y in zip(titles, xs, ys, strict=True)]
+    columns = list(out.columns)
+    for name in generated:
+        out[name] = pd.Series(keys, dtype=object, index=out.index)
+    order = [p.name for p in dataset.schema.properties]
+    return out[[*order, *(c for c in columns if c not in order)]]
 
 
 def _coerce_geometry_type(out: gpd.GeoDataFrame, dataset: Dataset) -> gpd.GeoDataFrame:
     """Promote single to multi parts where the schema says multi, so the layer has one type."""
-    if dataset.schema_.geometry.startswith("Multi"):
+    if dataset.schema.geometry.startswith("Multi"):
         geoms = out.geometry.values
         single = shapely.get_type_id(geoms) < 4
         promoted = np.array(geoms, dtype=object)
