@@ -80,6 +80,7 @@ def build(ids: tuple[str, ...]) -> None:
         summary = build_all(registry, settings, list(ids) or None, echo=click.echo)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
+    _write_static_catalog(registry, settings)
     if not summary.ok:
         sys.exit(1)
 

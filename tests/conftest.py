@@ -18,6 +18,7 @@ import pytest
 from geoportal.settings import PROJECT_ROOT, Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+CKAN_BASE = Path(os.environ.get("GEOPORTAL_CKAN_BASE", "/tmp/geoportal-ckan"))
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -31,7 +32,7 @@ def missing(reason: str) -> None:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public sample files (``../shared/data``, or ``$GEOPORTAL_SHARED_DATA``)."""
-    path = Path(os.environ.get("GEOPORTAL_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+    path = Path(os.environ.get("GEOPORTAL_SHARED_DATA", _shared_dir() / "data"))
     if not path.is_dir():
         missing(f"real sample data not found at {path} (set GEOPORTAL_SHARED_DATA)")
     return path
@@ -72,6 +73,7 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def portal(tmp_path_factory: pytest.TempPathFactory, sample_raw: Path) -> Settings:
     """Every registry dataset built from the tiny sample city into a temporary data folder."""
+    from catalog.static import write_static_catalog
     from geoportal.build import build_all
     from geoportal.registry import load_registry
 
@@ -79,8 +81,10 @@ def portal(tmp_path_factory: pytest.TempPathFactory, sample_raw: Path) -> Settin
     base = tmp_path_factory.mktemp("portal")
     (base / "raw").symlink_to(sample_raw)
     settings = make_settings(base, f"http://127.0.0.1:{port}")
-    summary = build_all(load_registry(settings.datasets_dir), settings, echo=lambda _: None)
+    registry = load_registry(settings.datasets_dir)
+    summary = build_all(registry, settings, echo=lambda _: None)
     assert summary.ok, summary.lines()
+    write_static_catalog(registry, settings.published_dir, settings.url)
     return settings
 
 
@@ -105,3 +109,60 @@ def ogrinfo() -> str:
     except (OSError, subprocess.CalledProcessError):
         missing("ogrinfo (Debian gdal-bin) is not installed; scripts/install-system-deps.sh")
     return "ogrinfo"
+
+
+# ---------------------------------------------------------------------------------------------
+# A real CKAN (../shared/ckan), started once per session
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("GEOPORTAL_SHARED", PROJECT_ROOT.parent / "shared"))
+
+
+def _unavailable(reason: str) -> None:
+    missing(f"no CKAN for integration tests: {reason}")
+
+
+def _read_env(env_file: Path) -> dict[str, str]:
+    out = subprocess.run(
+        ["bash", "-c", f'source "{env_file}" && echo "$CKAN_URL" && echo "$CKAN_API_TOKEN"'],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    return {"CKAN_URL": out[0], "CKAN_API_TOKEN": out[1]}
+
+
+def _alive(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{url}/api/3/action/status_show", timeout=3).ok
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="session")
+def ckan() -> Iterator[dict[str, str]]:
+    """CKAN_URL and CKAN_API_TOKEN of a running CKAN; started here (and stopped) if needed."""
+    env_file = CKAN_BASE / "env.sh"
+    started = False
+    if not (env_file.exists() and _alive(_read_env(env_file)["CKAN_URL"])):
+        script = _shared_dir() / "ckan" / "ckan-up.sh"
+        if not script.exists():
+            _unavailable(f"{script} not found (set GEOPORTAL_SHARED)")
+        # Leftovers of an earlier run (a PostgreSQL still holding the port, stale PID files)
+        # make ckan-up.sh fail; ckan-down.sh stops exactly what an earlier ckan-up.sh started.
+        subprocess.run(["bash", str(script.with_name("ckan-down.sh")), str(CKAN_BASE)],
+                       capture_output=True, check=False, timeout=120)
+        proc = subprocess.run(
+            ["bash", str(script), str(CKAN_BASE)], capture_output=True, text=True, timeout=600
+        )
+        if proc.returncode != 0 or not env_file.exists():
+            _unavailable(f"ckan-up.sh failed ({proc.returncode}): {proc.stdout[-800:]}")
+        started = True
+    env = _read_env(env_file)
+    if not _alive(env["CKAN_URL"]):
+        _unavailable(f"CKAN at {env['CKAN_URL']} does not answer")
+    yield env
+    if started:
+        subprocess.run(["bash", str(_shared_dir() / "ckan" / "ckan-down.sh"), str(CKAN_BASE)],
+                       capture_output=True, check=False)

@@ -1,0 +1,66 @@
+"""The developer notebooks run, top to bottom, against the live portal and a real CKAN.
+
+A notebook that no longer runs is documentation that lies; executing them in the suite keeps
+them true. Each notebook reads its endpoints from the environment (GEOPORTAL_URL, CKAN_URL).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from catalog.ckan import CkanTarget, sync
+from catalog.model import describe_all
+from geoportal.registry import load_registry
+from geoportal.settings import PROJECT_ROOT, Settings
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def ckan_catalogue(ckan: dict[str, str], portal: Settings) -> dict[str, str]:
+    """The portal's catalogue published to the real CKAN under an organisation of its own."""
+    run = uuid.uuid4().hex[:8]
+    target = CkanTarget(url=ckan["CKAN_URL"], token=ckan["CKAN_API_TOKEN"],
+                        org=f"ratingen-nb-{run}", prefix=f"nb{run}")
+    records = describe_all(load_registry(portal.datasets_dir), portal.published_dir, portal.url)
+    report = sync(records, target)
+    assert report.ok, report.errors
+    return {"CKAN_URL": target.url, "CKAN_ORGANIZATION": target.org}
+
+
+def run_notebook(path: Path, env: dict[str, str], workdir: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # the kernel process inherits the environment
+    try:
+        NotebookClient(notebook, timeout=180, kernel_name="python3",
+                       resources={"metadata": {"path": str(workdir)}}).execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return notebook
+
+
+def test_there_are_notebooks() -> None:
+    assert len(NOTEBOOKS) >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_against_the_live_portal(path: Path, server: str,
+                                               ckan_catalogue: dict[str, str],
+                                               tmp_path: Path) -> None:
+    notebook = run_notebook(path, {"GEOPORTAL_URL": server, **ckan_catalogue}, tmp_path)
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    errors = [o for c in code_cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    assert all(c.execution_count for c in code_cells), "every cell ran"
