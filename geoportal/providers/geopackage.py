@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ from pygeoapi.provider.base import (
     ProviderQueryError,
     SchemaType,
 )
+
+from geoportal.providers import cql2
 
 LOGGER = logging.getLogger(__name__)
 
@@ -68,10 +71,8 @@ _EXTENT_MARGIN_DEG = 0.001
 
 _LAYER_CACHE_SIZE = 64
 
-CQL_NOT_SUPPORTED = (
-    "CQL2 filters (filter=...) are not yet supported for this collection; "
-    "use bbox, q, sortby and property=value parameters instead"
-)
+#: Valid CRS84 coordinates; a bbox outside them is a client error, not an empty answer.
+_LON_RANGE, _LAT_RANGE = (-180.0, 180.0), (-90.0, 90.0)
 
 
 # --------------------------------------------------------------------------------------------
