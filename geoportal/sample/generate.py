@@ -29,9 +29,14 @@ def _render_tile(spec: SampleSpec, e: int, n: int, out_dir: str, parallel: bool)
     points = lidar.write_tile(surface, lpath, spec.lidar_density, spec.seed, spec.year,
                               parallel=parallel)
     opath = Path(out_dir) / "dop" / ortho.ortho_filename(e, n, spec.year, spec.ortho_bands)
-    ortho.write_tile(surface, opath, float(spec.ortho_resolution), spec.ortho_bands, spec.seed)
-    return {"tile": [e, n], "lidar": str(lpath.relative_to(out_dir)), "points": points,
+    jp2 = Path(out_dir) / "dop" / ortho.jp2_filename(e, n, spec.year) if spec.ortho_jp2 else None
+    ortho.write_tile(surface, opath, float(spec.ortho_resolution), spec.ortho_bands, spec.seed,
+                     jp2_path=jp2)
+    tile = {"tile": [e, n], "lidar": str(lpath.relative_to(out_dir)), "points": points,
             "ortho": str(opath.relative_to(out_dir))}
+    if jp2 is not None:
+        tile["ortho_jp2"] = str(jp2.relative_to(out_dir))
+    return tile
 
 
 def generate(spec: SampleSpec, out_dir: Path, progress: Progress | None = None,

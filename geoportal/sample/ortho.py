@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
@@ -27,8 +29,14 @@ def ortho_filename(e: int, n: int, year: int, bands: str) -> str:
     return f"dop10{bands}_32_{e}_{n}_1_nw_{year}.tif"
 
 
+def jp2_filename(e: int, n: int, year: int) -> str:
+    """NRW's delivery name: JPEG 2000, always RGB + near infrared."""
+    return f"dop10rgbi_32_{e}_{n}_1_nw_{year}.jp2"
+
+
 def write_tile(surface: TileSurface, path: Path, res: float, bands: str, seed: int,
-               stripe_rows: int = 512) -> None:
+               stripe_rows: int = 512, jp2_path: Path | None = None) -> None:
+    """Write the GeoTIFF tile and, with ``jp2_path``, the same pixels as NRW's RGBI JPEG 2000."""
     size = round(1000.0 / res)
     count = 4 if bands == "rgbi" else 3
     profile = {
@@ -40,13 +48,38 @@ def write_tile(surface: TileSurface, path: Path, res: float, bands: str, seed: i
     if count == 3:
         profile["photometric"] = "RGB"
     tmp = path.with_name(path.name + ".tmp.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
+    # JPEG 2000 is written by copying (GDAL's JP2 drivers cannot write window by window), so the
+    # four bands go to a temporary GeoTIFF rendered in the same pass.
+    rgbi_tmp = jp2_path.with_name(jp2_path.name + ".tmp.tif") if jp2_path else None
+    with contextlib.ExitStack() as stack:
+        dst = stack.enter_context(rasterio.open(tmp, "w", **profile))
+        rgbi = (stack.enter_context(rasterio.open(rgbi_tmp, "w", **{**profile, "count": 4}))
+                if rgbi_tmp else None)
         for r0 in range(0, size, stripe_rows):
             rows = min(stripe_rows, size - r0)
             img = _render(surface, res, r0, rows, size, seed)
             dst.write(np.moveaxis(img[..., :count], -1, 0), window=Window(0, r0, size, rows))
+            if rgbi is not None:
+                rgbi.write(np.moveaxis(img, -1, 0), window=Window(0, r0, size, rows))
         dst.descriptions = ("red", "green", "blue", "nir")[:count]
+        if rgbi is not None:
+            rgbi.descriptions = ("red", "green", "blue", "nir")
     os.replace(tmp, path)
+    if jp2_path is not None and rgbi_tmp is not None:
+        _copy_jp2(rgbi_tmp, jp2_path)
+
+
+def _copy_jp2(tif: Path, jp2: Path) -> None:
+    """Lossy JPEG 2000 like NRW's deliveries (deterministic: same pixels, same bytes)."""
+    tmp = jp2.with_name(jp2.name + ".tmp.jp2")
+    try:
+        rasterio.shutil.copy(tif, tmp, driver="JP2OpenJPEG", QUALITY=50, REVERSIBLE="NO",
+                             RESOLUTIONS=4)
+        os.replace(tmp, jp2)
+    finally:
+        tif.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)
 
 
 def _render(s: TileSurface, res: float, r0: int, rows: int, size: int, seed: int) -> np.ndarray:

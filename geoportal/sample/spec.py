@@ -25,6 +25,7 @@ class SampleSpec:
     lidar_density: points per m² (NRW delivers about 15–25).
     ortho_resolution: metres per pixel; must divide 1000 m evenly so tiles abut exactly.
     ortho_bands: ``"rgb"`` or ``"rgbi"`` (adds near infrared like the real DOP10 RGBI).
+    ortho_jp2: also write NRW's delivery format, ``dop10rgbi_…jp2`` (JPEG 2000, RGB + NIR).
     """
 
     tiles: list[tuple[int, int]] = field(default_factory=lambda: list(DISTRICTS["tiny"]))
@@ -32,6 +33,7 @@ class SampleSpec:
     lidar_density: float = 15.0
     ortho_resolution: float = 0.5
     ortho_bands: str = "rgb"
+    ortho_jp2: bool = True
     year: int = 2025
 
     def __post_init__(self) -> None:
@@ -87,5 +89,6 @@ class SampleSpec:
             "lidar_density": float(self.lidar_density),
             "ortho_resolution": float(self.ortho_resolution),
             "ortho_bands": self.ortho_bands,
+            "ortho_jp2": self.ortho_jp2,
             "year": self.year,
         }
