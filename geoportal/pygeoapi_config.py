@@ -123,6 +123,9 @@ def _feature_provider(d: Dataset) -> dict[str, Any] | None:
         "data": f"{PUBLISHED}/{d.id}/{d.id}.gpkg",
         "id_field": d.schema.id_field,
         "crs": OUTPUT_CRS,
+        # stated (it is the default) so that pygeoapi moves CQL2 geometry literals from
+        # filter-crs into it and names it; the provider converts to the file's CRS exactly
+        "storage_crs": OUTPUT_CRS[0],
     }
     if d.schema.title_field:
         provider["title_field"] = d.schema.title_field

@@ -45,3 +45,7 @@ def apply() -> None:
 
     for module in (pygeoapi_crs, itemtypes, maps):
         module.transform_bbox = transform_bbox  # type: ignore[attr-defined]
+    # CQL2: standard CQL2 JSON, bbox literals, parse errors that say what is wrong
+    from geoportal.providers import cql2
+
+    cql2.install()

@@ -110,21 +110,21 @@ def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
 # Coordinate transformation
 # --------------------------------------------------------------------------------------------
 
-_TRANSFORMERS: dict[tuple[str, str, int], pyproj.Transformer] = {}
+_TRANSFORMERS: dict[tuple[str, str, bool, int], pyproj.Transformer] = {}
 _TRANSFORMERS_LOCK = threading.Lock()
 
 
-def get_transformer(src: str, dst: str) -> pyproj.Transformer:
-    """Return a cached lon/lat-ordered transformer.
+def get_transformer(src: str, dst: str, always_xy: bool = True) -> pyproj.Transformer:
+    """Return a cached transformer, lon/lat-ordered unless ``always_xy`` is False.
 
     Building one costs milliseconds, so they are cached; the cache is per thread because pyproj
     transformers must not be shared between threads.
     """
-    key = (src, dst, threading.get_ident())
+    key = (src, dst, always_xy, threading.get_ident())
     transformer = _TRANSFORMERS.get(key)
     if transformer is None:
         transformer = pyproj.Transformer.from_crs(
-            pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst), always_xy=True
+            pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst), always_xy=always_xy
         )
         with _TRANSFORMERS_LOCK:
             _TRANSFORMERS[key] = transformer
@@ -299,7 +299,11 @@ def _extent_lonlat(
         return None
     if row is None or row[0] is None:
         return None
-    ring = shapely.segmentize(shapely.box(*row), max((row[2] - row[0]) / 64, 1e-9)).exterior
+    # A single point (or a straight line) has a degenerate box; widen it so it has an area.
+    minx, miny, maxx, maxy = row
+    pad = 1.0 if maxx - minx < 1.0 or maxy - miny < 1.0 else 0.0
+    box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+    ring = shapely.segmentize(box, max((maxx - minx + 2 * pad) / 64, 1e-9)).exterior
     lon, lat = get_transformer(crs, CRS84).transform(*np.asarray(ring.coords).T)
     m = _EXTENT_MARGIN_DEG
     return (
@@ -372,6 +376,12 @@ def parse_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise ProviderInvalidQueryError(user_msg="bbox must have 4 (or 6) finite numbers")
     minx, miny, maxx, maxy = values
+    lon_ok = all(_LON_RANGE[0] <= v <= _LON_RANGE[1] for v in (minx, maxx))
+    if not (lon_ok and all(_LAT_RANGE[0] <= v <= _LAT_RANGE[1] for v in (miny, maxy))):
+        raise ProviderInvalidQueryError(
+            user_msg=f"bbox {values} is out of range: longitudes must lie in [-180, 180] and "
+            "latitudes in [-90, 90] (bbox is minLon,minLat,maxLon,maxLat in CRS84)"
+        )
     if minx > maxx or miny > maxy:
         raise ProviderInvalidQueryError(
             user_msg="bbox must be minLon,minLat,maxLon,maxLat with min <= max "
@@ -438,6 +448,37 @@ def _checked_inner(
     if rect[0] >= rect[2] or rect[1] >= rect[3]:
         return None
     return rect if polygon.covers(shapely.box(*rect)) else None
+
+
+@lru_cache(maxsize=64)
+def same_crs(a: str, b: str) -> bool:
+    """Whether two CRS names mean the same CRS (parsing them costs milliseconds: cached)."""
+    return a == b or pyproj.CRS.from_user_input(a) == pyproj.CRS.from_user_input(b)
+
+
+def literal_in_layer_crs(literal: dict, layer: Layer) -> shapely.Geometry:
+    """A CQL2 geometry literal (GeoJSON, optionally with a ``crs`` name) in the table's CRS.
+
+    pygeoapi has already moved it into the storage CRS and named that CRS (``crs`` member); a
+    literal without one is CRS84, the CQL2 default. Vertices are transformed one by one, as
+    pygeoapi and PostGIS do, so a polygon means the same on every back end.
+    """
+    crs = (literal.get("crs") or {}).get("properties", {}).get("name") or CRS84
+    try:
+        geometry = shapely.geometry.shape({k: v for k, v in literal.items() if k != "crs"})
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as err:
+        msg = f"invalid geometry literal in filter: {err}"
+        raise ProviderInvalidQueryError(user_msg=msg) from err
+    if geometry.is_empty:
+        raise ProviderInvalidQueryError(user_msg="empty geometry literal in filter")
+    if not same_crs(crs, layer.crs):
+        transformer = get_transformer(crs, layer.crs, always_xy=False)
+        geometry = reproject(np.array([geometry], dtype=object), transformer)[0]
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
+        raise ProviderInvalidQueryError(
+            user_msg="a geometry literal in the filter lies outside the area this layer covers"
+        )
+    return geometry
 
 
 def covers_layer(box: tuple[float, float, float, float], layer: Layer) -> bool:
@@ -627,14 +668,14 @@ class GeoPackageProvider(BaseProvider):
         **kwargs: Any,
     ) -> dict:
         """Query features; geometries come back in CRS84 (then transformed by the decorator)."""
-        if filterq is not None:
-            raise ProviderInvalidQueryError(user_msg=CQL_NOT_SUPPORTED)
         offset, limit = self._paging(offset, limit)
         with self._open() as (conn, layer):
             where = self._where(conn, layer, properties, q, datetime_)
             order = self._order_by(layer, sortby)
             page = Page(offset, limit, bool(sortby))
             try:
+                if filterq is not None:
+                    self._apply_filter(conn, layer, where, filterq)
                 if bbox:
                     matched = self._apply_bbox(conn, layer, where, parse_bbox(bbox), page)
                 else:
@@ -778,6 +819,46 @@ class GeoPackageProvider(BaseProvider):
             if end:
                 where.add(f"{column} <= julianday(?)", end)
         return where
+
+    def _apply_filter(
+        self, conn: sqlite3.Connection, layer: Layer, where: Where, filterq: Any
+    ) -> None:
+        """Add a CQL2 filter: attribute predicates in SQL, spatial ones as exact key sets."""
+        conn.create_function("gp_lower", 1, cql2.unicode_lower, deterministic=True)
+        checker = cql2.Checker(self._fields_of(layer), {"geometry", layer.geom_column})
+
+        def spatial(op: str, literal: dict) -> tuple[str, list[Any]]:
+            return self._spatial_sql(conn, layer, op, literal)
+
+        sql, params = cql2.SQLiteCompiler(checker, spatial).compile(filterq)
+        where.add(sql, *params)
+
+    def _spatial_sql(
+        self, conn: sqlite3.Connection, layer: Layer, op: str, literal: dict
+    ) -> tuple[str, list[Any]]:
+        """Evaluate one spatial predicate exactly; return it as a condition on primary keys.
+
+        R-tree entries whose envelope meets the literal's envelope are the candidates of every
+        predicate here (each one implies "intersects", except disjoint, which is its negation);
+        shapely decides on the candidates in one vectorised call.
+        """
+        geometry = literal_in_layer_crs(literal, layer)
+        shapely.prepare(geometry)
+        test = shapely.intersects if op == "disjoint" else getattr(shapely, op)
+        candidates = Where()
+        if layer.rtree is not None:
+            sql, params = _rtree_outer(tuple(geometry.bounds))
+            candidates.add(
+                f"t.{quote(layer.pk)} IN (SELECT id FROM {quote(layer.rtree)} WHERE {sql})",
+                *params,
+            )
+        keys, geoms = self._geometries(conn, layer, candidates)
+        hits = keys[np.asarray(test(geoms, geometry), dtype=bool)]
+        pk, ids = f"t.{quote(layer.pk)}", json.dumps(hits.tolist())
+        if op == "disjoint":
+            return f"({pk} NOT IN (SELECT value FROM json_each(?)) AND "\
+                f"t.{quote(layer.geom_column)} IS NOT NULL)", [ids]
+        return f"{pk} IN (SELECT value FROM json_each(?))", [ids]
 
     def _add_q(self, conn: sqlite3.Connection, layer: Layer, where: Where, q: str) -> None:
         """Free text: case-insensitive substring over the text columns.
@@ -923,19 +1004,26 @@ class GeoPackageProvider(BaseProvider):
         where.add(f"t.{quote(layer.pk)} IN (SELECT value FROM json_each(?))", json.dumps(included))
         return len(included)
 
-    @staticmethod
+    @classmethod
     def _test_geometries(
-        conn: sqlite3.Connection, layer: Layer, where: Where, bbox_filter: BboxFilter
+        cls, conn: sqlite3.Connection, layer: Layer, where: Where, bbox_filter: BboxFilter
     ) -> tuple[np.ndarray, np.ndarray]:
+        keys, geoms = cls._geometries(conn, layer, where)
+        hits = shapely.intersects(bbox_filter.polygon, geoms)
+        return keys, np.asarray(hits, dtype=bool)
+
+    @staticmethod
+    def _geometries(
+        conn: sqlite3.Connection, layer: Layer, where: Where
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Primary keys and decoded geometries of the rows matching ``where``."""
         sql = (
             f"SELECT t.{quote(layer.pk)}, t.{quote(layer.geom_column)} "
             f"FROM {quote(layer.table)} AS t{where.sql()}"
         )
         rows = conn.execute(sql, where.params).fetchall()
         keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        geoms = decode_geometries([r[1] for r in rows])
-        hits = shapely.intersects(bbox_filter.polygon, geoms)
-        return keys, np.asarray(hits, dtype=bool)
+        return keys, decode_geometries([r[1] for r in rows])
 
     def _count(self, conn: sqlite3.Connection, layer: Layer, where: Where) -> int:
         if not where.clauses:

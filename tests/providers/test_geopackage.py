@@ -283,12 +283,6 @@ def test_invalid_queries_are_provider_errors(points, query):
     assert err.value.user_msg
 
 
-def test_cql_message_says_not_yet_supported(points):
-    with pytest.raises(ProviderInvalidQueryError, match="CQL2") as err:
-        make(points[0]).query(filterq=object())
-    assert "not yet supported" in err.value.user_msg
-
-
 def test_missing_file(tmp_path):
     with pytest.raises(ProviderConnectionError, match=re.escape(str(tmp_path / "fehlt.gpkg"))):
         make(tmp_path / "fehlt.gpkg")
