@@ -12,9 +12,11 @@ from typing import Any
 PLUGINS: dict[str, dict[str, str]] = {
     "pipeline": {
         "vector": "pipelines.vector.VectorPipeline",
+        "orthophoto": "pipelines.imagery.OrthophotoPipeline",
     },
     "provider": {
         "GeoPackage": "geoportal.providers.geopackage.GeoPackageProvider",
+        "RasterTiles": "geoportal.providers.rastertiles.RasterTileProvider",
     },
 }
 

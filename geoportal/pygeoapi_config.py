@@ -24,6 +24,8 @@ HEADER = (
 PUBLISHED = "${GEOPORTAL_PUBLISHED_DIR:-var/published}"
 URL = "${GEOPORTAL_URL:-http://127.0.0.1:5000}"
 HOME = "${GEOPORTAL_HOME:-.}"
+TILES = "${GEOPORTAL_TILES_DIR:-tiles}"
+BASEMAP = "orthophoto"  # the raster tile collection behind every map of pygeoapi's HTML pages
 OUTPUT_CRS = [
     "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
     "http://www.opengis.net/def/crs/EPSG/0/25832",
@@ -78,7 +80,8 @@ def _server() -> dict[str, Any]:
         "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "throttle"},
         # pygeoapi's HTML pages draw a Leaflet map; the portal is offline, so the base map must
         # come from the portal itself (the orthophoto tiles), never from an external server.
-        "map": {"url": f"{URL}/tiles/basemap/{{z}}/{{x}}/{{y}}.png",
+        "map": {"url": f"{URL}/collections/{BASEMAP}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+                       "?f=jpeg",
                 "attribution": "Stadt Ratingen, Geobasis NRW"},
         "templates": {"path": f"{HOME}/geoportal/templates"},
     }
@@ -132,9 +135,27 @@ def _feature_provider(d: Dataset) -> dict[str, Any] | None:
     return provider
 
 
+def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
+    """OGC API Tiles (map tiles) from an orthophoto build: PMTiles archive + rendered deep zooms."""
+    if d.serve.tiles != "raster":
+        return None
+    return {
+        "type": "tile",
+        "name": "geoportal.providers.rastertiles.RasterTileProvider",
+        "data": f"{PUBLISHED}/{d.id}",
+        "options": {"zoom": {"min": int(d.pipeline.params.get("min_zoom", 10)),
+                             "max": int(d.pipeline.params.get("max_zoom", 21))},
+                    "schemes": ["WebMercatorQuad"],
+                    "cache_dir": f"{TILES}/{d.id}",
+                    "quality": int(d.pipeline.params.get("quality", 85))},
+        "format": {"name": "jpeg", "mimetype": "image/jpeg"},
+    }
+
+
 # One function per kind of OGC API a layer may offer (features, tiles, coverage); each returns
 # a pygeoapi provider definition or None. Add a kind by adding a function here.
-PROVIDER_RENDERERS: list[Callable[[Dataset], dict[str, Any] | None]] = [_feature_provider]
+PROVIDER_RENDERERS: list[Callable[[Dataset], dict[str, Any] | None]] = [_feature_provider,
+                                                                       _raster_tiles_provider]
 
 
 def _resource(d: Dataset) -> dict[str, Any]:

@@ -1,0 +1,163 @@
+"""pygeoapi tile provider for raster map tiles: a PMTiles archive plus on-demand rendering.
+
+pygeoapi's core serves only vector tiles. This provider, written in its plugin style
+(:class:`pygeoapi.provider.tile.BaseTileProvider`), serves an orthophoto product built by
+``pipelines/imagery`` as OGC API Tiles in WebMercatorQuad:
+
+- zooms held in the published ``tiles.pmtiles`` (the whole city down to a few zooms above native
+  resolution) are answered straight from the memory-mapped archive;
+- deeper zooms are rendered from the published mosaic (``mosaic.vrt`` over the per-tile COGs) with
+  rio-tiler and cached on disk under ``options.cache_dir/<version>/z/x/y.jpg``. The cache is keyed
+  by the published version, so a rebuild never serves stale tiles.
+
+pygeoapi instantiates a provider per request, so the open archive and mosaic readers are kept per
+process, keyed by the published version folder.
+
+The same URL template (``.../tiles/WebMercatorQuad/{z}/{y}/{x}?f=jpeg``) works as an XYZ source for
+Leaflet, OpenLayers or MapLibre.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pmtiles.reader import MmapSource
+from pmtiles.reader import Reader as PMTilesReader
+from pygeoapi.models.provider.base import TileMatrixSetEnum
+from pygeoapi.provider.base import ProviderConnectionError
+from pygeoapi.provider.tile import (
+    BaseTileProvider,
+    ProviderTileNotFoundError,
+    ProviderTilesetIdNotFoundError,
+)
+from rio_tiler.io import Reader
+
+from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
+from pipelines.imagery.webtiles import TMS, render_tile
+
+LOGGER = logging.getLogger(__name__)
+SCHEME = TileMatrixSetEnum.WEBMERCATORQUAD.value
+
+_LOCK = threading.Lock()
+_OPEN: dict[Path, tuple[PMTilesReader, Any, Reader]] = {}
+
+
+def _open_version(version: Path) -> tuple[PMTilesReader, Any, Reader]:
+    """The archive and mosaic of one published version, opened once per process."""
+    with _LOCK:
+        if version not in _OPEN:
+            for old in list(_OPEN):  # a new version was published: let the old one go
+                _OPEN.pop(old)[2].close()
+            fh = open(version / ARCHIVE, "rb")  # noqa: SIM115 - kept open with its mmap
+            archive = PMTilesReader(MmapSource(fh))
+            _OPEN[version] = (archive, fh, Reader(str(version / MOSAIC), tms=TMS))
+        return _OPEN[version]
+
+
+class RasterTileProvider(BaseTileProvider):
+    """OGC API Tiles for an orthophoto product: pre-rendered low zooms, rendered deep zooms."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        self.tile_type = "raster"
+        self.folder = Path(self.data)
+        self.cache_dir = Path(self.options.get("cache_dir") or self.folder / ".tilecache")
+        self.quality = int(self.options.get("quality", 85))
+        self._service_url = ""
+
+    def __repr__(self) -> str:
+        return f"<RasterTileProvider> {self.data}"
+
+    def get_layer(self) -> str:
+        return self.folder.name
+
+    def get_fields(self) -> dict[str, Any]:
+        return {}
+
+    def get_tiling_schemes(self) -> list[Any]:
+        return [SCHEME]
+
+    def get_tiles_service(self, baseurl: str | None = None, servicepath: str | None = None,
+                          dirpath: str | None = None, tile_type: str | None = None
+                          ) -> dict[str, Any]:
+        self._service_url = servicepath or ""
+        tileset = self._service_url.split("/{tileMatrix}")[0]
+        return {"links": [
+            {"type": "application/json", "rel": "self",
+             "title": "This collection as map tilesets", "href": f"{tileset}?f=json"},
+            {"type": self.mimetype, "rel": "item",
+             "title": "This collection as map tiles", "href": self._service_url},
+        ]}
+
+    def get_tiles(self, layer: str | None = None, tileset: str | None = None,
+                  z: int | None = None, y: int | None = None, x: int | None = None,
+                  format_: str | None = None) -> bytes:
+        if tileset != SCHEME.tileMatrixSet:
+            raise ProviderTilesetIdNotFoundError()
+        if not self.is_in_limits(SCHEME, z, x, y):
+            raise ProviderTileNotFoundError()
+        z, y, x = int(z), int(y), int(x)  # type: ignore[arg-type]
+        version = self._version()
+        archive, _, mosaic = _open_version(version)
+        if z <= archive.header()["max_zoom"]:
+            data = archive.get(z, x, y)
+        else:
+            data = self._rendered(version, mosaic, z, x, y)
+        if not data:
+            raise ProviderTileNotFoundError()
+        return data
+
+    def _version(self) -> Path:
+        version = self.folder.resolve()
+        if not (version / ARCHIVE).exists():
+            raise ProviderConnectionError(f"{self.folder.name}: no published web tiles")
+        return version
+
+    def _rendered(self, version: Path, mosaic: Reader, z: int, x: int, y: int) -> bytes | None:
+        """A deep-zoom tile from the disk cache, or rendered from the mosaic and cached."""
+        path = self.cache_dir / version.name / str(z) / str(x) / f"{y}.jpg"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        data = render_tile(mosaic, z, x, y, self.quality)
+        if data is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{y}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # two workers rendering the same tile both write whole files
+        return data
+
+    def get_metadata(self, dataset: str, server_url: str, layer: str | None = None,
+                     tileset: str | None = None, metadata_format: str | None = None,
+                     title: str | None = None, description: str | None = None,
+                     keywords: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        url = (f"{server_url}/collections/{dataset}/tiles/{SCHEME.tileMatrixSet}"
+               "/{tileMatrix}/{tileRow}/{tileCol}?f=jpeg")
+        zoom = self.options["zoom"]
+        if (metadata_format or "").lower() == "tilejson":
+            version = self._version()
+            bounds = _open_version(version)[2].get_geographic_bounds(
+                TMS.rasterio_geographic_crs)
+            return {"tilejson": "3.0.0", "name": dataset, "description": description,
+                    "tiles": [url.replace("{tileMatrix}", "{z}").replace("{tileRow}", "{y}")
+                              .replace("{tileCol}", "{x}")],
+                    "minzoom": zoom["min"], "maxzoom": zoom["max"], "bounds": list(bounds),
+                    "scheme": "xyz"}
+        return {
+            "title": title, "description": description, "keywords": keywords or [],
+            "dataType": "map", "crs": SCHEME.crs, "tileMatrixSetURI": SCHEME.tileMatrixSetURI,
+            "links": [
+                {"href": f"{server_url}/TileMatrixSets/{SCHEME.tileMatrixSet}",
+                 "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                 "type": "application/json",
+                 "title": f"{SCHEME.tileMatrixSet} tile matrix set definition"},
+                {"href": url, "rel": "item", "type": self.mimetype,
+                 "title": f"{SCHEME.tileMatrixSet} map tiles for {dataset}"},
+            ],
+        }

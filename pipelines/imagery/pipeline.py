@@ -1,0 +1,214 @@
+"""The orthophoto pipeline: delivered DOP tiles → per-tile COGs, a mosaic VRT, web tile archive.
+
+One dataset is one *product* of the same deliveries, chosen by ``pipeline.params.bands``: true
+colour (1, 2, 3), colour infrared (4, 1, 2: NIR shown as red, vegetation vitality) or NIR alone
+(4). Tiles are converted in parallel; a tile that fails its checks is reported with the reason
+while the others still convert (into the cache, so the next run resumes), and then the build
+fails so that the previously published mosaic stays served and the run exits non-zero.
+
+The local process pool sits behind the Pipeline contract: ``plan()`` returns one unit holding all
+tiles and ``build()`` maps :func:`~pipelines.imagery.convert.convert_tile` over them. That task is
+self-contained, so any ``concurrent.futures.Executor`` (a Dask client's ``get_executor()``) can run
+it instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rasterio
+from pyproj import Transformer
+
+from geoportal.errors import PipelineError
+from geoportal.publish import MEDIA_TYPES, FileRecord, LayerMetadata, now_iso
+from pipelines.base import BuildResult, Pipeline, WorkUnit
+from pipelines.imagery import vrt, webtiles
+from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile
+from pipelines.imagery.encoders import CogSpec, select_encoder
+from pipelines.imagery.sources import find_tiles
+
+Echo = Callable[[str], None]
+ARCHIVE = "tiles.pmtiles"
+MOSAIC = "mosaic.vrt"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Progress:
+    """Tiles done, megapixels per second and the time left, printed at most every ``every`` s."""
+
+    label: str
+    total: int
+    echo: Echo = _stderr
+    every: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.started = time.perf_counter()
+        self.done = 0
+        self.megapixels = 0.0
+        self._last = 0.0
+
+    def update(self, outcome: TileOutcome) -> None:
+        self.done += 1
+        self.megapixels += outcome.megapixels
+        now = time.perf_counter()
+        if now - self._last >= self.every or self.done == self.total:
+            self._last = now
+            elapsed = max(now - self.started, 1e-9)
+            eta = elapsed / self.done * (self.total - self.done)
+            self.echo(f"  {self.label}: {self.done}/{self.total} tiles, "
+                      f"{self.megapixels:,.1f} MP, {self.megapixels / elapsed:.1f} MP/s, "
+                      f"ETA {eta:.0f} s")
+
+
+class OrthophotoPipeline(Pipeline):
+    """Builds one orthophoto product (true colour, CIR or NIR) from the delivered tiles."""
+
+    echo: Echo = staticmethod(_stderr)  # type: ignore[assignment]
+
+    def plan(self) -> list[WorkUnit]:
+        folder = self.settings.raw_dir / self.dataset.source.path
+        tiles = find_tiles(folder, prefer=self.dataset.source.format or "jp2")
+        return [WorkUnit(key="tiles", inputs=tuple(t.path for t in tiles),
+                         params={"tiles": tiles})]
+
+    @property
+    def spec(self) -> CogSpec:
+        return CogSpec(bands=tuple(self.params.get("bands", (1, 2, 3))),
+                       compress=str(self.params.get("compress", "JPEG")).upper(),
+                       quality=int(self.params.get("quality", 85)))
+
+    @property
+    def workers(self) -> int:
+        return int(self.params.get("workers", os.environ.get("GEOPORTAL_WORKERS",
+                                                              os.cpu_count() or 1)))
+
+    def build(self, unit: WorkUnit, staging: Path) -> list[TileOutcome]:
+        encoder = str(self.params.get("encoder", "auto"))
+        resolved = select_encoder(encoder).name  # fail early on a bad name, log the choice
+        cache = self.settings.data_dir / "cache" / "imagery" / self.dataset.id
+        tasks = [TileTask(t, str(self.params.get("product", self.dataset.id)), cache, self.spec,
+                          resolved, self.dataset.source.crs, self.params.get("resolution"))
+                 for t in unit.params["tiles"]]
+        progress = Progress(self.dataset.id, len(tasks), self.echo)
+        self.echo(f"  {self.dataset.id}: {len(tasks)} tile(s), encoder {resolved}, "
+                  f"{self.workers} worker(s)")
+        outcomes = []
+        with local_executor(self.workers, len(tasks)) as pool:
+            mapped = pool.map(convert_tile, tasks) if pool else map(convert_tile, tasks)
+            for outcome in mapped:
+                progress.update(outcome)
+                outcomes.append(outcome)
+        _check_resolutions(outcomes, tasks)
+        failed = [o for o in outcomes if o.error]
+        if failed:
+            listing = "\n".join(f"  - {o.error}" for o in failed)
+            raise PipelineError(f"{len(failed)} of {len(outcomes)} orthophoto tile(s) failed "
+                                f"(the others are converted and cached; the published mosaic "
+                                f"is unchanged):\n{listing}")
+        for o in outcomes:
+            _link(o.path, staging / o.path.name)  # type: ignore[arg-type]
+        return outcomes
+
+    def finish(self, results: list[Any], staging: Path) -> BuildResult:
+        outcomes: list[TileOutcome] = [o for unit in results for o in unit]
+        facts, crs_wkt = _facts(staging, outcomes)
+        (staging / MOSAIC).write_text(vrt.mosaic(facts, crs_wkt, staging), encoding="utf-8")
+        bbox_native = [min(f.bounds[0] for f in facts), min(f.bounds[1] for f in facts),
+                       max(f.bounds[2] for f in facts), max(f.bounds[3] for f in facts)]
+        bbox_wgs84 = _to_wgs84(bbox_native, self.dataset.source.crs)
+        tile_counts = self._prerender(staging, facts, bbox_wgs84)
+        files = [FileRecord("tif", o.path.name, MEDIA_TYPES["tif"],  # type: ignore[union-attr]
+                            (staging / o.path.name).stat().st_size, o.sha256)  # type: ignore
+                 for o in sorted(outcomes, key=lambda o: o.key)]
+        stamp = now_iso()
+        metadata = LayerMetadata(id=self.dataset.id, built_at=stamp, modified=stamp,
+                                 feature_count=len(outcomes), rejected_count=0,
+                                 bbox_wgs84=bbox_wgs84, bbox_native=bbox_native,
+                                 crs_native=self.dataset.source.crs, source_sha256=None,
+                                 files=files)
+        cached = sum(o.cached for o in outcomes)
+        mp_total = sum(o.megapixels for o in outcomes)
+        headline = (f"{len(outcomes)} tile(s), {mp_total:,.1f} MP as COG ({cached} unchanged, "
+                    f"reused); web tiles z{min(map(int, tile_counts))}–"
+                    f"z{max(map(int, tile_counts))}: {sum(tile_counts.values())} pre-rendered")
+        return BuildResult(self.dataset.id, metadata, headline)
+
+    def _prerender(self, staging: Path, facts: list[vrt.RasterFacts],
+                   bbox_wgs84: list[float]) -> dict[str, int]:
+        resolution = (facts[0].bounds[2] - facts[0].bounds[0]) / facts[0].width
+        lat = (bbox_wgs84[1] + bbox_wgs84[3]) / 2
+        native = webtiles.native_zoom(resolution, lat)
+        min_zoom = int(self.params.get("min_zoom", 10))
+        top = int(self.params.get("prerender_max_zoom", max(min_zoom, native - 3)))
+        blocks = 4 ** max(0, top - max(min_zoom, top - 3))
+        with local_executor(self.workers, blocks) as pool:
+            return webtiles.prerender(staging / MOSAIC, staging / ARCHIVE, min_zoom, top, pool,
+                                      quality=self.spec.quality)
+
+
+@contextmanager
+def local_executor(workers: int, tasks: int) -> Iterator[Executor | None]:
+    """A process pool when there is more than one task and one worker; else run inline."""
+    if workers <= 1 or tasks <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, tasks),
+                             mp_context=mp.get_context("spawn")) as pool:
+        yield pool
+
+
+def _check_resolutions(outcomes: list[TileOutcome], tasks: list[TileTask]) -> None:
+    """Tiles of one mosaic must share a pixel size; the odd ones out are reported as failures."""
+    sizes: dict[float, list[int]] = {}
+    for k, o in enumerate(outcomes):
+        if not o.error:
+            sizes.setdefault(round(o.resolution, 9), []).append(k)
+    if len(sizes) <= 1:
+        return
+    common = max(sizes, key=lambda r: len(sizes[r]))
+    for res, indexes in sizes.items():
+        if res == common:
+            continue
+        for k in indexes:
+            o = outcomes[k]
+            outcomes[k] = TileOutcome(o.key, o.source, error=(
+                f"{tasks[k].tile.path.name}: pixel size {res:g} m, expected {common:g} m "
+                f"like the other {len(sizes[common])} tile(s)"))
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link a cached COG into the version folder (a copy across file systems)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _facts(staging: Path, outcomes: list[TileOutcome]) -> tuple[list[vrt.RasterFacts], str]:
+    facts, crs_wkt = [], ""
+    for o in sorted(outcomes, key=lambda o: o.key):
+        path = staging / o.path.name  # type: ignore[union-attr]
+        with rasterio.open(path) as src:
+            facts.append(vrt.RasterFacts(path, src.width, src.height, tuple(src.bounds),
+                                         src.count, src.block_shapes[0][0]))
+            crs_wkt = crs_wkt or src.crs.to_wkt()
+    return facts, crs_wkt
+
+
+def _to_wgs84(bbox: list[float], crs: str) -> list[float]:
+    to = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return [round(v, 7) for v in to.transform_bounds(*bbox, densify_pts=21)]

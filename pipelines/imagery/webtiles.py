@@ -1,0 +1,196 @@
+"""Web map tiles (WebMercatorQuad) from the orthophoto mosaic: rendered on demand, or pre-rendered.
+
+Every tile is read from the *mosaic* VRT, never from a single delivered tile, so a web tile that
+straddles two 1 km tiles is one read across both: no seam. Low zooms are pre-rendered into one
+PMTiles archive bottom-up: each task renders a small block of tiles at the archive's deepest zoom
+with rio-tiler and builds the zooms above it by averaging 2×2 children, which is why it is much
+faster than gdal2tiles (which warps every tile of every zoom from the source). Deep zooms are
+rendered on request by the tile provider and cached on disk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import morecantile
+import numpy as np
+from pmtiles.tile import Compression, TileType, zxy_to_tileid
+from pmtiles.writer import Writer
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.utils import render
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+TILE = 256
+BACKGROUND = 255  # JPEG has no transparency: outside the city is white, never black
+EQUATOR_M_PER_PX = 2 * math.pi * 6378137.0 / TILE
+
+Pixels = tuple[np.ndarray, np.ndarray]  # (bands × 256 × 256 uint8, 256 × 256 mask 0/255)
+
+
+def native_zoom(resolution_m: float, lat: float) -> int:
+    """The first zoom whose ground pixel is at least as fine as the source's."""
+    ground = EQUATOR_M_PER_PX * math.cos(math.radians(lat))
+    return max(0, math.ceil(math.log2(ground / resolution_m)))
+
+
+def read_tile(reader: Reader, z: int, x: int, y: int) -> Pixels | None:
+    """The pixels of one web tile and its validity mask; None when it misses the mosaic."""
+    try:
+        img = reader.tile(x, y, z, tilesize=TILE, resampling_method="bilinear")
+    except TileOutsideBounds:
+        return None
+    mask = img.mask.astype(np.uint8)
+    if not mask.any():
+        return None
+    return np.asarray(img.data, dtype=np.uint8), mask
+
+
+def encode(pixels: Pixels, quality: int = 85) -> bytes:
+    """JPEG bytes of a tile; pixels outside the mosaic are painted with the background."""
+    data, mask = pixels
+    filled = np.where(mask[None, :, :] > 0, data, BACKGROUND).astype(np.uint8)
+    return bytes(render(filled, img_format="JPEG", quality=quality))
+
+
+def render_tile(mosaic: Path | Reader, z: int, x: int, y: int, quality: int = 85) -> bytes | None:
+    """Render one web tile as JPEG from the mosaic (a path or an open reader)."""
+    if isinstance(mosaic, Reader):
+        pixels = read_tile(mosaic, z, x, y)
+    else:
+        with Reader(str(mosaic), tms=TMS) as reader:
+            pixels = read_tile(reader, z, x, y)
+    return None if pixels is None else encode(pixels, quality)
+
+
+def downsample(children: list[Pixels | None]) -> Pixels | None:
+    """The parent tile of four children (NW, NE, SW, SE), averaging valid pixels only."""
+    if all(c is None for c in children):
+        return None
+    bands = next(c for c in children if c is not None)[0].shape[0]
+    data = np.zeros((bands, 2 * TILE, 2 * TILE), np.float32)
+    valid = np.zeros((2 * TILE, 2 * TILE), np.float32)
+    for k, child in enumerate(children):
+        if child is None:
+            continue
+        r, c = divmod(k, 2)
+        rows, cols = slice(r * TILE, (r + 1) * TILE), slice(c * TILE, (c + 1) * TILE)
+        data[:, rows, cols] = child[0]
+        valid[rows, cols] = child[1] > 0
+    data *= valid
+    summed = data.reshape(bands, TILE, 2, TILE, 2).sum(axis=(2, 4))
+    weight = valid.reshape(TILE, 2, TILE, 2).sum(axis=(1, 3))
+    out = np.where(weight > 0, summed / np.maximum(weight, 1), 0)
+    return np.rint(out).astype(np.uint8), np.where(weight > 0, 255, 0).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """Render the tiles under one tile at ``top`` zoom, down to ``bottom`` zoom."""
+
+    mosaic: str
+    top: morecantile.Tile
+    bottom: int
+    quality: int = 85
+
+
+def render_block(task: BlockTask) -> tuple[list[tuple[int, bytes]], Pixels | None]:
+    """All tiles of a block as (PMTiles tile id, JPEG) and the top tile's pixels for the parent."""
+    out: list[tuple[int, bytes]] = []
+    with Reader(task.mosaic, tms=TMS) as reader:
+        top = _pyramid(reader, task.top, task.bottom, task.quality, out)
+    return out, top
+
+
+def _pyramid(reader: Reader, tile: morecantile.Tile, bottom: int, quality: int,
+             out: list[tuple[int, bytes]]) -> Pixels | None:
+    if not _intersects(reader, tile):
+        return None
+    if tile.z == bottom:
+        pixels = read_tile(reader, tile.z, tile.x, tile.y)
+    else:
+        kids = [morecantile.Tile(2 * tile.x + dx, 2 * tile.y + dy, tile.z + 1)
+                for dy in (0, 1) for dx in (0, 1)]
+        pixels = downsample([_pyramid(reader, k, bottom, quality, out) for k in kids])
+    if pixels is not None:
+        out.append((zxy_to_tileid(tile.z, tile.x, tile.y), encode(pixels, quality)))
+    return pixels
+
+
+def _intersects(reader: Reader, tile: morecantile.Tile) -> bool:
+    w, s, e, n = TMS.bounds(tile)
+    bw, bs, be, bn = reader.get_geographic_bounds(TMS.rasterio_geographic_crs)
+    return w < be and e > bw and s < bn and n > bs
+
+
+def prerender(mosaic: Path, out: Path, min_zoom: int, max_zoom: int,
+              executor: Executor | None = None, quality: int = 85,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Pre-render zooms ``min_zoom``–``max_zoom`` into one PMTiles archive; return tile counts."""
+    with Reader(str(mosaic), tms=TMS) as reader:
+        bounds = reader.get_geographic_bounds(TMS.rasterio_geographic_crs)
+    split = max(min_zoom, max_zoom - 3)  # blocks of at most 8×8 deepest tiles: bounded memory
+    blocks = list(TMS.tiles(*bounds, zooms=[split]))
+    tasks = [BlockTask(str(mosaic), t, max_zoom, quality) for t in blocks]
+    results = executor.map(render_block, tasks) if executor else map(render_block, tasks)
+    tiles: list[tuple[int, bytes]] = []
+    level: dict[tuple[int, int], Pixels] = {}
+    for n, (task, (encoded, top)) in enumerate(zip(tasks, results, strict=True), 1):
+        tiles.extend(encoded)
+        if top is not None:
+            level[(task.top.x, task.top.y)] = top
+        if progress:
+            progress(n, len(tasks))
+    for z in range(split - 1, min_zoom - 1, -1):
+        level = _parents(level, z, quality, tiles)
+    _write_pmtiles(out, tiles, bounds, min_zoom, quality)
+    counts: dict[str, int] = {}
+    for tile_id, _ in tiles:
+        z = _zoom_of(tile_id)
+        counts[str(z)] = counts.get(str(z), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
+def _parents(level: dict[tuple[int, int], Pixels], z: int, quality: int,
+             tiles: list[tuple[int, bytes]]) -> dict[tuple[int, int], Pixels]:
+    parents: dict[tuple[int, int], Pixels] = {}
+    for px, py in sorted({(x // 2, y // 2) for x, y in level}):
+        kids = [level.get((2 * px + dx, 2 * py + dy)) for dy in (0, 1) for dx in (0, 1)]
+        pixels = downsample(kids)
+        if pixels is not None:
+            parents[(px, py)] = pixels
+            tiles.append((zxy_to_tileid(z, px, py), encode(pixels, quality)))
+    return parents
+
+
+def _zoom_of(tile_id: int) -> int:
+    z, acc = 0, 0
+    while acc + 4**z <= tile_id:
+        acc += 4**z
+        z += 1
+    return z
+
+
+def _write_pmtiles(out: Path, tiles: Iterable[tuple[int, bytes]],
+                   bounds: tuple[float, float, float, float], min_zoom: int,
+                   quality: int) -> None:
+    ordered = sorted(tiles, key=lambda t: t[0])
+    if not ordered:
+        raise ValueError(f"{out.name}: no web tiles intersect the mosaic")
+    w, s, e, n = bounds
+    with open(out, "wb") as fh:
+        writer = Writer(fh)
+        for tile_id, data in ordered:
+            writer.write_tile(tile_id, data)
+        writer.finalize(
+            {"tile_type": TileType.JPEG, "tile_compression": Compression.NONE,
+             "min_lon_e7": int(w * 1e7), "min_lat_e7": int(s * 1e7),
+             "max_lon_e7": int(e * 1e7), "max_lat_e7": int(n * 1e7),
+             "center_zoom": min_zoom, "center_lon_e7": int((w + e) / 2 * 1e7),
+             "center_lat_e7": int((s + n) / 2 * 1e7)},
+            {"name": out.stem, "format": "jpg", "quality": quality},
+        )
