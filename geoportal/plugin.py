@@ -12,6 +12,11 @@ from typing import Any
 PLUGINS: dict[str, dict[str, str]] = {
     "pipeline": {
         "vector": "pipelines.vector.VectorPipeline",
+        "lidar_raster": "pipelines.lidar.pipeline.LidarRasterPipeline",
+        "lidar_trees": "pipelines.lidar.pipeline.LidarTreesPipeline",
+        "building_heights": "pipelines.lidar.pipeline.BuildingHeightsPipeline",
+        "parcels": "pipelines.parcels.ParcelsPipeline",
+        "commercial": "pipelines.commercial.CommercialPipeline",
         "orthophoto": "pipelines.imagery.OrthophotoPipeline",
     },
     "provider": {

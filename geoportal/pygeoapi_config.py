@@ -36,6 +36,7 @@ DOWNLOAD_TITLES = {
     "gpkg": ("GeoPackage (EPSG:25832)", "application/geopackage+sqlite3"),
     "csv": ("CSV", "text/csv"),
     "geojson": ("GeoJSON (WGS84)", "application/geo+json"),
+    "parquet": ("GeoParquet (EPSG:25832)", "application/vnd.apache.parquet"),
 }
 # Ratingen's municipal area in WGS84, the default extent of every collection.
 CITY_BBOX = [6.77, 51.25, 6.96, 51.36]
@@ -135,6 +136,22 @@ def _feature_provider(d: Dataset) -> dict[str, Any] | None:
     return provider
 
 
+def _vector_tiles_provider(d: Dataset) -> dict[str, Any] | None:
+    """OGC API Tiles from the tippecanoe tile folder (``tiles/<id>`` → the published version)."""
+    if d.serve.tiles != "vector":
+        return None
+    zoom = d.pipeline.params.get("tiles", {})
+    return {
+        "type": "tile",
+        "name": "MVT-tippecanoe",
+        "data": f"{TILES}/{d.id}",
+        "options": {"zoom": {"min": int(zoom.get("minzoom", 10)),
+                             "max": int(zoom.get("maxzoom", 16))},
+                    "schemes": ["WebMercatorQuad"]},
+        "format": {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
+    }
+
+
 def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
     """OGC API Tiles (map tiles) from an orthophoto build: PMTiles archive + rendered deep zooms."""
     if d.serve.tiles != "raster":
@@ -155,6 +172,7 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
 # One function per kind of OGC API a layer may offer (features, tiles, coverage); each returns
 # a pygeoapi provider definition or None. Add a kind by adding a function here.
 PROVIDER_RENDERERS: list[Callable[[Dataset], dict[str, Any] | None]] = [_feature_provider,
+                                                                       _vector_tiles_provider,
                                                                        _raster_tiles_provider]
 
 
@@ -181,6 +199,8 @@ def _links(d: Dataset) -> list[dict[str, str]]:
         "hreflang": "de",
     }]
     for fmt in d.outputs:
+        if fmt not in DOWNLOAD_TITLES:  # tiles are served, not downloaded
+            continue
         title, media_type = DOWNLOAD_TITLES[fmt]
         links.append({
             "type": media_type,

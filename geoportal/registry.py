@@ -218,6 +218,9 @@ class Property(Strict):
     # from the feature's position (to the metre) and its title, so it stays the same across
     # deliveries as long as the feature neither moves nor is renamed (see pipelines/conform.py).
     generated: bool = False
+    # Computed by the dataset's pipeline (a plausibility flag, a network distance), not read from
+    # the source; listed here so that it has titles, a type and a place in the API's queryables.
+    computed: bool = False
 
     @property
     def source_column(self) -> str:

@@ -36,7 +36,7 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
                      for g, ln in zip(table.geometry, table.lines, strict=True)], dtype=bool)
     columns = {}
     for prop in dataset.schema.properties:
-        if prop.generated:
+        if prop.generated or prop.computed:
             continue
         values, missing_required = _convert_column(table, prop, report)
         keep &= ~missing_required
@@ -54,7 +54,7 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
 def _require_columns(table: RawTable, dataset: Dataset) -> None:
     available = list(table.frame.columns)
     missing = [p.source_column for p in dataset.schema.properties
-               if not p.generated and p.source_column not in available]
+               if not (p.generated or p.computed) and p.source_column not in available]
     if missing and len(table) == 0:
         # An empty GeoJSON FeatureCollection cannot name its columns: publish an empty layer.
         for column in missing:
@@ -205,11 +205,15 @@ def _generate_keys(out: gpd.GeoDataFrame, dataset: Dataset) -> gpd.GeoDataFrame:
     xs, ys = shapely.get_x(centres), shapely.get_y(centres)
     keys = [hashlib.sha1(f"{t}|{x:.0f}|{y:.0f}".encode()).hexdigest()[:12]
             for t, x, y in zip(titles, xs, ys, strict=True)]
-    columns = list(out.columns)
     for name in generated:
         out[name] = pd.Series(keys, dtype=object, index=out.index)
-    order = [p.name for p in dataset.schema.properties]
-    return out[[*order, *(c for c in columns if c not in order)]]
+    return order_like_schema(out, dataset)
+
+
+def order_like_schema(layer: gpd.GeoDataFrame, dataset: Dataset) -> gpd.GeoDataFrame:
+    """Columns in the schema's order (computed ones included), then the geometry."""
+    names = [p.name for p in dataset.schema.properties if p.name in layer.columns]
+    return layer[[*names, layer.geometry.name]]
 
 
 def _coerce_geometry_type(out: gpd.GeoDataFrame, dataset: Dataset) -> gpd.GeoDataFrame:

@@ -16,7 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-Severity = Literal["rejected", "nulled", "repaired"]
+# "flagged": published as it is, but implausible (a parcel whose area disagrees with ALKIS)
+Severity = Literal["rejected", "nulled", "repaired", "flagged"]
 EXAMPLES_PER_REASON = 5
 
 

@@ -4,17 +4,18 @@ NAS file, described entirely by its registry entry — adding such a layer takes
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import geopandas as gpd
 
-from geoportal.errors import SourceError
+from geoportal.errors import PublishError, SourceError
 from geoportal.publish import LayerMetadata, file_record, now_iso, sha256_file
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.conform import STORAGE_CRS, conform
+from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.writers import WRITERS, content_timestamp, index_ids
+from pipelines.writers import TILES_FOLDER, WRITERS, content_timestamp, index_ids, write_mvt
 
 
 class VectorPipeline(Pipeline):
@@ -32,7 +33,12 @@ class VectorPipeline(Pipeline):
     def build(self, unit: WorkUnit, staging: Path) -> tuple[gpd.GeoDataFrame, RejectsReport]:
         report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
         table = read_source(self.dataset.source, self.settings.raw_dir, report)
-        return conform(table, self.dataset, report), report
+        layer = self.derive(conform(table, self.dataset, report), report)
+        return order_like_schema(layer, self.dataset), report
+
+    def derive(self, layer: gpd.GeoDataFrame, report: RejectsReport) -> gpd.GeoDataFrame:
+        """Add the schema's ``computed`` properties; layers with checks or analyses override it."""
+        return layer
 
     def finish(
         self, results: list[tuple[gpd.GeoDataFrame, RejectsReport]], staging: Path
@@ -40,9 +46,11 @@ class VectorPipeline(Pipeline):
         (layer, report), = results
         with content_timestamp(Path(report.source)):
             paths = {fmt: WRITERS[fmt](layer, staging, self.dataset.id)
-                     for fmt in self.dataset.outputs}
+                     for fmt in self.dataset.outputs if fmt in WRITERS}
+        if "mvt" in self.dataset.outputs:
+            self.write_tiles(layer, staging)
         if "gpkg" in paths:
-            index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema_.id_field)
+            index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
         files = [file_record(path, fmt) for fmt, path in paths.items()]
         (staging / "rejects.csv").write_text(report.to_csv(), encoding="utf-8")
         (staging / "report.json").write_text(report.to_json(), encoding="utf-8")
@@ -59,6 +67,34 @@ class VectorPipeline(Pipeline):
             files=files,
         )
         return BuildResult(self.dataset.id, metadata, report.headline())
+
+
+    def write_tiles(self, layer: gpd.GeoDataFrame, staging: Path) -> None:
+        """Vector tiles inside the version folder, reached through ``tiles_dir/<id>``.
+
+        The tiles are published with the rest of the version by the same atomic swap;
+        ``tiles_dir/<id>`` is a fixed link to ``published/<id>/tiles`` that follows every swap.
+        """
+        zoom = self.params.get("tiles", {})
+        write_mvt(layer, staging, self.dataset.id, int(zoom.get("minzoom", 10)),
+                  int(zoom.get("maxzoom", 16)))
+        link_tiles(self.settings.tiles_dir, self.settings.published_dir, self.dataset.id)
+
+
+def link_tiles(tiles_dir: Path, published_dir: Path, dataset_id: str) -> Path:
+    """Point ``tiles_dir/<id>`` at the published version's tile folder (idempotent, atomic)."""
+    link = tiles_dir / dataset_id
+    target = published_dir / dataset_id / TILES_FOLDER
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return link
+    if link.exists() and not link.is_symlink():
+        raise PublishError(f"{link} exists and is not a link to published tiles; remove it")
+    tiles_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tiles_dir / f".{dataset_id}.link-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+    return link
 
 
 def _bounds(layer: gpd.GeoDataFrame, digits: int) -> list[float] | None:
