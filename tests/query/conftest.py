@@ -20,6 +20,7 @@ from geoportal.settings import Settings
 from tests.conftest import free_port, missing
 
 EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
+MAX_ITEMS = 500
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +80,8 @@ def dual_server(portal: Settings, pg) -> Iterator[str]:
             "crs": source["crs"],
         }]}
         config["resources"][f"{rid}_pg"] = twin
+    # a maximum page size below the largest layer, so that capping a larger limit is visible
+    config["server"]["limits"] = {**config["server"].get("limits", {}), "max_items": MAX_ITEMS}
     port = free_port()
     config["server"]["url"] = f"http://127.0.0.1:{port}"
     runtime = portal.data_dir / "pygeoapi-dual.yml"
