@@ -112,7 +112,7 @@ class OrthophotoPipeline(Pipeline):
             for outcome in mapped:
                 progress.update(outcome)
                 outcomes.append(outcome)
-        _check_resolutions(outcomes, tasks)
+        _check_resolutions(outcomes, tasks, self._published_resolution())
         failed = [o for o in outcomes if o.error]
         if failed:
             listing = "\n".join(f"  - {o.error}" for o in failed)
@@ -122,6 +122,14 @@ class OrthophotoPipeline(Pipeline):
         for o in outcomes:
             _link(o.path, staging / o.path.name)  # type: ignore[arg-type]
         return outcomes
+
+    def _published_resolution(self) -> float | None:
+        """The pixel size of the mosaic being served: a new delivery must match it."""
+        mosaic = self.settings.published_dir / self.dataset.id / MOSAIC
+        if not mosaic.exists():
+            return None
+        with rasterio.open(mosaic) as src:
+            return float(src.res[0])
 
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
         outcomes: list[TileOutcome] = [o for unit in results for o in unit]
@@ -171,15 +179,20 @@ def local_executor(workers: int, tasks: int) -> Iterator[Executor | None]:
         yield pool
 
 
-def _check_resolutions(outcomes: list[TileOutcome], tasks: list[TileTask]) -> None:
-    """Tiles of one mosaic must share a pixel size; the odd ones out are reported as failures."""
+def _check_resolutions(outcomes: list[TileOutcome], tasks: list[TileTask],
+                       published: float | None) -> None:
+    """Tiles of one mosaic must share a pixel size; the odd ones out are reported as failures.
+
+    The expected size is the served mosaic's, else the one most tiles have.
+    """
     sizes: dict[float, list[int]] = {}
     for k, o in enumerate(outcomes):
         if not o.error:
             sizes.setdefault(round(o.resolution, 9), []).append(k)
     if len(sizes) <= 1:
         return
-    common = max(sizes, key=lambda r: len(sizes[r]))
+    common = (round(published, 9) if published is not None
+              else max(sizes, key=lambda r: len(sizes[r])))
     for res, indexes in sizes.items():
         if res == common:
             continue
@@ -187,7 +200,7 @@ def _check_resolutions(outcomes: list[TileOutcome], tasks: list[TileTask]) -> No
             o = outcomes[k]
             outcomes[k] = TileOutcome(o.key, o.source, error=(
                 f"{tasks[k].tile.path.name}: pixel size {res:g} m, expected {common:g} m "
-                f"like the other {len(sizes[common])} tile(s)"))
+                f"like the {'published mosaic' if published else 'other tiles'}"))
 
 
 def _link(src: Path, dst: Path) -> None:

@@ -1,0 +1,157 @@
+"""The orthophoto pipeline on a real two-tile delivery: COGs, mosaic, resume, bad tiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+
+from geoportal.build import build_all, build_dataset
+from geoportal.registry import load_registry
+from geoportal.settings import Settings
+from pipelines.imagery.encoders import (
+    CogSpec,
+    GdalTranslateEncoder,
+    RasterioEncoder,
+)
+from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
+from tests.conftest import missing
+
+from .conftest import TILES, YEAR
+
+
+def _build(settings: Settings, dataset_id: str):
+    return build_dataset(load_registry(settings.datasets_dir)[dataset_id], settings)
+
+
+def test_one_valid_cog_per_tile_and_a_mosaic(imagery_settings: Settings,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEOPORTAL_WORKERS", "2")  # the process pool, as in production
+    result = _build(imagery_settings, "orthophoto")
+    out = imagery_settings.published_dir / "orthophoto"
+    cogs = sorted(out.glob("dop10rgb_32_*.tif"))
+    assert [c.name for c in cogs] == [f"dop10rgb_32_{e}_{n}_1_nw_{YEAR}.tif" for e, n in TILES]
+    for cog in cogs:
+        valid, errors, _ = cog_validate(str(cog), quiet=True)
+        assert valid, errors
+        with rasterio.open(cog) as src:
+            assert src.crs.to_epsg() == 25832 and src.count == 3
+            assert src.compression.name == "jpeg" and src.photometric.name == "ycbcr"
+            assert src.block_shapes[0] == (512, 512) and src.overviews(1)
+    with rasterio.open(out / MOSAIC) as mosaic:
+        assert tuple(mosaic.bounds) == (350000.0, 5685000.0, 352000.0, 5686000.0)
+        # the mosaic shows the delivered pixels (JPEG q85 tolerance) on both sides of the seam
+        for e, n in TILES:
+            src_path = imagery_settings.raw_dir / "dop" / f"dop10rgb_32_{e}_{n}_1_nw_{YEAR}.tif"
+            with rasterio.open(src_path) as src:
+                window = mosaic.window(*src.bounds)
+                got = mosaic.read(window=window).astype(int)
+                assert np.abs(got - src.read().astype(int)).mean() < 6
+    assert (out / ARCHIVE).stat().st_size > 0
+    assert result.metadata.feature_count == 2
+    assert [f.path for f in result.metadata.files] == [c.name for c in cogs]
+
+
+def test_cir_shows_near_infrared_as_red(imagery_settings: Settings) -> None:
+    _build(imagery_settings, "orthophoto_cir")
+    out = imagery_settings.published_dir / "orthophoto_cir"
+    cog = out / f"dop10cir_32_350_5685_1_nw_{YEAR}.tif"
+    jp2 = imagery_settings.raw_dir / "dop" / f"dop10rgbi_32_350_5685_1_nw_{YEAR}.jp2"
+    with rasterio.open(cog) as cir, rasterio.open(jp2) as rgbi:
+        assert cog_validate(str(cog), quiet=True)[0]
+        got, source = cir.read().astype(int), rgbi.read().astype(int)
+    # red shows NIR, green shows red, blue shows green (JPEG's chroma loss allowed for)
+    for out_band, src_band in enumerate((4, 1, 2)):
+        errors = [np.abs(got[out_band] - source[b]).mean() for b in range(4)]
+        assert int(np.argmin(errors)) == src_band - 1 and min(errors) < 12, errors
+
+
+@pytest.mark.parametrize("encoder", [RasterioEncoder(), GdalTranslateEncoder()],
+                         ids=lambda e: e.name)
+def test_encoders_are_interchangeable(encoder, dop_delivery: Path, tmp_path: Path) -> None:
+    """rasterio alone is enough; Debian's gdal_translate is only the faster path."""
+    if encoder.name == "gdal_translate" and not GdalTranslateEncoder.available():
+        missing("gdal_translate (Debian gdal-bin) is not installed")
+    src = dop_delivery / "dop" / f"dop10rgbi_32_351_5685_1_nw_{YEAR}.jp2"
+    dst = tmp_path / "out.tif"
+    encoder.encode(src, dst, CogSpec(bands=(4, 1, 2)))
+    assert cog_validate(str(dst), quiet=True)[0]
+    with rasterio.open(dst) as out, rasterio.open(src) as source:
+        assert [c.name for c in out.colorinterp] == ["red", "green", "blue"]
+        assert np.abs(out.read(1).astype(int) - source.read(4).astype(int)).mean() < 12
+
+
+def test_rebuild_skips_unchanged_tiles_and_redoes_changed_ones(
+        imagery_settings: Settings) -> None:
+    first = _build(imagery_settings, "orthophoto")
+    assert "(0 unchanged" in first.headline
+    again = _build(imagery_settings, "orthophoto")
+    assert "(2 unchanged" in again.headline
+    assert again.metadata.content_key() == first.metadata.content_key()
+    touched = imagery_settings.raw_dir / "dop" / f"dop10rgbi_32_351_5685_1_nw_{YEAR}.jp2"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    third = _build(imagery_settings, "orthophoto")
+    assert "(1 unchanged" in third.headline
+
+
+def _spoil(settings: Settings) -> dict[str, str]:
+    """Break the delivery three ways; return file name → the reason the report must give."""
+    dop = settings.raw_dir / "dop"
+    for tif in dop.glob("*.tif"):
+        tif.unlink()  # the JP2 deliveries only
+    truncated = dop / f"dop10rgbi_32_351_5685_1_nw_{YEAR}.jp2"
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 3])
+    good = dop / f"dop10rgbi_32_350_5685_1_nw_{YEAR}.jp2"
+    wrong_crs = dop / f"dop10rgbi_32_350_5686_1_nw_{YEAR}.jp2"
+    _rewrite(good, wrong_crs, crs="EPSG:3857", shift_n=1000)
+    coarse = dop / f"dop10rgbi_32_349_5685_1_nw_{YEAR}.jp2"
+    _rewrite(good, coarse, shift_e=-1000, factor=2)
+    return {truncated.name: "corrupt or truncated", wrong_crs.name: "expected EPSG:25832",
+            coarse.name: "pixel size 4 m, expected 2 m"}
+
+
+def _rewrite(src: Path, dst: Path, crs: str | None = None, shift_e: float = 0,
+             shift_n: float = 0, factor: int = 1) -> None:
+    with rasterio.open(src) as s:
+        data = s.read()[:, ::factor, ::factor]
+        t = s.transform
+        profile = {"driver": "GTiff", "count": s.count, "dtype": "uint8",
+                   "width": data.shape[2], "height": data.shape[1], "crs": crs or s.crs,
+                   "transform": rasterio.Affine(t.a * factor, 0, t.c + shift_e, 0,
+                                                t.e * factor, t.f + shift_n)}
+    tmp = dst.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as d:
+        d.write(data)
+    rasterio.shutil.copy(tmp, dst, driver="JP2OpenJPEG", QUALITY=50, REVERSIBLE="NO")
+    tmp.unlink()
+
+
+def test_bad_tiles_are_reported_and_the_published_mosaic_stays(
+        imagery_settings: Settings) -> None:
+    registry = load_registry(imagery_settings.datasets_dir)
+    assert build_all(registry, imagery_settings, ["orthophoto"], echo=lambda _: None).ok
+    link = imagery_settings.published_dir / "orthophoto"
+    served = link.resolve()
+    reasons = _spoil(imagery_settings)
+    lines: list[str] = []
+    summary = build_all(registry, imagery_settings, ["orthophoto"], echo=lines.append)
+    assert not summary.ok
+    report = summary.failed["orthophoto"]
+    assert "3 of 4 orthophoto tile(s) failed" in report
+    for name, reason in reasons.items():
+        line = next((x for x in report.splitlines() if name in x), report)
+        assert reason in line, line
+    assert link.resolve() == served  # the previous version is still what is served
+    with rasterio.open(link / MOSAIC) as mosaic:
+        assert mosaic.read(1, window=((0, 10), (0, 10))).any()
+    # the good tile was converted anyway: the fixed delivery resumes from the cache
+    cache = imagery_settings.data_dir / "cache" / "imagery" / "orthophoto"
+    assert (cache / f"dop10rgb_32_350_5685_1_nw_{YEAR}.tif").exists()
+    for name in reasons:
+        (imagery_settings.raw_dir / "dop" / name).unlink()
+    fixed = build_all(registry, imagery_settings, ["orthophoto"], echo=lines.append)
+    assert fixed.ok and "(1 unchanged" in fixed.built[0].headline
