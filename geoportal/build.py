@@ -47,7 +47,7 @@ class BuildSummary:
 
 
 def build_all(registry: Registry, settings: Settings, ids: list[str] | None = None,
-              echo: Echo = print) -> BuildSummary:
+              echo: Echo = print, scheduler: str | None = None) -> BuildSummary:
     """Build the selected datasets (all by default), printing progress and a summary."""
     summary = BuildSummary()
     started = time.perf_counter()
@@ -56,7 +56,7 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
     for n, dataset in enumerate(datasets, 1):
         echo(f"[{n}/{len(datasets)}] {dataset.id} ({dataset.pipeline.kind}) …")
         try:
-            result = build_dataset(dataset, settings)
+            result = build_dataset(dataset, settings, scheduler, echo)
         except (GeoportalError, PluginError, OSError, ValueError) as exc:
             summary.failed[dataset.id] = str(exc)
             echo(f"    FAILED: {exc}")
@@ -73,14 +73,21 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
     return summary
 
 
-def build_dataset(dataset: Dataset, settings: Settings) -> BuildResult:
-    """Plan, build and publish one dataset; the old version stays if anything fails."""
+def build_dataset(dataset: Dataset, settings: Settings, scheduler: str | None = None,
+                  echo: Echo | None = None) -> BuildResult:
+    """Plan, build and publish one dataset; the old version stays if anything fails.
+
+    Units run through :func:`pipelines.executor.run_units`: in-process for a single unit, on
+    the local cores or on a Dask cluster (``scheduler``) for many (LiDAR tiles).
+    """
+    from pipelines.executor import run_units
+
     started = time.perf_counter()
     pipeline_class = load_plugin("pipeline", dataset.pipeline.kind)
     pipeline: Pipeline = pipeline_class(dataset, settings)
     units = pipeline.plan()
     with staging(settings.published_dir, dataset.id) as folder:
-        results = [pipeline.build(unit, folder) for unit in units]
+        results = run_units(pipeline, units, folder, scheduler, echo=echo)
         result = pipeline.finish(results, folder)
         _keep_modified_if_unchanged(result.metadata, read_metadata(settings.published_dir,
                                                                    dataset.id))

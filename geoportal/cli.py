@@ -70,14 +70,18 @@ def sample(district: str, density: float | None, ortho_resolution: float | None,
 
 @main.command()
 @click.argument("ids", nargs=-1)
-def build(ids: tuple[str, ...]) -> None:
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run tiles on a Dask cluster (tcp://host:8786, or 'local' for a "
+                   "LocalCluster); default: a process pool on this machine.")
+def build(ids: tuple[str, ...], scheduler: str | None) -> None:
     """Build the given datasets (default: all) and publish them atomically."""
     from geoportal.build import build_all
 
     settings = _settings()
     registry = _registry(settings)
     try:
-        summary = build_all(registry, settings, list(ids) or None, echo=click.echo)
+        summary = build_all(registry, settings, list(ids) or None, echo=click.echo,
+                            scheduler=scheduler)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     _write_static_catalog(registry, settings)

@@ -169,11 +169,28 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
     }
 
 
+def _coverage_provider(d: Dataset) -> dict[str, Any] | None:
+    """OGC API Coverages from the published mosaic (a VRT of the tile COGs) via rasterio.
+
+    pygeoapi's rasterio provider takes a single file; cut-outs work with ``subset=x(..),y(..)``
+    in the native CRS (a UTM ``bbox`` or ``bbox-crs`` gives a 500, see stack-facts).
+    """
+    if not d.serve.coverage:
+        return None
+    return {
+        "type": "coverage",
+        "name": "rasterio",
+        "data": f"{PUBLISHED}/{d.id}/{d.id}.vrt",
+        "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
+    }
+
+
 # One function per kind of OGC API a layer may offer (features, tiles, coverage); each returns
 # a pygeoapi provider definition or None. Add a kind by adding a function here.
 PROVIDER_RENDERERS: list[Callable[[Dataset], dict[str, Any] | None]] = [_feature_provider,
                                                                        _vector_tiles_provider,
-                                                                       _raster_tiles_provider]
+                                                                       _raster_tiles_provider,
+                                                                       _coverage_provider]
 
 
 def _resource(d: Dataset) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""The LiDAR datasets as pipelines: one work unit per 1 km tile, products from the shared cache.
+
+``lidar_raster`` publishes one raster product (``params.product``: dtm, dsm, chm, hillshade) as
+per-tile COGs plus a mosaic VRT; ``lidar_trees`` the detected trees; ``building_heights`` roof
+heights per ALKIS footprint. All three plan the same tiles and call the same per-tile step, so
+whichever is built first decodes the tiles and the others reuse its cache entries.
+A tile that fails (corrupt LAZ, no ground points, another CRS) is reported with its reason while
+the other tiles complete; the dataset then fails as a whole, so the previous version stays
+published and the mosaic is never a mix of versions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from geoportal.errors import PipelineError
+from geoportal.publish import LayerMetadata, file_record, now_iso
+from pipelines.base import BuildResult, Pipeline, WorkUnit
+from pipelines.lidar.products import RASTERS, LidarParams, TileOutcome, build_tile
+from pipelines.lidar.raster import write_vrt
+from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
+from pipelines.writers import WRITERS, index_ids
+
+
+def cache_dir(settings: Any) -> Path:
+    return settings.data_dir / "cache" / "lidar"
+
+
+class LidarPipeline(Pipeline):
+    """Shared planning and per-tile building of every LiDAR dataset."""
+
+    def lidar_params(self) -> LidarParams:
+        return LidarParams.from_options(self.dataset.source.crs, self.params)
+
+    def tiles(self) -> list[Tile]:
+        return discover(self.settings.raw_dir, self.dataset.source.path, self.dataset.id)
+
+    def plan(self) -> list[WorkUnit]:
+        return [WorkUnit(key=t.key, inputs=(t.path,)) for t in self.tiles()]
+
+    def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
+        tiles = self.tiles()
+        tile = next(t for t in tiles if t.key == unit.key)
+        return build_tile(tile, tiles, self.lidar_params(), self.settings.raw_dir,
+                          cache_dir(self.settings))
+
+    def check(self, results: list[TileOutcome]) -> list[TileOutcome]:
+        """Raise naming every failed tile; the good tiles stay cached for the next run."""
+        failed = [r for r in results if r.error]
+        if failed:
+            reasons = "; ".join(f"tile {r.key}: {r.error}" for r in failed)
+            raise PipelineError(f"{len(failed)} of {len(results)} LiDAR tile(s) failed "
+                                f"({len(results) - len(failed)} built and cached): {reasons}")
+        return results
+
+    def headline(self, results: list[TileOutcome], what: str) -> str:
+        reused = sum(r.reused for r in results)
+        points = sum(r.points for r in results)
+        return (f"{what} from {len(results)} tile(s), {points:,} points "
+                f"({reused} tile(s) unchanged, reused)")
+
+    def metadata(self, files: list, count: int, results: list[TileOutcome]) -> LayerMetadata:
+        tiles = {t.key: t for t in self.tiles()}
+        xs = [tiles[r.key].origin[0] for r in results]
+        ys = [tiles[r.key].origin[1] for r in results]
+        native = [min(xs), min(ys), max(xs) + TILE_SIZE, max(ys) + TILE_SIZE]
+        to_wgs = Transformer.from_crs(self.dataset.source.crs, "EPSG:4326", always_xy=True)
+        wgs = to_wgs.transform_bounds(*native)
+        return LayerMetadata(
+            id=self.dataset.id, built_at=now_iso(), modified=now_iso(), feature_count=count,
+            rejected_count=0, bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,
+            crs_native=self.dataset.source.crs, source_sha256=None, files=files)
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class LidarRasterPipeline(LidarPipeline):
+    """One raster product as per-tile COGs and a mosaic VRT (``<id>.vrt``)."""
+
+    def finish(self, results: list[TileOutcome], staging: Path) -> BuildResult:
+        product = self.params.get("product", "dtm")
+        if product not in RASTERS:
+            raise PipelineError(f"datasets/{self.dataset.id}.yml pipeline.params.product: "
+                                f"expected one of {list(RASTERS)}, got {product!r}")
+        self.check(results)
+        folder = staging / "tiles"
+        folder.mkdir()
+        paths = []
+        for r in results:
+            path = folder / f"{self.dataset.id}_{r.key}.tif"
+            _link(Path(r.folder) / f"{product}.tif", path)
+            paths.append(path)
+        mosaic = write_vrt(staging / f"{self.dataset.id}.vrt", paths, self.dataset.source.crs)
+        # The mosaic VRT is the served index (OGC API Coverages), not a download of its own:
+        # the catalogue lists the tile COGs, which the VRT references.
+        del mosaic
+        files = [file_record(p, "tif") for p in paths]
+        for record, path in zip(files, paths, strict=True):
+            record.path = str(path.relative_to(staging))
+        meta = self.metadata(files, len(paths), results)
+        return BuildResult(self.dataset.id, meta, self.headline(results, f"{product} mosaic"))
+
+
+def _collect(results: list[TileOutcome], name: str) -> gpd.GeoDataFrame:
+    frames = [gpd.read_parquet(Path(r.folder) / name) for r in results]
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    return pd.concat(frames, ignore_index=True) if frames else gpd.GeoDataFrame()
+
+
+class LidarTreesPipeline(LidarPipeline):
+    """Detected trees as points (height, crown diameter) plus their crown polygons."""
+
+    def finish(self, results: list[TileOutcome], staging: Path) -> BuildResult:
+        self.check(results)
+        trees = trees_layer(_collect(results, "trees.parquet"))
+        crowns = trees.set_geometry(gpd.GeoSeries.from_wkb(trees.pop("crown"), crs=trees.crs))
+        points = trees.drop(columns=["crown"], errors="ignore")
+        paths = {fmt: WRITERS[fmt](points, staging, self.dataset.id)
+                 for fmt in self.dataset.outputs}
+        if "gpkg" in paths:
+            index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+        crowns_path = WRITERS["gpkg"](crowns[["tree_id", "height_m", "crown_diameter_m",
+                                              "geometry"]], staging, f"{self.dataset.id}_crowns")
+        files = [file_record(p, f) for f, p in paths.items()] + [file_record(crowns_path, "gpkg")]
+        meta = self.metadata(files, len(points), results)
+        return BuildResult(self.dataset.id, meta, self.headline(results, f"{len(points)} trees"))
+
+
+def trees_layer(raw: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Published columns of detected trees, with an id stable across runs (the top, to 0.1 m)."""
+    out = raw.copy()
+    out.insert(0, "tree_id", [f"L{x * 10:.0f}_{y * 10:.0f}" for x, y in zip(out.x, out.y,
+                                                                             strict=True)])
+    return out.drop(columns=["x", "y"]).reset_index(drop=True)
+
+
+class BuildingHeightsPipeline(LidarPipeline):
+    """Roof height above terrain (95th percentile and maximum of DSM − DTM) per footprint."""
+
+    def finish(self, results: list[TileOutcome], staging: Path) -> BuildResult:
+        self.check(results)
+        houses = _collect(results, "buildings.parquet")
+        keep = [c for c in ("oid", "funktion", "height_p95_m", "height_max_m") if c in houses]
+        layer = houses[[*keep, "geometry"]].rename(columns={"oid": "building_id"})
+        # ALKIS object ids are not unique in every delivery (the sample repeats them): the
+        # footprint's inner point, to the metre, makes the id unique and stable.
+        inner = layer.geometry.representative_point()
+        layer["building_id"] = [f"{o}_{x:.0f}_{y:.0f}" for o, x, y in
+                                zip(layer["building_id"], inner.x, inner.y, strict=True)]
+        layer = layer.drop_duplicates("building_id").reset_index(drop=True)
+        layer["height_p95_m"] = layer["height_p95_m"].astype(float)
+        paths = {fmt: WRITERS[fmt](layer, staging, self.dataset.id)
+                 for fmt in self.dataset.outputs}
+        if "gpkg" in paths:
+            index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+        files = [file_record(p, f) for f, p in paths.items()]
+        measured = int(np.isfinite(layer["height_p95_m"]).sum())
+        meta = self.metadata(files, len(layer), results)
+        return BuildResult(self.dataset.id, meta,
+                           self.headline(results, f"{measured} building heights"))

@@ -1,0 +1,279 @@
+"""Per-tile LiDAR products with a shared, incremental cache.
+
+Every LiDAR dataset (terrain, surface, canopy, hillshade, trees, building heights) needs the same
+two steps per tile, so they share one cache under ``<data>/cache/lidar``: the first dataset built
+decodes and grids a tile, the others reuse the result, and a rerun with unchanged inputs and
+parameters decodes nothing. The steps are data (:data:`STAGES`), logged with every tile.
+
+* ``bin``: decode the tile once and reduce it to per-cell grids (see :mod:`.grid`).
+* ``finish``: paste the neighbours' edge strips around it (the buffer), fill gaps, derive
+  DTM/DSM/CHM/hillshade rasters, detect trees, measure building heights.
+
+Cache entries are written to a temporary folder and renamed into place, so a run killed at any
+point leaves either a complete entry or none; a per-tile lock keeps two workers from binning
+the same neighbour twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio.features
+
+from geoportal.errors import GeoportalError, SourceFormatError
+from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
+from pipelines.lidar.raster import FLOAT_NODATA, write_cog
+from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neighbours
+from pipelines.lidar.trees import TreeParams, detect
+from pipelines.pointcloud import read_info, read_points
+
+ALGORITHM_VERSION = "1"
+RASTERS = ("dtm", "dsm", "chm", "hillshade")
+STAGES: list[dict[str, Any]] = [
+    {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"]},
+    {"step": "bin", "products": ["dsm: max z", "ground: mean z of ground classes",
+                                 "multi: share of multi-return pulses"]},
+    {"step": "buffer", "from": "neighbour tiles' binned grids"},
+    {"step": "fill", "method": "nearest + 3 relaxation passes"},
+    {"step": "derive", "products": ["dtm", "dsm", "chm = dsm - dtm", "hillshade(dtm)"]},
+    {"step": "trees", "method": "lmf (height-dependent window) + watershed (dalponte-like)"},
+    {"step": "buildings", "method": "p95 of dsm - dtm inside the footprint"},
+]
+
+
+@dataclass(frozen=True)
+class LidarParams:
+    """Everything that changes the products; hashed into each tile's fingerprint."""
+
+    crs: str = "EPSG:25832"
+    resolution: float = 0.5
+    buffer_m: float = 20.0
+    ground_classes: tuple[int, ...] = (2, 9)
+    footprints: str | None = "alkis/gebaeude.gpkg"
+    trees: TreeParams = field(default_factory=TreeParams)
+
+    @classmethod
+    def from_options(cls, crs: str, options: dict[str, Any]) -> LidarParams:
+        opts = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
+        if "ground_classes" in opts:
+            opts["ground_classes"] = tuple(opts["ground_classes"])
+        if "trees" in opts:
+            opts["trees"] = TreeParams(**opts["trees"])
+        return cls(crs=crs, **opts)
+
+
+@dataclass
+class TileOutcome:
+    """What one tile's unit reports to the executor's progress and to ``finish``."""
+
+    key: str
+    folder: str | None = None
+    points: int = 0
+    decoded: int = 0
+    reused: bool = False
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _commit(tmp: Path, final: Path) -> None:
+    """Move a finished cache entry into place and drop older entries of the same tile."""
+    for old in final.parent.iterdir():
+        if old.is_dir() and old != tmp and old.name != final.name:
+            shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+@dataclass(frozen=True)
+class Binned:
+    folder: Path
+    fp: str
+    points: int
+    decoded: bool
+
+
+def ensure_binned(tile: Tile, params: LidarParams, cache: Path) -> Binned:
+    """Decode and bin ``tile`` unless an entry for its current file and parameters exists."""
+    fp = fingerprint(file_stamp(tile.path), params.resolution, params.ground_classes,
+                     params.crs, ALGORITHM_VERSION)
+    final = cache / "binned" / tile.key / fp
+    with _locked(cache / "locks" / f"{tile.key}.lock"):
+        if (final / "meta.json").exists():
+            meta = json.loads((final / "meta.json").read_text())
+            return Binned(final, fp, meta["points"], decoded=False)
+        read_info(tile.path, params.crs)  # refuses a tile declaring another CRS
+        points = read_points(tile.path, returns=True)
+        ground = np.isin(points.classification, params.ground_classes)
+        if not ground.any():
+            raise SourceFormatError(f"{tile.path}: no ground points (classes "
+                                    f"{list(params.ground_classes)}); cannot model the terrain")
+        spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
+        grids = bin_points(points, spec, params.ground_classes)
+        tmp = final.parent / f".tmp-{fp}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name, grid in grids.items():
+            np.save(tmp / f"{name}.npy", grid)
+        meta = {"points": len(points), "ground_z": [float(points.z[ground].min()),
+                                                    float(points.z[ground].max())]}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        _commit(tmp, final)
+        return Binned(final, fp, len(points), decoded=True)
+
+
+def build_tile(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path,
+               cache: Path) -> TileOutcome:
+    """Make sure the products of ``tile`` are in the cache; never raises for bad input."""
+    outcome = TileOutcome(tile.key)
+    try:
+        own = ensure_binned(tile, params, cache)
+    except (GeoportalError, OSError, ValueError) as exc:
+        outcome.error = str(exc)
+        return outcome
+    outcome.points = own.points
+    outcome.decoded = own.points if own.decoded else 0
+    around: list[tuple[Tile, Binned]] = []
+    for other in neighbours(tile, tiles):
+        try:
+            binned = ensure_binned(other, params, cache)
+        except (GeoportalError, OSError, ValueError) as exc:
+            outcome.warnings.append(f"tile {tile.key}: neighbour {other.key} left out of the "
+                                    f"buffer ({exc})")
+            continue
+        outcome.decoded += binned.points if binned.decoded else 0
+        around.append((other, binned))
+    footprints = raw_dir / params.footprints if params.footprints else None
+    fp = fingerprint(own.fp, sorted((t.key, b.fp) for t, b in around), asdict(params),
+                     file_stamp(footprints) if footprints else None, ALGORITHM_VERSION)
+    final = cache / "products" / tile.key / fp
+    outcome.folder = str(final)
+    if (final / "done.json").exists():
+        outcome.reused = True
+        return outcome
+    tmp = final.parent / f".tmp-{fp}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    started = time.perf_counter()
+    _derive(tile, own, around, params, footprints, tmp)
+    (tmp / "done.json").write_text(json.dumps({"seconds": time.perf_counter() - started,
+                                               "stages": STAGES}))
+    _commit(tmp, final)
+    return outcome
+
+
+def _buffered(name: str, tile: Tile, own: Binned, around: list[tuple[Tile, Binned]],
+              params: LidarParams) -> tuple[np.ndarray, GridSpec, int]:
+    core = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
+    spec, cells = core.buffered(params.buffer_m)
+    grid = np.full((spec.size, spec.size), np.nan, dtype=np.float32)
+    for t, b in [(tile, own), *around]:
+        src_spec = GridSpec.for_tile(t.origin, TILE_SIZE, params.resolution)
+        paste(grid, spec, np.load(b.folder / f"{name}.npy", mmap_mode="r"), src_spec)
+    return grid, spec, cells
+
+
+def _derive(tile: Tile, own: Binned, around: list[tuple[Tile, Binned]], params: LidarParams,
+            footprints: Path | None, out: Path) -> None:
+    ground, spec, cells = _buffered("ground", tile, own, around, params)
+    dsm_raw, _, _ = _buffered("dsm", tile, own, around, params)
+    multi, _, _ = _buffered("multi", tile, own, around, params)
+    dtm = fill_gaps(ground)
+    dsm = np.maximum(fill_gaps(dsm_raw), dtm)
+    chm = (dsm - dtm).astype(np.float32)
+    shade = hillshade(dtm, params.resolution)
+    core_spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
+    inner = (slice(cells, cells + core_spec.size),) * 2
+    for name, grid, nodata in (("dtm", dtm, FLOAT_NODATA), ("dsm", dsm, FLOAT_NODATA),
+                               ("chm", chm, FLOAT_NODATA), ("hillshade", shade, 0)):
+        write_cog(out / f"{name}.tif", np.ascontiguousarray(grid[inner]), core_spec,
+                  params.crs, nodata)
+    houses = _footprints(footprints, spec, params.crs)
+    ids = _rasterize_ids(houses, spec)
+    trees = detect(chm, multi, ids > 0, spec, cells, params.trees)
+    _trees_frame(trees, params.crs).to_parquet(out / "trees.parquet")
+    _building_heights(houses, ids, chm, core_spec).to_parquet(out / "buildings.parquet")
+
+
+def _footprints(path: Path | None, spec: GridSpec, crs: str) -> gpd.GeoDataFrame:
+    empty = gpd.GeoDataFrame({"oid": pd.Series(dtype=str)}, geometry=[], crs=crs)
+    if path is None or not path.exists():
+        return empty
+    extent = spec.size * spec.resolution
+    bbox = (spec.x0, spec.y_top - extent, spec.x0 + extent, spec.y_top)
+    frame = pyogrio.read_dataframe(path, bbox=bbox)
+    if frame.empty:
+        return empty
+    if frame.crs is not None and not frame.crs.equals(crs):
+        frame = frame.to_crs(crs)
+    return frame.reset_index(drop=True)
+
+
+def _rasterize_ids(houses: gpd.GeoDataFrame, spec: GridSpec) -> np.ndarray:
+    if houses.empty:
+        return np.zeros((spec.size, spec.size), dtype=np.int32)
+    shapes = ((geom, i + 1) for i, geom in enumerate(houses.geometry) if geom is not None)
+    return rasterio.features.rasterize(shapes, out_shape=(spec.size, spec.size),
+                                       transform=spec.transform(), fill=0, dtype="int32")
+
+
+def _trees_frame(trees: Any, crs: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({
+        "x": np.round(trees.x, 2), "y": np.round(trees.y, 2),
+        "height_m": np.round(trees.height, 2),
+        "crown_diameter_m": np.round(trees.crown_diameter, 2),
+        "multi_return_share": np.round(trees.multi_return_share, 3),
+        "crown": gpd.GeoSeries(trees.crowns, crs=crs).to_wkb(),
+    }, geometry=gpd.points_from_xy(trees.x, trees.y), crs=crs)
+
+
+def _building_heights(houses: gpd.GeoDataFrame, ids: np.ndarray, ndsm: np.ndarray,
+                      core: GridSpec) -> gpd.GeoDataFrame:
+    """Roof height above terrain per footprint whose inner point lies in this tile's core."""
+    columns = {"oid": [], "height_p95_m": [], "height_max_m": [], "cells": []}
+    if houses.empty:
+        return gpd.GeoDataFrame(columns, geometry=[], crs=houses.crs)
+    inner = houses.geometry.representative_point()
+    extent = core.size * core.resolution
+    mine = ((inner.x >= core.x0) & (inner.x < core.x0 + extent)
+            & (inner.y > core.y_top - extent) & (inner.y <= core.y_top)).to_numpy()
+    flat_ids, heights = ids.ravel(), ndsm.ravel()
+    sel = flat_ids > 0
+    order = np.lexsort((heights[sel], flat_ids[sel]))
+    sorted_ids, sorted_h = flat_ids[sel][order], heights[sel][order]
+    starts = np.searchsorted(sorted_ids, np.arange(1, len(houses) + 2))
+    rows = []
+    for i in np.nonzero(mine)[0]:
+        lo, hi = starts[i], starts[i + 1]
+        if hi <= lo:
+            rows.append((np.nan, np.nan, 0))
+            continue
+        values = sorted_h[lo:hi]
+        rows.append((float(np.percentile(values, 95)), float(values[-1]), hi - lo))
+    frame = houses.loc[mine].copy()
+    frame["height_p95_m"] = np.round([r[0] for r in rows], 2)
+    frame["height_max_m"] = np.round([r[1] for r in rows], 2)
+    frame["cells"] = [int(r[2]) for r in rows]
+    return frame
