@@ -10,6 +10,7 @@ drift apart.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -130,16 +131,20 @@ def _file_distributions(
     else:
         files = [
             (fmt, f"{dataset.id}.{fmt}", vocab.file_type(fmt).media_type, None, None)
-            for fmt in dataset.outputs
+            for fmt in dataset.outputs if fmt not in vocab.SERVED_ONLY
         ]
+    per_format = Counter(fmt for fmt, *_ in files)
     distributions = []
     for fmt, name, media_type, size, sha256 in files:
         kind = vocab.file_type(fmt)
         url = f"{base_url}/downloads/{dataset.id}/{name}"
+        # One distribution per file: keyed by format where that is unique (trees.csv → csv),
+        # by file name where a layer has several files of a format (per-tile COGs).
+        key = fmt if per_format[fmt] == 1 else name
         distributions.append(
             Distribution(
-                key=fmt,
-                uri=f"{uri}/distributions/{fmt}",
+                key=key,
+                uri=f"{uri}/distributions/{key}",
                 title_de=f"{dataset.title.de} ({kind.label})",
                 title_en=f"{dataset.title.get('en')} ({kind.label})",
                 access_url=url,

@@ -105,10 +105,14 @@ FILE_TYPES: dict[str, FileType] = {
     "csv": FileType("CSV", "text/csv", "CSV"),
     "geojson": FileType("GEOJSON", "application/geo+json", "GeoJSON"),
     "tif": FileType("GEOTIFF", "image/tiff", "GeoTIFF"),
+    "cog": FileType("GEOTIFF", "image/tiff", "Cloud Optimized GeoTIFF"),
     "laz": FileType("LAZ", "application/vnd.laszip", "LAZ"),
     "parquet": FileType("PARQUET", "application/vnd.apache.parquet", "Parquet"),
     "json": FileType("JSON", "application/json", "JSON"),
 }
+
+#: Outputs that are served (OGC API Tiles), not offered as downloadable files.
+SERVED_ONLY = frozenset({"mvt", "pmtiles"})
 
 #: OGC API Features answers in GeoJSON by default: the access distribution is described as such.
 FEATURES_FILE_TYPE = FILE_TYPES["geojson"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog.vocab import SERVED_ONLY
 from geoportal.publish import LayerMetadata, file_record
 from geoportal.registry import Registry, load_registry
 from geoportal.settings import PROJECT_ROOT
@@ -54,7 +55,8 @@ def published(tmp_path: Path, registry: Registry) -> Path:
     """A published folder in which every registry dataset has been built."""
     root = tmp_path / "published"
     for dataset in registry:
-        build_layer(root, dataset.id, list(dataset.outputs), "2026-11-20T08:00:00+00:00")
+        files = [fmt for fmt in dataset.outputs if fmt not in SERVED_ONLY]  # tiles are no files
+        build_layer(root, dataset.id, files, "2026-11-20T08:00:00+00:00")
     return root
 
 

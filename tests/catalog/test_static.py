@@ -40,7 +40,7 @@ def test_a_dataset_refused_by_validation_is_left_out(registry, published, monkey
     result = static.write_static_catalog(registry, published, BASE_URL)
     assert result.report.refused == ["trees"]
     text = (published / "catalog.ttl").read_text()
-    assert "/datasets/public_toilets" in text and "/datasets/trees" not in text
+    assert "/datasets/public_toilets>" in text and "/datasets/trees>" not in text
 
 
 def test_empty_registry_writes_nothing(tmp_path):
