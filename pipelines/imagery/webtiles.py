@@ -30,6 +30,10 @@ TILE = 256
 BACKGROUND = 255  # JPEG has no transparency: outside the city is white, never black
 EQUATOR_M_PER_PX = 2 * math.pi * 6378137.0 / TILE
 
+# The mosaic VRT has no overviews of its own, but every read through it uses its sources' (the
+# COGs') overviews; rio-tiler's warning about it would only fill the server log.
+warnings.filterwarnings("ignore", category=NoOverviewWarning)
+
 Pixels = tuple[np.ndarray, np.ndarray]  # (bands × 256 × 256 uint8, 256 × 256 mask 0/255)
 
 
@@ -42,9 +46,7 @@ def native_zoom(resolution_m: float, lat: float) -> int:
 def read_tile(reader: Reader, z: int, x: int, y: int) -> Pixels | None:
     """The pixels of one web tile and its validity mask; None when it misses the mosaic."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoOverviewWarning)
-            img = reader.tile(x, y, z, tilesize=TILE, resampling_method="bilinear")
+        img = reader.tile(x, y, z, tilesize=TILE, resampling_method="bilinear")
     except TileOutsideBounds:
         return None
     mask = img.mask.astype(np.uint8)
@@ -120,8 +122,7 @@ def render_block(task: BlockTask) -> tuple[list[tuple[int, bytes]], Pixels | Non
     """
     out: list[tuple[int, bytes]] = []
     span = 2 ** (task.bottom - task.top.z)
-    with warnings.catch_warnings(), Reader(task.mosaic, tms=TMS) as reader:
-        warnings.simplefilter("ignore", NoOverviewWarning)  # the VRT uses its sources' overviews
+    with Reader(task.mosaic, tms=TMS) as reader:
         try:
             img = reader.part(tuple(TMS.xy_bounds(task.top)), dst_crs=TMS.crs,
                               bounds_crs=TMS.crs, width=TILE * span, height=TILE * span,
