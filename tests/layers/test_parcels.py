@@ -145,3 +145,25 @@ def test_tiles_are_swapped_with_the_version(hand_made: Settings, sample_raw: Pat
     assert len(second) > len(first) > 0
     assert (link / "metadata.json").exists()
     assert first_target.exists(), "the previous version stays for readers mid-request"
+
+
+def test_no_owner_data_in_geoparquet_or_tiles(portal: Settings, sample_raw: Path) -> None:
+    """Compressed outputs are decoded first: a byte search cannot see into zstd or protobuf."""
+    raw = gpd.read_file(sample_raw / "alkis" / "flurstuecke.gpkg")
+    owners = {str(v) for c in ("eigentuemer", "eigentuemer_anschrift") for v in raw[c].dropna()
+              if "," in str(v)}
+    assert len(owners) > 10
+    folder = portal.published_dir / "parcels"
+    table = pq.read_table(folder / "parcels.parquet")
+    assert not {n for n in table.column_names if n.startswith("eigentuemer")}
+    text = " ".join(str(v) for column in table.drop(["geometry"]).columns
+                    for v in column.to_pylist())
+    assert not [o for o in owners if o in text]
+    tiles = list((portal.tiles_dir / "parcels").rglob("*.pbf"))
+    assert tiles
+    for path in tiles:
+        for layer in mapbox_vector_tile.decode(path.read_bytes()).values():
+            for feature in layer["features"]:
+                values = " ".join(str(v) for v in feature["properties"].values())
+                assert not any(k.startswith("eigentuemer") for k in feature["properties"])
+                assert not [o for o in owners if o in values]
