@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from pygeoapi.flask_app import APP
-from werkzeug.middleware.shared_data import SharedDataMiddleware
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.security import safe_join
+from werkzeug.utils import send_file
 
 from geoportal import pygeoapi_patches
 from geoportal.settings import Settings
@@ -41,11 +45,28 @@ def declare_utf8(app: WSGIApp) -> WSGIApp:
     return wrapped
 
 
+def downloads(root: Path) -> WSGIApp:
+    """The published files, with HTTP range requests and conditional GETs.
+
+    Range requests are what make a Cloud Optimised GeoTIFF useful over HTTP: rasterio (GDAL's
+    /vsicurl/) reads the header and then only the internal tiles of the window it needs.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = safe_join(str(root), environ.get("PATH_INFO", "").lstrip("/"))
+        if path is None or not Path(path).is_file():
+            return NotFound()(environ, start_response)
+        response = send_file(path, environ, conditional=True, max_age=300)
+        return response(environ, start_response)
+
+    return app
+
+
 pygeoapi_patches.apply()
 for media_type, suffix in MEDIA_TYPES:  # the download server guesses types from suffixes
     mimetypes.add_type(media_type, suffix)
 settings = Settings.from_env()
-APP.wsgi_app = declare_utf8(SharedDataMiddleware(  # type: ignore[method-assign]
-    APP.wsgi_app, {"/downloads": str(settings.published_dir)}, cache_timeout=300
+APP.wsgi_app = declare_utf8(DispatcherMiddleware(  # type: ignore[method-assign]
+    APP.wsgi_app, {"/downloads": downloads(settings.published_dir)}
 ))
 app = APP

@@ -213,3 +213,15 @@ def test_browsers_on_other_sites_may_call_the_api(server: str) -> None:
     response = requests.get(f"{server}/collections?f=json",
                             headers={"Origin": "https://example.org"}, timeout=30)
     assert response.headers.get("Access-Control-Allow-Origin") in ("*", "https://example.org")
+
+
+def test_downloads_answer_range_requests(server: str, portal: Settings) -> None:
+    """Cloud-optimised files are read window by window over HTTP: ranges must work."""
+    whole = requests.get(f"{server}/downloads/trees/trees.csv", timeout=30)
+    part = requests.get(f"{server}/downloads/trees/trees.csv", headers={"Range": "bytes=10-99"},
+                        timeout=30)
+    assert part.status_code == 206
+    assert part.content == whole.content[10:100]
+    assert requests.get(f"{server}/downloads/../pygeoapi-runtime.yml", timeout=30) \
+        .status_code == 404
+    assert requests.get(f"{server}/downloads/trees/nope.csv", timeout=30).status_code == 404
