@@ -21,7 +21,7 @@ from geoportal.publish import LayerMetadata, read_metadata
 from geoportal.registry import Dataset
 
 #: Key of the distribution that points at the OGC API Features collection (not a file).
-FEATURES_KEY = "ogcapi-features"
+FEATURES_KEY = vocab.API_KINDS["features"].key
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) ->
     base_url = base_url.rstrip("/")
     uri = dataset_uri(base_url, dataset.id)
     distributions = _file_distributions(dataset, metadata, base_url, uri)
-    if dataset.serve.features:
-        distributions.append(_features_distribution(dataset, metadata, base_url, uri))
+    distributions += [_service_distribution(dataset, metadata, base_url, uri, api)
+                      for api in _api_kinds(dataset)]
     bbox = metadata.bbox_wgs84 if metadata else None
     return Record(
         dataset=dataset,
@@ -161,27 +161,36 @@ def _file_distributions(
     return distributions
 
 
-def _features_distribution(
-    dataset: Dataset, metadata: LayerMetadata | None, base_url: str, uri: str
+def _api_kinds(dataset: Dataset) -> list[vocab.ApiKind]:
+    """The OGC APIs the layer is served through (the registry's ``serve`` block)."""
+    served = {"features": dataset.serve.features,
+              "raster_tiles": dataset.serve.tiles == "raster",
+              "coverage": dataset.serve.coverage}
+    return [vocab.API_KINDS[name] for name, on in served.items() if on]
+
+
+def _service_distribution(
+    dataset: Dataset, metadata: LayerMetadata | None, base_url: str, uri: str,
+    api: vocab.ApiKind,
 ) -> Distribution:
-    kind = vocab.FEATURES_FILE_TYPE
+    kind = api.file_type
     service = Service(
-        uri=f"{uri}/services/{FEATURES_KEY}",
-        title_de=f"OGC API Features: {dataset.title.de}",
-        title_en=f"OGC API Features: {dataset.title.get('en')}",
+        uri=f"{uri}/services/{api.key}",
+        title_de=f"{api.label}: {dataset.title.de}",
+        title_en=f"{api.label}: {dataset.title.get('en')}",
         endpoint_url=base_url,
         endpoint_description=f"{base_url}/openapi",
-        conforms_to=vocab.OGC_API_FEATURES,
+        conforms_to=api.conforms_to,
     )
     return Distribution(
-        key=FEATURES_KEY,
-        uri=f"{uri}/distributions/{FEATURES_KEY}",
-        title_de=f"{dataset.title.de} (OGC API Features)",
-        title_en=f"{dataset.title.get('en')} (OGC API Features)",
-        access_url=f"{base_url}/collections/{dataset.id}",
+        key=api.key,
+        uri=f"{uri}/distributions/{api.key}",
+        title_de=f"{dataset.title.de} ({api.label})",
+        title_en=f"{dataset.title.get('en')} ({api.label})",
+        access_url=f"{base_url}/collections/{dataset.id}{api.path}",
         download_url=None,
         format_uri=vocab.EU_FILE_TYPE + kind.eu_code,
-        format_label="OGC API Features",
+        format_label=api.label,
         media_type=kind.media_type,
         media_type_uri=vocab.media_type_uri(kind.media_type),
         modified=metadata.modified if metadata else None,

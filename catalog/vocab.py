@@ -109,6 +109,7 @@ FILE_TYPES: dict[str, FileType] = {
     "laz": FileType("LAZ", "application/vnd.laszip", "LAZ"),
     "parquet": FileType("PARQUET", "application/vnd.apache.parquet", "Parquet"),
     "json": FileType("JSON", "application/json", "JSON"),
+    "jpeg": FileType("JPEG", "image/jpeg", "JPEG"),
 }
 
 #: Outputs that are served (OGC API Tiles), not offered as downloadable files.
@@ -116,6 +117,29 @@ SERVED_ONLY = frozenset({"mvt", "pmtiles"})
 
 #: OGC API Features answers in GeoJSON by default: the access distribution is described as such.
 FEATURES_FILE_TYPE = FILE_TYPES["geojson"]
+
+
+@dataclass(frozen=True)
+class ApiKind:
+    """An OGC API a layer is served through, described as a DCAT data service."""
+
+    key: str
+    label: str
+    path: str  # below /collections/<id>
+    conforms_to: str
+    file_type: FileType  # what a client receives by default
+
+
+#: Layers served as raster tiles or coverages get a data-service distribution each, like features.
+#: (Vector tiles have no code in the EU file-type list; they are not described as a service yet.)
+API_KINDS = {
+    "features": ApiKind("ogcapi-features", "OGC API Features", "", OGC_API_FEATURES,
+                        FEATURES_FILE_TYPE),
+    "raster_tiles": ApiKind("ogcapi-tiles", "OGC API Tiles", "/tiles",
+                            "http://www.opengis.net/spec/ogcapi-tiles-1/1.0", FILE_TYPES["jpeg"]),
+    "coverage": ApiKind("ogcapi-coverages", "OGC API Coverages", "/coverage",
+                        "http://www.opengis.net/spec/ogcapi-coverages-1/1.0", FILE_TYPES["tif"]),
+}
 
 
 def theme_uri(theme: Theme) -> str:
