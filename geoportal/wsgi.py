@@ -6,7 +6,9 @@ which :func:`geoportal.server.prepare` sets up; importing this module elsewhere 
 
 from __future__ import annotations
 
+import json
 import mimetypes
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,35 @@ def declare_utf8(app: WSGIApp) -> WSGIApp:
     return wrapped
 
 
+WHOLE_COVERAGE = re.compile(r"^/collections/[^/]+/coverage/?$")
+
+
+def require_subset(app: WSGIApp) -> WSGIApp:
+    """Refuse a coverage request without ``subset``/``bbox`` with a 400 that says what to do.
+
+    pygeoapi's rasterio provider would read the whole mosaic into memory: for the city's 0.5 m
+    terrain model that is ~400 million cells, enough to take a worker down. The tile COGs are
+    the download for whole-area use.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        query = environ.get("QUERY_STRING", "")
+        if WHOLE_COVERAGE.match(environ.get("PATH_INFO", "")) and \
+                not re.search(r"(^|&)(subset|bbox)=", query):
+            body = json.dumps({
+                "code": "MissingParameterValue",
+                "description": "give subset=x(minx:maxx),y(miny:maxy) in EPSG:25832 (or bbox); "
+                               "the whole coverage is too large to send at once — the tile COGs "
+                               "under /downloads are the download for whole areas",
+            }).encode()
+            start_response("400 BAD REQUEST", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return wrapped
+
+
 def downloads(root: Path) -> WSGIApp:
     """The published files, with HTTP range requests and conditional GETs.
 
@@ -66,7 +97,7 @@ pygeoapi_patches.apply()
 for media_type, suffix in MEDIA_TYPES:  # the download server guesses types from suffixes
     mimetypes.add_type(media_type, suffix)
 settings = Settings.from_env()
-APP.wsgi_app = declare_utf8(DispatcherMiddleware(  # type: ignore[method-assign]
+APP.wsgi_app = declare_utf8(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir)}
-))
+)))
 app = APP

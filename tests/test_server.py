@@ -60,9 +60,15 @@ def test_landing_page_lists_every_layer_in_german_and_english(server: str,
     assert '<html lang="de">' in german.text and '<html lang="en">' in english.text
     for d in registry:
         assert d.title.de in german.text and d.title.get("en") in english.text
+        items_link = f'href="{server}/collections/{d.id}/items?f=html"'
+        if d.serve.coverage:
+            assert f'href="{server}/collections/{d.id}?f=json">Rasterdaten' in german.text
+        if d.serve.tiles:
+            assert f'href="{server}/collections/{d.id}/tiles?f=json"' in german.text
         if not d.serve.features:  # rasters: a coverage or tiles, no items, no CSV
+            assert items_link not in german.text, f"{d.id} offers items it does not have"
             continue
-        assert f'href="{server}/collections/{d.id}/items?f=html"' in german.text
+        assert items_link in german.text
         assert f"{server}/downloads/{d.id}/{d.id}.csv" in german.text
     assert "cdn" not in german.text.lower(), "the portal runs offline: no CDN assets"
 
@@ -225,3 +231,13 @@ def test_downloads_answer_range_requests(server: str, portal: Settings) -> None:
     assert requests.get(f"{server}/downloads/../pygeoapi-runtime.yml", timeout=30) \
         .status_code == 404
     assert requests.get(f"{server}/downloads/trees/nope.csv", timeout=30).status_code == 404
+
+
+def test_a_whole_city_coverage_request_is_refused_with_advice(server: str) -> None:
+    """Without a subset pygeoapi would read the whole mosaic into memory."""
+    response = requests.get(f"{server}/collections/terrain_dtm/coverage?f=json", timeout=30)
+    assert response.status_code == 400
+    assert "subset=x(" in response.json()["description"]
+    cut = requests.get(f"{server}/collections/terrain_dtm/coverage", timeout=60, params={
+        "subset": "x(350100:350150),y(5685100:5685150)", "f": "GTiff"})
+    assert cut.status_code == 200
