@@ -47,7 +47,7 @@ def prepare(settings: Settings) -> Runtime:
     from pygeoapi.openapi import generate_openapi_document
     from pygeoapi.util import yaml_load
 
-    with _environment(settings.as_env()):
+    with temporary_environment(settings.as_env()):
         text = (settings.root / CONFIG_FILE).read_text(encoding="utf-8")
         config: dict[str, Any] = yaml_load(io.StringIO(text))
     missing = [rid for rid, res in config["resources"].items() if not _data_exists(res)]
@@ -86,7 +86,7 @@ def _data_exists(resource: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def temporary_environment(values: dict[str, str]) -> Iterator[None]:
     """Temporarily set environment variables (pygeoapi's config loader reads ``os.environ``)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)

@@ -6,7 +6,6 @@ them true. Each notebook reads its endpoints from the environment (GEOPORTAL_URL
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from nbclient import NotebookClient
 from catalog.ckan import CkanTarget, sync
 from catalog.model import describe_all
 from geoportal.registry import load_registry
+from geoportal.server import temporary_environment
 from geoportal.settings import PROJECT_ROOT, Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -37,17 +37,9 @@ def ckan_catalogue(ckan: dict[str, str], portal: Settings) -> dict[str, str]:
 
 def run_notebook(path: Path, env: dict[str, str], workdir: Path) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernel process inherits the environment
-    try:
+    with temporary_environment(env):  # the kernel process inherits the environment
         NotebookClient(notebook, timeout=180, kernel_name="python3",
                        resources={"metadata": {"path": str(workdir)}}).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return notebook
 
 
