@@ -21,7 +21,6 @@ from geoportal.publish import LayerMetadata, read_metadata
 from geoportal.registry import Dataset
 
 #: Key of the distribution that points at the OGC API Features collection (not a file).
-FEATURES_KEY = vocab.API_KINDS["features"].key
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Service:
 class Distribution:
     """One way to get the data: a downloadable file or an API collection."""
 
-    key: str  # the file's format ("gpkg") or FEATURES_KEY; stable across builds
+    key: str  # the file's format ("gpkg"), its name, or the API kind; stable across builds
     uri: str
     title_de: str
     title_en: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ import yaml
 from geoportal.build import build_dataset
 from geoportal.errors import CRSMismatchError
 from geoportal.registry import load_dataset
-from geoportal.settings import PROJECT_ROOT
+from geoportal.settings import PROJECT_ROOT, Settings
 from tests.conftest import make_settings
 
 PORTAL = yaml.safe_load((PROJECT_ROOT / "datasets" / "_portal.yml").read_text(encoding="utf-8"))
@@ -35,6 +36,11 @@ def dataset_file(folder: Path, spec: dict) -> Path:
     path = folder / f"{spec['id']}.yml"
     path.write_text(yaml.safe_dump({**base, **spec}, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def reading_shared_data(tmp_path: Path, shared_data: Path) -> Settings:
+    """Settings that build into a temporary folder from the real files in ../shared/data."""
+    return replace(make_settings(tmp_path / "data"), raw_dir=shared_data)
 
 
 TREE_SCHEMA = {
@@ -60,8 +66,7 @@ def muenster_csv(tmp_path: Path, shared_data: Path):
                    "geometry": {"wkt": "gis_komplex_UTM"}, "crs": "EPSG:25832"},
         "schema": TREE_SCHEMA,
     })
-    settings = make_settings(tmp_path / "data")
-    settings = type(settings)(**{**settings.__dict__, "raw_dir": shared_data})
+    settings = reading_shared_data(tmp_path, shared_data)
     return load_dataset(path, PORTAL), settings
 
 
@@ -111,8 +116,7 @@ def test_muenster_geojson_without_crs_member(tmp_path: Path, shared_data: Path,
             {"name": "species", "source": "art_dtsch", "title": {"de": "Art"}},
         ]},
     })
-    settings = make_settings(tmp_path / "data")
-    settings = type(settings)(**{**settings.__dict__, "raw_dir": shared_data})
+    settings = reading_shared_data(tmp_path, shared_data)
     dataset = load_dataset(path, PORTAL)
     if not ok:
         with pytest.raises(CRSMismatchError, match=r"registry's source\.crs is probably wrong"):
@@ -141,8 +145,7 @@ def test_alkis_nas_parcel_is_read_with_gdal(tmp_path: Path, shared_data: Path) -
              "title": {"de": "Amtliche Fläche"}},
         ]},
     })
-    settings = make_settings(tmp_path / "data")
-    settings = type(settings)(**{**settings.__dict__, "raw_dir": shared_data})
+    settings = reading_shared_data(tmp_path, shared_data)
     build_dataset(load_dataset(path, PORTAL), settings)
     layer = gpd.read_file(settings.published_dir / "nas_parcels" / "nas_parcels.gpkg")
     assert list(layer["parcel_id"]) == ["05329001100085______"]
