@@ -14,6 +14,7 @@ unambiguous, records the repair, and refuses what it would have to guess.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,17 +93,18 @@ def read_csv_points(path: Path, source: Source, report: RejectsReport) -> RawTab
 
 
 def _read_delimited(path: Path, source: Source) -> tuple[list[str], list[list[str]], list[int]]:
-    _check_encoding(path, source.encoding)
+    data = path.read_bytes()  # read once: sniffed for encoding mistakes, then parsed
+    _check_encoding(path, data, source.encoding)
     try:
-        with open(path, encoding=source.encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=source.delimiter)
-            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-            rows, lines = [], []
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                rows.append([cell.strip() for cell in row])
-                lines.append(reader.line_num)
+        text = data.decode(source.encoding)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=source.delimiter)
+        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+        rows, lines = [], []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            rows.append([cell.strip() for cell in row])
+            lines.append(reader.line_num)
     except UnicodeDecodeError as exc:
         raise SourceFormatError(
             f"{path}: not readable as {source.encoding} (byte {exc.start}); "
@@ -121,13 +123,12 @@ def _read_delimited(path: Path, source: Source) -> tuple[list[str], list[list[st
 SINGLE_BYTE = {"cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso-8859-15"}
 
 
-def _check_encoding(path: Path, encoding: str) -> None:
+def _check_encoding(path: Path, data: bytes, encoding: str) -> None:
     """Catch the two encoding mistakes that decode without an error but garble every umlaut.
 
     A single-byte code page decodes *any* bytes, so a UTF-16 or UTF-8 file declared as cp1252
     would be read as nonsense; their signatures (NUL bytes; valid multi-byte UTF-8) give them away.
     """
-    data = path.read_bytes()
     declared = encoding.lower()
     hint = "set source.encoding in the registry"
     if b"\x00" in data[:4096] and not declared.startswith("utf-16"):
