@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses as independent clients and real components:
 #   gdal-bin  ogrinfo's OAPIF driver reads our OGC API Features like a GIS desktop would.
+#   chromium  headless browser for the web map tests (Playwright drives /usr/bin/chromium;
+#             browser downloads are impossible offline).
 #   postgresql-15-postgis-3  PostGIS back end: tests/query start a private cluster and compare
 #             CQL2 answers with the embedded GeoPackage back end (pulls in postgresql-15).
 set -euo pipefail
-pkgs=(gdal-bin postgresql-15-postgis-3)
+pkgs=(gdal-bin postgresql-15-postgis-3 chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

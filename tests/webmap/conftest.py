@@ -1,0 +1,90 @@
+"""A real browser for the web map: Debian's headless Chromium, driven by Playwright.
+
+Browser downloads are impossible on the project's machines, so Playwright launches the system
+``/usr/bin/chromium`` (``scripts/install-system-deps.sh`` installs it). Every page the tests open
+records console errors and failed requests; :func:`assert_clean` fails a test that produced any.
+Screenshots of each step go to ``test-artifacts/webmap/`` (CI keeps them; look at them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ARTIFACTS, missing
+
+CHROMIUM = os.environ.get("GEOPORTAL_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling Google's hosts, which this
+# offline machine refuses; --no-sandbox because CI runs as root.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--use-gl=angle", "--use-angle=swiftshader",
+                 "--enable-unsafe-swiftshader"]
+SHOTS = ARTIFACTS / "webmap"
+
+
+@dataclass
+class PageLog:
+    """What went wrong while a page was open: console errors, page errors, failed requests."""
+
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        return self.console_errors + self.failed_requests
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing(f"{CHROMIUM} not found: scripts/install-system-deps.sh installs Debian's chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install -e '.[dev]')")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Any, *, viewport: tuple[int, int] = (1280, 800),
+              locale: str = "de-DE", **context_options: Any) -> tuple[Any, PageLog]:
+    """A fresh page in its own context that logs console errors and failed requests."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                  locale=locale, **context_options)
+    page = context.new_page()
+    log = PageLog()
+    page.on("console", lambda m: log.console_errors.append(f"console: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: log.console_errors.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: log.failed_requests.append(
+        f"failed: {r.url} ({r.failure})"))
+    page.on("response", lambda r: log.failed_requests.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
+    return page, log
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, PageLog]]:
+    page, log = open_page(browser)
+    yield page, log
+    page.context.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    """Save a screenshot of the current step as a test artifact."""
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def assert_clean(log: PageLog) -> None:
+    assert not log.problems(), "\n".join(log.problems())
