@@ -145,6 +145,29 @@ def web_assets(roots: dict[str, Path]) -> WSGIApp:
     return app
 
 
+def web_page(page: Path) -> WSGIApp:
+    """One HTML page of the web app at its mount point (e.g. ``/wirtschaft``), gzip-compressed.
+
+    Only the bare path answers: the page loads its code with relative URLs (``assets/...``),
+    which resolve correctly only from a top-level path, so ``/wirtschaft/`` is a 404.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != "" or not page.is_file():
+            return NotFound()(environ, start_response)
+        headers = [("Content-Type", "text/html; charset=utf-8"), ("Vary", "Accept-Encoding"),
+                   ("Cache-Control", "no-cache")]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = _gzipped(str(page), page.stat().st_mtime_ns)
+            headers.append(("Content-Encoding", "gzip"))
+        else:
+            body = page.read_bytes()
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
 def web_roots(home: Path) -> dict[str, Path]:
     """Where the web map's files live: ``web/src`` (ours) and the npm-installed MapLibre."""
     return {"": home / "web" / "src",
@@ -157,6 +180,9 @@ for media_type, suffix in MEDIA_TYPES:  # the download server guesses types from
 settings = Settings.from_env()
 APP.wsgi_app = declare_utf8(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
-                   "/assets": web_assets(web_roots(settings.root))}
+                   "/assets": web_assets(web_roots(settings.root)),
+                   # the economic-development page: German, and English under its own path
+                   "/wirtschaft": web_page(settings.root / "web" / "src" / "economy.html"),
+                   "/economy": web_page(settings.root / "web" / "src" / "economy.html")}
 )))
 app = APP
