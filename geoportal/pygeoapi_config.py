@@ -78,7 +78,9 @@ def _server() -> dict[str, Any]:
         "languages": ["de-DE", "en-US"],
         "cors": True,
         "pretty_print": False,
-        "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "throttle"},
+        # a limit over the maximum is a 400 naming both (geoportal/pygeoapi_patches.py), not a
+        # silently shorter page: a client that asked for everything learns it did not get it
+        "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "error"},
         # pygeoapi's HTML pages draw a Leaflet map; the portal is offline, so the base map must
         # come from the portal itself (the orthophoto tiles), never from an external server.
         "map": {"url": f"{URL}/collections/{BASEMAP}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"

@@ -6,14 +6,20 @@ pygeoapi 0.24 transforms every ``bbox`` from the request CRS to the storage CRS 
 when both CRSs are CRS84 (our provider's case). That was 80 % of a bbox request
 (``bench/bench_features.py``). The replacement returns the box unchanged for identical CRS URIs
 and caches the EPSG lookup and the transformer otherwise; the arithmetic is pygeoapi's own.
+
+A ``limit`` over the maximum is refused (``on_exceed: error``) with a message that names both.
 """
 
 from __future__ import annotations
 
+from collections import ChainMap
 from functools import lru_cache
+from typing import Any
 
 import pyproj
+from pygeoapi import api as pygeoapi_api
 from pygeoapi import crs as pygeoapi_crs
+from pygeoapi.util import get_typed_value
 
 
 @lru_cache(maxsize=64)
@@ -39,12 +45,34 @@ def transform_bbox(bbox: list, from_crs: str | pyproj.CRS, to_crs: str | pyproj.
 _original = pygeoapi_crs.transform_bbox
 
 
+def evaluate_limit(requested: Any, server_limits: dict, collection_limits: dict) -> int:
+    """Drop-in for :func:`pygeoapi.api.evaluate_limit` whose refusal names limit and maximum.
+
+    With ``on_exceed: error`` pygeoapi answers a too-large ``limit`` with a 400
+    (``InvalidParameterValue``) saying only "Limit of 500 exceeded"; the client is better
+    served by hearing which parameter, which value and what to do instead. Every other case
+    (default, throttling, non-integer and non-positive limits) is pygeoapi's own.
+    """
+    limits = ChainMap(collection_limits, server_limits)
+    maximum = limits.get("max_items", 10)
+    if requested is not None and limits.get("on_exceed", "throttle") == "error":
+        value = requested if isinstance(requested, int) else get_typed_value(requested)
+        if isinstance(value, int) and value > maximum:
+            raise ValueError(f"limit={value} is over the maximum of {maximum} items per page: "
+                             f"ask for at most limit={maximum} and follow the 'next' links")
+    return _original_limit(requested, server_limits, collection_limits)
+
+
+_original_limit = pygeoapi_api.evaluate_limit
+
+
 def apply() -> None:
     """Install the replacements where pygeoapi's API modules imported the originals."""
     from pygeoapi.api import itemtypes, maps
 
     for module in (pygeoapi_crs, itemtypes, maps):
         module.transform_bbox = transform_bbox  # type: ignore[attr-defined]
+    itemtypes.evaluate_limit = evaluate_limit  # type: ignore[attr-defined]
     # CQL2: standard CQL2 JSON, bbox literals, parse errors that say what is wrong
     from geoportal.providers import cql2
 

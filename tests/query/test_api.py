@@ -80,6 +80,7 @@ def test_filter_crs_in_utm_matches_crs84(server):
         ({"limit": 0}, "limit"),
         ({"limit": -5}, "limit"),
         ({"limit": "viele"}, "limit"),
+        ({"limit": 10_001}, "limit=10001 is over the maximum of 10000"),
         ({"offset": -1}, "offset"),
     ],
 )
@@ -100,13 +101,24 @@ def test_bad_cql2_json_is_a_400(server):
         assert "CQL2 JSON" in r.json()["description"] or "nope" in r.json()["description"]
 
 
-def test_limit_over_the_maximum_is_capped_not_refused(dual_server):
-    """OGC API Features (17-069r4, 7.15.4): a limit above the advertised maximum is no error;
-    the server returns at most its maximum and links the next page (pygeoapi's 'throttle')."""
+def test_limit_over_the_maximum_is_a_400_naming_limit_and_maximum(dual_server):
+    """A client that asks for more than the server's maximum page is told so, on both back
+    ends, instead of silently getting a shorter page; the maximum itself still works."""
     from tests.query.conftest import MAX_ITEMS
 
     for layer in ("parcels", "parcels_pg"):
         r = items(dual_server, layer, limit=MAX_ITEMS * 10, skipGeometry="true")
+        assert r.status_code == 400, r.text
+        body = r.json()
+        assert body["code"] == "InvalidParameterValue"
+        assert f"limit={MAX_ITEMS * 10}" in body["description"]
+        assert f"maximum of {MAX_ITEMS}" in body["description"]
+        posted = requests.post(f"{dual_server}/collections/{layer}/items",
+                               params={"limit": MAX_ITEMS + 1}, headers=CQL_JSON, timeout=30,
+                               data=json.dumps({"op": ">", "args": [{"property": "flur"}, 0]}))
+        assert posted.status_code == 400, posted.text
+        assert f"maximum of {MAX_ITEMS}" in posted.json()["description"]
+        r = items(dual_server, layer, limit=MAX_ITEMS, skipGeometry="true")
         assert r.status_code == 200, r.text
         page = r.json()
         assert page["numberMatched"] > MAX_ITEMS
