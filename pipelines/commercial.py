@@ -8,12 +8,15 @@ the registry (airport, motorway junction, S-Bahn station, bus stop):
 - ``<target>_network_distance_m`` and ``<target>_travel_time_min`` along the roads,
 - ``<target>_straight_line_distance_m``, to the same target, labelled as straight line;
 
-and, for every amenity layer, ``<amenity>_within_walk``: how many lie within the walking distance
-along walkable roads. Offers the network cannot reach get empty values and a report entry.
+and, for every kind of amenity, ``<amenity>_within_walk``: how many lie within the walking
+distance along walkable roads. Offers the network cannot reach get empty values and a report entry.
 
 Targets are read with the project's own readers (``reference/`` files described like a registry
-source); amenities are read from their registry datasets' raw sources, so the result does not
-depend on the order in which layers are built.
+source). An amenity is a registry dataset (``dataset: schools``, read from its raw source, so the
+result does not depend on the order in which layers are built), a target (``target: bus_stop``),
+or a raw file described like a source, optionally narrowed to one kind of row
+(``where: {kategorie: restaurant}``): one list of restaurants, cafés and shops gives a count per
+kind.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class CommercialPipeline(VectorPipeline):
                            self.dataset.schema.id_field, offer)
         walk = float(self.params.get("walking_distance_m", DEFAULT_WALK_M))
         for key, spec in amenities.items():
-            xy = points[spec["target"]][0] if "target" in spec else self._amenity_points(spec)
+            xy = points[spec["target"]][0] if "target" in spec else self._amenity_points(key, spec)
             out[f"{key}_within_walk"] = pd.array(network.count_within(origins, xy, walk),
                                                  dtype="Int64")
         return out
@@ -101,9 +104,29 @@ class CommercialPipeline(VectorPipeline):
         return gpd.GeoDataFrame(frame, geometry=shapely.point_on_surface(geometry.values),
                                 crs=STORAGE_CRS)
 
-    def _amenity_points(self, spec: dict[str, Any]) -> np.ndarray:
+    def _amenity_points(self, key: str, spec: dict[str, Any]) -> np.ndarray:
+        if "dataset" in spec:
+            return self._dataset_points(spec["dataset"])
+        spec = dict(spec)
+        where = spec.pop("where", {})
+        try:
+            source = Source.model_validate(spec)
+        except ValidationError as exc:
+            raise self._error(
+                f"pipeline.params.amenities.{key}: {exc.errors()[0]['msg']}") from None
+        table = self._read_points(source, key)
+        keep = np.ones(len(table), dtype=bool)
+        for column, wanted in where.items():
+            if column not in table.columns:
+                raise self._error(f"pipeline.params.amenities.{key}.where: {source.path} has no "
+                                  f"column {column!r}; it has {sorted(table.columns)}")
+            allowed = {str(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+            keep &= table[column].astype(str).isin(allowed).to_numpy()
+        return shapely.get_coordinates(table.geometry.values[keep]).reshape(-1, 2)
+
+    def _dataset_points(self, dataset_id: str) -> np.ndarray:
         registry = load_registry(self.settings.datasets_dir)
-        dataset = registry[spec["dataset"]]
+        dataset = registry[dataset_id]
         report = RejectsReport(dataset.id, dataset.source.path)
         table = read_source(dataset.source, self.settings.raw_dir, report)
         layer = conform(table, dataset, report)

@@ -19,7 +19,7 @@ from .spec import SampleSpec
 from .surface import TileSurface
 from .writers import atomic_bytes, sha256, write_csv, write_geojson, write_gpkg
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 Progress = Callable[[str, int, int], None]
 
 
@@ -131,11 +131,12 @@ def _write_pois(spec: SampleSpec, cells: list, parcels: gpd.GeoDataFrame, out: P
                 counts: dict, stamp: str) -> None:
     seed, year, tiles = spec.seed, spec.year, spec.tiles
     layers: dict[str, list] = {}
-    gewerbe = []
+    gewerbe, amenities = [], []
     for c in cells:
         for k, v in poi.cell_pois(c, seed, year).items():
             layers.setdefault(k, []).extend(v)
         gewerbe += poi.gewerbe_rows(c, parcels, seed, year)
+        amenities += poi.amenity_rows(c, seed)
 
     def pts(layer):
         rows = layers.get(layer, [])
@@ -190,6 +191,9 @@ def _write_pois(spec: SampleSpec, cells: list, parcels: gpd.GeoDataFrame, out: P
         {"plannummer": []}, geometry=[], crs=poi.CRS)
     counts["poi/bebauungsplaene.gpkg"] = write_gpkg(out / "poi/bebauungsplaene.gpkg", b,
                                                     "bebauungsplaene", stamp)
+    counts["poi/einrichtungen.csv"] = write_csv(
+        out / "poi/einrichtungen.csv",
+        ["id", "name", "kategorie", "adresse", "rechtswert", "hochwert"], amenities)
     # commercial space
     for k, r in enumerate(gewerbe):
         r[0] = f"GF-{k + 1:04d}"

@@ -132,6 +132,40 @@ def cell_pois(c: sc.CellScene, seed: int, year: int) -> dict[str, list]:
     return out
 
 
+#: amenities (category, name stem, probability per building) by building function:
+#: centre houses with shops below flats, a few in housing estates and on business parks
+AMENITY_MIX = {
+    1100: [("restaurant", "Restaurant", 0.08), ("cafe", "Café", 0.06), ("shop", "Geschäft", 0.16),
+           ("pharmacy", "Apotheke", 0.02), ("childcare", "Kita", 0.01)],
+    1000: [("childcare", "Kita", 0.012), ("shop", "Bäckerei", 0.006),
+           ("restaurant", "Gaststätte", 0.004)],
+    2000: [("restaurant", "Kantine", 0.03), ("childcare", "Betriebskita", 0.015),
+           ("shop", "Fachmarkt", 0.03), ("cafe", "Bistro", 0.01)],
+}
+
+
+def amenity_rows(c: sc.CellScene, seed: int) -> list[list]:
+    """Restaurants, cafés, shops, pharmacies and childcare in the cell's buildings.
+
+    Each sits in a building (so on a lot fronting a street) chosen by a hash of the building id:
+    deterministic and independent of the extent. Coordinates are the building's centre.
+    """
+    bl = c.buildings
+    rows = []
+    u = hash_uniform(seed, "amenity", bl["bid"])
+    for k in range(len(bl["bid"])):
+        below = 0.0
+        for category, stem, p in AMENITY_MIX.get(int(bl["func"][k]), []):
+            if below <= u[k] < below + p:
+                street = bl["address"][k]
+                rows.append([f"AM-{int(bl['bid'][k])}", f"{stem} {street}", category,
+                             f"{street}, 40878 Ratingen", f"{bl['cx'][k]:.2f}",
+                             f"{bl['cy'][k]:.2f}"])
+                break
+            below += p
+    return rows
+
+
 def gewerbe_rows(c: sc.CellScene, parcels: gpd.GeoDataFrame, seed: int, year: int) -> list[list]:
     """Free commercial space offers on business (and some centre) parcels of the cell."""
     rows = []

@@ -177,3 +177,76 @@ def test_a_schema_without_the_computed_properties_is_explained(finder_input: Set
                         echo=lambda _: None)
     message = summary.failed["commercial_spaces"]
     assert "commercial_spaces.yml" in message and "libraries_within_walk" in message
+
+
+AMENITY_KINDS = {"restaurants": "restaurant", "cafes": "cafe", "shops": "shop",
+                 "pharmacies": "pharmacy", "childcare": "childcare"}
+WALK_M = 800.0
+
+
+class Walk:
+    """Plain Dijkstra (heapq) over the walkable street lines, written apart from the pipeline's
+    SciPy search so that the two can disagree. Points snap to the nearest line end, as the
+    pipeline documents (the snap leg counts as walked)."""
+
+    def __init__(self, lines: gpd.GeoDataFrame) -> None:
+        key = lambda c: tuple(np.round(np.asarray(c), 2))  # noqa: E731
+        self.nodes = np.unique([key(g.coords[k]) for g in lines.geometry for k in (0, -1)],
+                               axis=0)
+        self.graph: dict[tuple, list] = {}
+        for g, road in zip(lines.geometry, lines["strassenklasse"], strict=True):
+            if road == "motorway":
+                continue
+            a, b = key(g.coords[0]), key(g.coords[-1])
+            self.graph.setdefault(a, []).append((b, g.length))
+            self.graph.setdefault(b, []).append((a, g.length))
+
+    def snap(self, xy: np.ndarray) -> tuple[tuple, float]:
+        distance = np.hypot(*(self.nodes - xy).T)
+        k = int(np.argmin(distance))
+        return tuple(self.nodes[k]), float(distance[k])
+
+    def within(self, start: np.ndarray, limit: float) -> dict[tuple, float]:
+        """Metres to every node reachable within ``limit``, the start's snap leg included."""
+        import heapq
+
+        first, leg = self.snap(start)
+        best = {first: leg}
+        queue = [(leg, first)]
+        while queue:
+            d, node = heapq.heappop(queue)
+            if d > best.get(node, np.inf):
+                continue
+            for other, length in self.graph.get(node, []):
+                if d + length <= limit and d + length < best.get(other, np.inf):
+                    best[other] = d + length
+                    heapq.heappush(queue, (d + length, other))
+        return best
+
+
+def test_amenities_within_walk_are_counted_per_kind(offers: gpd.GeoDataFrame,
+                                                    sample_raw: Path) -> None:
+    """Restaurants, cafés, shops, pharmacies and childcare: each offer's count per kind equals a
+    brute-force walk on the street lines, and never exceeds the count within the same
+    straight-line distance."""
+    import pandas as pd
+
+    walk = Walk(gpd.read_file(sample_raw / "reference" / "strassennetz.gpkg").to_crs(25832))
+    amenities = pd.read_csv(sample_raw / "poi" / "einrichtungen.csv")
+    assert set(amenities["kategorie"]) == set(AMENITY_KINDS.values())
+    xy = amenities[["rechtswert", "hochwert"]].to_numpy(float)
+    snapped = [walk.snap(p) for p in xy]
+    seen = dict.fromkeys(AMENITY_KINDS, 0)
+    for _, offer in offers.iterrows():
+        start = np.array([offer.geometry.x, offer.geometry.y])
+        reach = walk.within(start, WALK_M)
+        for key, kind in AMENITY_KINDS.items():
+            mine = np.flatnonzero((amenities["kategorie"] == kind).to_numpy())
+            walked = sum(reach.get(snapped[k][0], np.inf) + snapped[k][1] <= WALK_M + 0.01
+                         for k in mine)
+            straight = int((np.hypot(*(xy[mine] - start).T) <= WALK_M).sum())
+            got = offer[f"{key}_within_walk"]
+            assert got == walked, (offer["offer_id"], key, got, walked)
+            assert got <= straight
+            seen[key] += got
+    assert seen["restaurants"] > 0 and seen["shops"] > 0, seen
