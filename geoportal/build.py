@@ -55,6 +55,11 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
     settings.published_dir.mkdir(parents=True, exist_ok=True)
     for n, dataset in enumerate(datasets, 1):
         echo(f"[{n}/{len(datasets)}] {dataset.id} ({dataset.pipeline.kind}) …")
+        broken = [i for i in dataset.pipeline.depends_on if i in summary.failed]
+        if broken:  # it would read a stale version of what it depends on: keep its old one too
+            summary.failed[dataset.id] = f"not built: it depends on {broken}, which failed"
+            echo(f"    FAILED: {summary.failed[dataset.id]}")
+            continue
         try:
             result = build_dataset(dataset, settings, scheduler, echo)
         except (GeoportalError, PluginError, OSError, ValueError) as exc:

@@ -15,6 +15,8 @@ PLUGINS: dict[str, dict[str, str]] = {
         "lidar_raster": "pipelines.lidar.pipeline.LidarRasterPipeline",
         "lidar_trees": "pipelines.lidar.pipeline.LidarTreesPipeline",
         "building_heights": "pipelines.lidar.pipeline.BuildingHeightsPipeline",
+        "tree_conflation": "pipelines.lidar.conflation.TreeConflationPipeline",
+        "trees_not_in_cadastre": "pipelines.lidar.conflation.TreesNotInCadastrePipeline",
         "parcels": "pipelines.parcels.ParcelsPipeline",
         "commercial": "pipelines.commercial.CommercialPipeline",
         "orthophoto": "pipelines.imagery.OrthophotoPipeline",

@@ -264,6 +264,9 @@ class PipelineRef(Strict):
 
     kind: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    # Datasets whose *published* output this pipeline reads (the tree conflation reads the
+    # detected trees): a build runs them first, whatever the file names' order.
+    depends_on: list[Annotated[str, Field(pattern=DATASET_ID)]] = Field(default_factory=list)
 
 
 # Vector outputs (gpkg, csv, geojson, parquet), rasters (cog), point clouds (copc), tiles
@@ -346,7 +349,9 @@ class Registry:
             raise KeyError(f"no dataset {dataset_id!r} in the registry (known: {known})") from None
 
     def select(self, ids: list[str] | None) -> list[Dataset]:
-        return list(self) if not ids else [self[i] for i in ids]
+        """The datasets to build, each after the ones it ``depends_on`` (if also selected)."""
+        chosen = list(self) if not ids else [self[i] for i in ids]
+        return build_order(chosen)
 
 
 def load_registry(folder: Path) -> Registry:
@@ -365,6 +370,7 @@ def load_registry(folder: Path) -> Registry:
         except RegistryError as exc:
             errors.append(exc)
     _check_unique_ids(datasets, errors)
+    _check_dependencies(datasets, errors)
     if errors:
         if len(errors) == 1:
             raise errors[0]
@@ -424,3 +430,44 @@ def _check_unique_ids(datasets: list[Dataset], errors: list[RegistryError]) -> N
             problem = f"id {d.id!r} is also used by {seen[d.id]}"
             errors.append(RegistryError(d.path or "?", [problem]))
         seen[d.id] = d.path
+
+
+def build_order(datasets: list[Dataset]) -> list[Dataset]:
+    """Keep the given order, but move each dataset after the datasets it depends on."""
+    by_id = {d.id: d for d in datasets}
+    ordered: list[Dataset] = []
+    placed: set[str] = set()
+
+    def place(d: Dataset) -> None:
+        if d.id in placed:
+            return
+        placed.add(d.id)
+        for dep in d.pipeline.depends_on:
+            if dep in by_id:
+                place(by_id[dep])
+        ordered.append(d)
+
+    for d in datasets:
+        place(d)
+    return ordered
+
+
+def _check_dependencies(datasets: list[Dataset], errors: list[RegistryError]) -> None:
+    """Every ``depends_on`` names a dataset of the registry, and no dataset needs itself."""
+    known = {d.id: d for d in datasets}
+    for d in datasets:
+        unknown = [i for i in d.pipeline.depends_on if i not in known]
+        if unknown:
+            errors.append(RegistryError(d.path or d.id, [
+                f"pipeline.depends_on: {unknown} are not datasets of the registry"]))
+            continue
+        seen, todo = set(), list(d.pipeline.depends_on)
+        while todo:
+            i = todo.pop()
+            if i == d.id:
+                errors.append(RegistryError(d.path or d.id, [
+                    "pipeline.depends_on: a dependency cycle leads back to this dataset"]))
+                break
+            if i not in seen and i in known:
+                seen.add(i)
+                todo += known[i].pipeline.depends_on

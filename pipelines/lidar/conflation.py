@@ -1,0 +1,248 @@
+"""The tree cadastre conflated with the trees detected in the laser scan (issue #3).
+
+Each cadastre tree is matched one-to-one to a detected tree top within ``max_distance_m`` (a
+linear assignment on the distances, :func:`pipelines.lidar.score.match`, the same matcher the
+detection is scored with), and gains the measured height and crown diameter. A cadastre tree
+inside the scanned tiles without a partner is flagged ``not_found`` — felled since the cadastre
+was last updated, or recorded at the wrong place — and listed in the layer's report; one outside
+the scanned tiles keeps empty LiDAR fields (not surveyed is not "not found"). Detected trees that
+no cadastre tree claimed are the separate dataset ``trees_not_in_cadastre``.
+
+Both datasets read the *published* ``trees_lidar`` layer (declared with ``depends_on``, so a
+build runs the detection first); the matching parameters live once, in ``datasets/trees.yml``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import laspy
+import numpy as np
+import pandas as pd
+import shapely
+
+from geoportal.errors import RegistryError, SourceError
+from geoportal.registry import Dataset, load_registry
+from pipelines.base import BuildResult, WorkUnit
+from pipelines.conform import STORAGE_CRS, conform, order_like_schema
+from pipelines.lidar.score import match
+from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
+from pipelines.readers import read_source
+from pipelines.rejects import RejectsReport
+from pipelines.vector import VectorPipeline
+
+DEFAULT_MAX_DISTANCE_M = 3.0
+FOUND, NOT_FOUND = "found", "not_found"
+LIDAR_FIELDS = ("lidar_status", "lidar_year", "lidar_height_m", "lidar_crown_diameter_m",
+                "lidar_distance_m", "lidar_tree_id")
+
+
+@dataclass
+class LidarTrees:
+    """The published detected trees, the scanned area and the flight year."""
+
+    trees: gpd.GeoDataFrame
+    coverage: shapely.Geometry
+    year: int | None
+
+
+@dataclass
+class Conflation:
+    """The cadastre with its LiDAR fields, and the detected trees no cadastre tree claimed."""
+
+    cadastre: gpd.GeoDataFrame
+    unmatched: gpd.GeoDataFrame
+    year: int | None
+    max_distance: float
+
+    def counts(self) -> Counter:
+        return Counter(self.cadastre["lidar_status"].fillna("outside the scan"))
+
+
+def conflate(cadastre: gpd.GeoDataFrame, lidar: LidarTrees, max_distance: float) -> Conflation:
+    """Match one-to-one within ``max_distance`` and add the ``lidar_*`` fields to the cadastre."""
+    c_xy = shapely.get_coordinates(cadastre.geometry.values).reshape(-1, 2)
+    trees = lidar.trees
+    l_xy = shapely.get_coordinates(trees.geometry.values).reshape(-1, 2)
+    pairs = match(c_xy, l_xy, max_distance)
+    ci = np.array([p[0] for p in pairs], dtype=int)
+    li = np.array([p[1] for p in pairs], dtype=int)
+    dist = np.array([p[2] for p in pairs], dtype=float)
+    scanned = shapely.contains_xy(lidar.coverage, c_xy[:, 0], c_xy[:, 1]) if len(c_xy) else \
+        np.zeros(0, bool)
+
+    n = len(cadastre)
+    status = np.where(scanned, NOT_FOUND, None).astype(object)
+    status[ci] = FOUND
+    out = cadastre.copy()
+    out["lidar_status"] = pd.array(status, dtype="string")
+    out["lidar_year"] = pd.array([lidar.year if s is not None else None for s in status],
+                                 dtype="Int64")
+    out["lidar_height_m"] = _at(n, ci, trees["height_m"].to_numpy(float)[li], 2)
+    out["lidar_crown_diameter_m"] = _at(n, ci, trees["crown_diameter_m"].to_numpy(float)[li], 2)
+    out["lidar_distance_m"] = _at(n, ci, dist, 2)
+    tree_ids = np.full(n, None, dtype=object)
+    tree_ids[ci] = trees["tree_id"].to_numpy()[li]
+    out["lidar_tree_id"] = pd.array(tree_ids, dtype="string")
+
+    claimed = np.zeros(len(trees), bool)
+    claimed[li] = True
+    unmatched = trees.loc[~claimed, ["tree_id", "height_m", "crown_diameter_m", "geometry"]]
+    unmatched = unmatched.reset_index(drop=True)
+    unmatched["lidar_year"] = pd.array([lidar.year] * len(unmatched), dtype="Int64")
+    return Conflation(out, unmatched, lidar.year, max_distance)
+
+
+def _at(n: int, index: np.ndarray, values: np.ndarray, digits: int) -> pd.arrays.FloatingArray:
+    """A nullable float column with ``values`` at ``index`` and empty elsewhere."""
+    column = np.full(n, np.nan)
+    column[index] = np.round(values, digits)
+    return pd.array(np.where(np.isnan(column), None, column), dtype="Float64")
+
+
+def flight_year(tiles: list[Tile]) -> int | None:
+    """The year most tiles were flown, from the LAS headers' creation dates (cheap to read)."""
+    years = []
+    for tile in tiles:
+        with laspy.open(tile.path) as reader:
+            created = reader.header.creation_date
+        if created is not None:
+            years.append(created.year)
+    return Counter(years).most_common(1)[0][0] if years else None
+
+
+def coverage(tiles: list[Tile]) -> shapely.Geometry:
+    """The scanned area: the union of the 1 km tile squares."""
+    squares = [shapely.box(*t.origin, t.origin[0] + TILE_SIZE, t.origin[1] + TILE_SIZE)
+               for t in tiles]
+    return shapely.union_all(squares) if squares else shapely.Polygon()
+
+
+class TreeConflationPipeline(VectorPipeline):
+    """The cadastre read like any point layer, then conflated with the published LiDAR trees.
+
+    ``params``: ``lidar_trees`` (the dataset id of the detected trees), ``max_distance_m``
+    (default 3 m) and optionally ``lidar_year`` (else read from the LAS headers).
+    Without a published ``trees_lidar`` (a first build of the cadastre alone) the cadastre is
+    still published, with empty LiDAR fields and a note in the report.
+    """
+
+    def derive(self, layer: gpd.GeoDataFrame, report: RejectsReport) -> gpd.GeoDataFrame:
+        self._check_schema()
+        lidar = self.lidar_trees()
+        if lidar is None:
+            out = layer.copy()
+            for name in LIDAR_FIELDS:
+                out[name] = pd.array([None] * len(out), dtype=_DTYPES[name])
+            report.add(0, "flagged", f"no published {self.lidar_id!r} layer yet: LiDAR fields "
+                       "left empty (build it, then this layer again)", "lidar_status")
+            return out
+        result = conflate(layer, lidar, self.max_distance)
+        self._report(result, report)
+        return result.cadastre
+
+    def finish(self, results: list[tuple[gpd.GeoDataFrame, RejectsReport]],
+               staging: Path) -> BuildResult:
+        result = super().finish(results, staging)
+        status = results[0][0]["lidar_status"]
+        if status.notna().any():
+            result.headline += (f"; LiDAR: {int((status == FOUND).sum())} found, "
+                                f"{int((status == NOT_FOUND).sum())} not found")
+        return result
+
+    def conflation(self) -> Conflation | None:
+        """Read and conform the cadastre and conflate it (for ``trees_not_in_cadastre``)."""
+        (unit,) = self.plan()
+        report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
+        layer = conform(read_source(self.dataset.source, self.settings.raw_dir, report),
+                        self.dataset, report)
+        lidar = self.lidar_trees()
+        return None if lidar is None else conflate(layer, lidar, self.max_distance)
+
+    @property
+    def lidar_id(self) -> str:
+        return str(self.params.get("lidar_trees", "trees_lidar"))
+
+    @property
+    def max_distance(self) -> float:
+        value = self.params.get("max_distance_m", DEFAULT_MAX_DISTANCE_M)
+        if not isinstance(value, int | float) or not 0 < value <= 50:
+            raise RegistryError(self.dataset.path or self.dataset.id, [
+                f"pipeline.params.max_distance_m: expected metres between 0 and 50, got {value!r}"])
+        return float(value)
+
+    def lidar_trees(self) -> LidarTrees | None:
+        """The published detected trees (None if never built) with their scan's extent and year."""
+        registry = load_registry(self.settings.datasets_dir)
+        try:
+            lidar_dataset = registry[self.lidar_id]
+        except KeyError as exc:
+            raise RegistryError(self.dataset.path or self.dataset.id, [
+                f"pipeline.params.lidar_trees: {exc.args[0]}"]) from None
+        path = self.settings.published_dir / lidar_dataset.id / f"{lidar_dataset.id}.gpkg"
+        if not path.exists():
+            return None
+        trees = gpd.read_file(path).to_crs(STORAGE_CRS)
+        try:
+            tiles = discover(self.settings.raw_dir, lidar_dataset.source.path, lidar_dataset.id)
+        except SourceError:  # the raw tiles moved away: the detected trees still tell the extent
+            tiles = []
+        area = coverage(tiles) if tiles else shapely.box(*trees.total_bounds)
+        year = self.params.get("lidar_year") or (flight_year(tiles) if tiles else None)
+        return LidarTrees(trees, area, int(year) if year else None)
+
+    def _check_schema(self) -> None:
+        names = {p.name for p in self.dataset.schema.properties}
+        missing = [n for n in LIDAR_FIELDS if n not in names]
+        if missing:
+            raise RegistryError(self.dataset.path or self.dataset.id, [
+                f"schema: the tree conflation needs the computed properties {missing}"])
+
+    def _report(self, result: Conflation, report: RejectsReport) -> None:
+        """Every cadastre tree not found in the scan, by id, in the layer's report."""
+        id_field = self.dataset.schema.id_field
+        lost = result.cadastre[result.cadastre["lidar_status"] == NOT_FOUND]
+        year = result.year if result.year is not None else "?"
+        for tree_id in lost[id_field]:
+            report.add(0, "flagged", f"not found in LiDAR {year}: no detected tree within "
+                       f"{result.max_distance:g} m", id_field, tree_id)
+
+
+_DTYPES = {"lidar_status": "string", "lidar_year": "Int64", "lidar_height_m": "Float64",
+           "lidar_crown_diameter_m": "Float64", "lidar_distance_m": "Float64",
+           "lidar_tree_id": "string"}
+
+
+class TreesNotInCadastrePipeline(VectorPipeline):
+    """Detected trees that no cadastre tree claimed, from the conflation of ``params.conflation``.
+
+    The matching runs again here with the conflation dataset's own parameters (they live once,
+    in its YAML), on the same published inputs, so the two layers always partition the scan.
+    """
+
+    def source_pipeline(self) -> TreeConflationPipeline:
+        registry = load_registry(self.settings.datasets_dir)
+        name = str(self.params.get("conflation", "trees"))
+        try:
+            dataset: Dataset = registry[name]
+        except KeyError as exc:
+            raise RegistryError(self.dataset.path or self.dataset.id, [
+                f"pipeline.params.conflation: {exc.args[0]}"]) from None
+        return TreeConflationPipeline(dataset, self.settings)
+
+    def plan(self) -> list[WorkUnit]:
+        return self.source_pipeline().plan()
+
+    def build(self, unit: WorkUnit, staging: Path) -> tuple[gpd.GeoDataFrame, RejectsReport]:
+        source = self.source_pipeline()
+        report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
+        result = source.conflation()
+        if result is None:
+            raise SourceError(f"no published {source.lidar_id!r} layer to compare with the "
+                              f"cadastre: build {source.lidar_id!r} first")
+        unmatched = result.unmatched
+        report.rows_read = report.rows_published = len(unmatched)
+        return order_like_schema(unmatched, self.dataset), report

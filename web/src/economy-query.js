@@ -1,0 +1,110 @@
+// The economy page's query logic, free of the DOM: form fields -> CQL2 text, the API request,
+// and the CSV export. Field names are those of datasets/commercial_spaces.yml.
+
+/** The table's columns (and the CSV's): property, short label, long title, unit, numeric. */
+export const COLUMNS = [
+  { key: "offer_id", label: { de: "Nr.", en: "No." } },
+  { key: "name", label: { de: "Bezeichnung", en: "Name" } },
+  {
+    key: "kind", label: { de: "Art", en: "Type" },
+    values: { en: { "Büro": "Office", "Halle": "Hall", "Grundstück": "Plot" } },
+  },
+  { key: "area_m2", label: { de: "Fläche", en: "Area" }, unit: "m²", numeric: true },
+  { key: "price_eur_m2", label: { de: "Preis", en: "Price" }, unit: "€/m²", numeric: true },
+  { key: "zoning", label: { de: "Planungsrecht", en: "Zoning" } },
+  {
+    key: "motorway_junction_network_distance_m", unit: "m", numeric: true,
+    label: { de: "Autobahn", en: "Motorway" }, title: { de: "Wegstrecke zum nächsten Autobahnanschluss", en: "Road distance to the nearest motorway junction" },
+  },
+  {
+    key: "airport_network_distance_m", unit: "m", numeric: true,
+    label: { de: "Flughafen", en: "Airport" }, title: { de: "Wegstrecke zum Flughafen Düsseldorf", en: "Road distance to Düsseldorf airport" },
+  },
+  {
+    key: "sbahn_station_network_distance_m", unit: "m", numeric: true,
+    label: { de: "S-Bahn", en: "S-Bahn" }, title: { de: "Wegstrecke zur nächsten S-Bahn-Haltestelle", en: "Road distance to the nearest S-Bahn station" },
+  },
+];
+
+/** Form field (km) -> the network-distance property it limits (m). */
+const DISTANCES = {
+  junction_km: "motorway_junction_network_distance_m",
+  airport_km: "airport_network_distance_m",
+  sbahn_km: "sbahn_station_network_distance_m",
+};
+
+function number(params, name) {
+  const raw = params.get(name);
+  if (raw === null || raw === "") return null;
+  const value = Number(String(raw).replace(",", "."));
+  return Number.isFinite(value) && value >= 0 ? value : null;
+}
+
+function quote(text) {
+  return `'${String(text).replaceAll("'", "''")}'`;
+}
+
+function list(values) {
+  return values.map(quote).join(", ");
+}
+
+/**
+ * The CQL2 text filter for the form's state (URLSearchParams or FormData), or "" for none.
+ *
+ * Empty fields add no condition; ticking no box of a group means "any", like ticking all.
+ */
+export function buildFilter(params) {
+  const parts = [];
+  const low = number(params, "area_min");
+  const high = number(params, "area_max");
+  if (low !== null && high !== null) parts.push(`area_m2 BETWEEN ${low} AND ${high}`);
+  else if (low !== null) parts.push(`area_m2 >= ${low}`);
+  else if (high !== null) parts.push(`area_m2 <= ${high}`);
+  const price = number(params, "price_max");
+  if (price !== null) parts.push(`price_eur_m2 <= ${price}`);
+  const kinds = params.getAll("kind");
+  if (kinds.length) parts.push(kinds.length === 1 ? `kind = ${quote(kinds[0])}` : `kind IN (${list(kinds)})`);
+  const zonings = params.getAll("zoning");
+  if (zonings.length) {
+    parts.push(zonings.length === 1 ? `zoning = ${quote(zonings[0])}` : `zoning IN (${list(zonings)})`);
+  }
+  for (const [field, property] of Object.entries(DISTANCES)) {
+    const km = number(params, field);
+    if (km !== null) parts.push(`${property} <= ${Math.round(km * 1000)}`);
+  }
+  return parts.join(" AND ");
+}
+
+/** The query string of the items request: JSON, the filter, the sort, one large page. */
+export function apiQuery(filter, sortby, limit) {
+  const q = new URLSearchParams({ f: "json", limit: String(limit) });
+  if (filter) {
+    q.set("filter", filter);
+    q.set("filter-lang", "cql2-text");
+  }
+  if (sortby) q.set("sortby", sortby);
+  return q.toString();
+}
+
+function csvField(value) {
+  if (value === null || value === undefined) return "";
+  const text = String(value);
+  return /[",\r\n;]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * The result as CSV: the table's columns with the API's raw values (dot decimals, metres),
+ * plus longitude/latitude; UTF-8 with a byte-order mark so that Excel reads the umlauts.
+ */
+export function toCsv(features, lang) {
+  const header = [
+    ...COLUMNS.map((c) => (c.title || c.label)[lang] + (c.unit ? ` (${c.unit})` : "")),
+    lang === "en" ? "Longitude" : "Längengrad", lang === "en" ? "Latitude" : "Breitengrad",
+  ];
+  const lines = [header.map(csvField).join(",")];
+  for (const f of features) {
+    const [lon, lat] = f.geometry ? f.geometry.coordinates : [null, null];
+    lines.push([...COLUMNS.map((c) => f.properties[c.key]), lon, lat].map(csvField).join(","));
+  }
+  return `\uFEFF${lines.join("\r\n")}\r\n`;
+}
