@@ -155,19 +155,27 @@ def _vector_tiles_provider(d: Dataset) -> dict[str, Any] | None:
 
 
 def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
-    """OGC API Tiles (map tiles) from an orthophoto build: PMTiles archive + rendered deep zooms."""
+    """OGC API Tiles (map tiles) from a raster build: PMTiles archive (if any) + rendered zooms.
+
+    ``pipeline.params.tiles`` may set ``style`` (photo, grey, canopy), ``format`` (jpeg, png)
+    and ``min_zoom``/``max_zoom``; the orthophoto's flat ``min_zoom``/``max_zoom`` still count.
+    """
     if d.serve.tiles != "raster":
         return None
+    params = d.pipeline.params
+    tiles = params.get("tiles", {})
+    fmt = str(tiles.get("format", "jpeg"))
     return {
         "type": "tile",
         "name": "geoportal.providers.rastertiles.RasterTileProvider",
         "data": f"{PUBLISHED}/{d.id}",
-        "options": {"zoom": {"min": int(d.pipeline.params.get("min_zoom", 10)),
-                             "max": int(d.pipeline.params.get("max_zoom", 21))},
+        "options": {"zoom": {"min": int(tiles.get("min_zoom", params.get("min_zoom", 10))),
+                             "max": int(tiles.get("max_zoom", params.get("max_zoom", 21)))},
                     "schemes": ["WebMercatorQuad"],
                     "cache_dir": f"{TILES}/{d.id}",
-                    "quality": int(d.pipeline.params.get("quality", 85))},
-        "format": {"name": "jpeg", "mimetype": "image/jpeg"},
+                    "style": str(tiles.get("style", "photo")),
+                    "quality": int(params.get("quality", 85))},
+        "format": {"name": fmt, "mimetype": f"image/{fmt}"},
     }
 
 

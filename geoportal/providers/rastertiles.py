@@ -1,14 +1,21 @@
 """pygeoapi tile provider for raster map tiles: a PMTiles archive plus on-demand rendering.
 
 pygeoapi's core serves only vector tiles. This provider, written in its plugin style
-(:class:`pygeoapi.provider.tile.BaseTileProvider`), serves an orthophoto product built by
-``pipelines/imagery`` as OGC API Tiles in WebMercatorQuad:
+(:class:`pygeoapi.provider.tile.BaseTileProvider`), serves a raster mosaic as OGC API Tiles in
+WebMercatorQuad: an orthophoto product built by ``pipelines/imagery``, or a LiDAR raster
+(hillshade, canopy height) built by ``pipelines/lidar``:
 
-- zooms held in the published ``tiles.pmtiles`` (the whole city down to a few zooms above native
-  resolution) are answered straight from the memory-mapped archive;
-- deeper zooms are rendered from the published mosaic (``mosaic.vrt`` over the per-tile COGs) with
-  rio-tiler and cached on disk under ``options.cache_dir/<version>/z/x/y.jpg``. The cache is keyed
-  by the published version, so a rebuild never serves stale tiles.
+- zooms held in the published ``tiles.pmtiles``, when the build wrote one (the orthophoto: the
+  whole city down to a few zooms above native resolution), are answered straight from the
+  memory-mapped archive;
+- every other zoom is rendered from the published mosaic (``mosaic.vrt`` or ``<id>.vrt`` over
+  the per-tile COGs) with rio-tiler and cached on disk under
+  ``options.cache_dir/<version>/z/x/y.<ext>``.
+  The cache is keyed by the published version, so a rebuild never serves stale tiles.
+
+``options.style`` says how values become colours (``photo``/``grey``: bands as they are,
+``canopy``: heights as a green ramp, transparent below 2 m); the format (``jpeg`` or ``png``,
+PNG with transparency) is the provider's ``format.name``.
 
 pygeoapi instantiates a provider per request, so the open archive and mosaic readers are kept per
 process, keyed by the published version folder.
@@ -37,29 +44,39 @@ from pygeoapi.provider.tile import (
 from rio_tiler.io import Reader
 
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-from pipelines.imagery.webtiles import TMS, render_tile
+from pipelines.imagery.webtiles import MEDIA_TYPES, STYLES, TMS, render_tile
 
 LOGGER = logging.getLogger(__name__)
 SCHEME = TileMatrixSetEnum.WEBMERCATORQUAD.value
+EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
 _LOCK = threading.Lock()
-_OPEN: dict[Path, tuple[PMTilesReader, Any, Reader]] = {}
+_OPEN: dict[Path, tuple[Path, PMTilesReader | None, Any, Reader]] = {}
 
 
-def _open_version(version: Path) -> tuple[PMTilesReader, Any, Reader]:
-    """The archive and mosaic of one published version, opened once per process."""
+def _open_version(folder: Path, version: Path, mosaic: Path
+                  ) -> tuple[PMTilesReader | None, Reader]:
+    """The archive (if any) and mosaic of a dataset's published version, opened once per process.
+
+    Keyed by the dataset's folder, so a newly published version replaces only its own readers.
+    """
     with _LOCK:
-        if version not in _OPEN:
-            for old in list(_OPEN):  # a new version was published: let the old one go
-                _OPEN.pop(old)[2].close()
-            fh = open(version / ARCHIVE, "rb")  # noqa: SIM115 - kept open with its mmap
-            archive = PMTilesReader(MmapSource(fh))
-            _OPEN[version] = (archive, fh, Reader(str(version / MOSAIC), tms=TMS))
-        return _OPEN[version]
+        held = _OPEN.get(folder)
+        if held is None or held[0] != version:
+            if held is not None:
+                held[3].close()
+                if held[2] is not None:
+                    held[2].close()
+            archive, fh = None, None
+            if (version / ARCHIVE).exists():
+                fh = open(version / ARCHIVE, "rb")  # noqa: SIM115 - kept open with its mmap
+                archive = PMTilesReader(MmapSource(fh))
+            held = _OPEN[folder] = (version, archive, fh, Reader(str(mosaic), tms=TMS))
+        return held[1], held[3]
 
 
 class RasterTileProvider(BaseTileProvider):
-    """OGC API Tiles for an orthophoto product: pre-rendered low zooms, rendered deep zooms."""
+    """OGC API Tiles for a raster product: pre-rendered low zooms (if built), rendered the rest."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
@@ -67,6 +84,14 @@ class RasterTileProvider(BaseTileProvider):
         self.folder = Path(self.data)
         self.cache_dir = Path(self.options.get("cache_dir") or self.folder / ".tilecache")
         self.quality = int(self.options.get("quality", 85))
+        self.style = str(self.options.get("style", "photo"))
+        if self.style not in STYLES:
+            raise ProviderConnectionError(f"{self.folder.name}: options.style {self.style!r}, "
+                                          f"expected one of {sorted(STYLES)}")
+        if self.format_type not in MEDIA_TYPES:
+            raise ProviderConnectionError(f"{self.folder.name}: format.name "
+                                          f"{self.format_type!r}, expected one of "
+                                          f"{sorted(MEDIA_TYPES)}")
         self._service_url = ""
 
     def __repr__(self) -> str:
@@ -101,9 +126,9 @@ class RasterTileProvider(BaseTileProvider):
         if not self.is_in_limits(SCHEME, z, x, y):
             raise ProviderTileNotFoundError()
         z, y, x = int(z), int(y), int(x)  # type: ignore[arg-type]
-        version = self._version()
-        archive, _, mosaic = _open_version(version)
-        if z <= archive.header()["max_zoom"]:
+        version, mosaic_path = self._version()
+        archive, mosaic = _open_version(self.folder, version, mosaic_path)
+        if archive is not None and z <= archive.header()["max_zoom"]:
             data = archive.get(z, x, y)
         else:
             data = self._rendered(version, mosaic, z, x, y)
@@ -111,24 +136,28 @@ class RasterTileProvider(BaseTileProvider):
             raise ProviderTileNotFoundError()
         return data
 
-    def _version(self) -> Path:
+    def _version(self) -> tuple[Path, Path]:
+        """The published version folder and its mosaic (``mosaic.vrt``, else ``<id>.vrt``)."""
         version = self.folder.resolve()
-        if not (version / ARCHIVE).exists():
-            raise ProviderConnectionError(f"{self.folder.name}: no published web tiles")
-        return version
+        named = self.options.get("mosaic")
+        for name in ([named] if named else [MOSAIC, f"{self.folder.name}.vrt"]):
+            if (version / name).exists():
+                return version, version / name
+        raise ProviderConnectionError(f"{self.folder.name}: no published mosaic")
 
     def _rendered(self, version: Path, mosaic: Reader, z: int, x: int, y: int) -> bytes | None:
-        """A deep-zoom tile from the disk cache, or rendered from the mosaic and cached."""
-        path = self.cache_dir / version.name / str(z) / str(x) / f"{y}.jpg"
+        """A tile from the disk cache, or rendered from the mosaic and cached."""
+        name = f"{y}.{EXTENSIONS[self.format_type]}"
+        path = self.cache_dir / version.name / str(z) / str(x) / name
         try:
             return path.read_bytes()
         except FileNotFoundError:
             pass
-        data = render_tile(mosaic, z, x, y, self.quality)
+        data = render_tile(mosaic, z, x, y, self.quality, self.style, self.format_type)
         if data is None:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{y}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{y}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)  # two workers rendering the same tile both write whole files
         return data
@@ -138,11 +167,11 @@ class RasterTileProvider(BaseTileProvider):
                      title: str | None = None, description: str | None = None,
                      keywords: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         url = (f"{server_url}/collections/{dataset}/tiles/{SCHEME.tileMatrixSet}"
-               "/{tileMatrix}/{tileRow}/{tileCol}?f=jpeg")
+               "/{tileMatrix}/{tileRow}/{tileCol}?f=" + self.format_type)
         zoom = self.options["zoom"]
         if (metadata_format or "").lower() == "tilejson":
-            version = self._version()
-            bounds = _open_version(version)[2].get_geographic_bounds(
+            version, mosaic = self._version()
+            bounds = _open_version(self.folder, version, mosaic)[1].get_geographic_bounds(
                 TMS.rasterio_geographic_crs)
             return {"tilejson": "3.0.0", "name": dataset, "description": description,
                     "tiles": [url.replace("{tileMatrix}", "{z}").replace("{tileRow}", "{y}")

@@ -43,33 +43,69 @@ def native_zoom(resolution_m: float, lat: float) -> int:
     return max(0, math.ceil(math.log2(ground / resolution_m)))
 
 
-def read_tile(reader: Reader, z: int, x: int, y: int) -> Pixels | None:
-    """The pixels of one web tile and its validity mask; None when it misses the mosaic."""
+def photo(data: np.ndarray, mask: np.ndarray) -> Pixels:
+    """Bands already in 0–255 (orthophoto RGB or CIR, hillshade grey): shown as they are."""
+    return np.asarray(data, dtype=np.uint8), mask
+
+
+# A sequential green ramp (ColorBrewer "Greens", light = low), by height above ground in metres.
+CANOPY_MIN_M = 2.0  # below: lawns, hedges, cars; left transparent so the base map shows
+CANOPY_STOPS = ((2.0, (199, 233, 192)), (8.0, (116, 196, 118)), (15.0, (49, 163, 84)),
+                (25.0, (0, 109, 44)), (40.0, (0, 68, 27)))
+
+
+def canopy(data: np.ndarray, mask: np.ndarray) -> Pixels:
+    """Heights above ground as a green ramp; transparent below ``CANOPY_MIN_M`` and at nodata."""
+    height = np.asarray(data[0], dtype=np.float32)
+    keep = (mask > 0) & np.isfinite(height) & (height >= CANOPY_MIN_M)
+    stops = np.array([h for h, _ in CANOPY_STOPS], np.float32)
+    rgb = np.stack([np.interp(height, stops, [c[k] for _, c in CANOPY_STOPS])
+                    for k in range(3)]).round().astype(np.uint8)
+    return rgb, np.where(keep, 255, 0).astype(np.uint8)
+
+
+#: How a mosaic's values become tile colours (``options.style`` of the tile provider).
+STYLES: dict[str, Callable[[np.ndarray, np.ndarray], Pixels]] = {
+    "photo": photo, "grey": photo, "canopy": canopy}
+#: Tile encodings and their media types (``f=`` of OGC API Tiles).
+MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+
+
+def read_tile(reader: Reader, z: int, x: int, y: int, style: str = "photo") -> Pixels | None:
+    """The styled pixels of one web tile and its validity mask; None when nothing is to show."""
     try:
         img = reader.tile(x, y, z, tilesize=TILE, resampling_method="bilinear")
     except TileOutsideBounds:
         return None
-    mask = img.mask.astype(np.uint8)
+    mask = np.where(img.mask > 0, 255, 0).astype(np.uint8)  # float masks are ±max, not 0/255
     if not mask.any():
         return None
-    return np.asarray(img.data, dtype=np.uint8), mask
+    data, mask = STYLES[style](np.asarray(img.data), mask)
+    return (data, mask) if mask.any() else None
 
 
-def encode(pixels: Pixels, quality: int = 85) -> bytes:
-    """JPEG bytes of a tile; pixels outside the mosaic are painted with the background."""
+def encode(pixels: Pixels, quality: int = 85, fmt: str = "jpeg") -> bytes:
+    """JPEG or PNG bytes of a tile.
+
+    JPEG has no transparency: pixels outside the mosaic are painted with the white background.
+    PNG keeps them transparent (an alpha band from the mask), for overlays such as the canopy.
+    """
     data, mask = pixels
+    if fmt == "png":
+        return bytes(render(data, mask=mask, img_format="PNG"))
     filled = np.where(mask[None, :, :] > 0, data, BACKGROUND).astype(np.uint8)
     return bytes(render(filled, img_format="JPEG", quality=quality))
 
 
-def render_tile(mosaic: Path | Reader, z: int, x: int, y: int, quality: int = 85) -> bytes | None:
-    """Render one web tile as JPEG from the mosaic (a path or an open reader)."""
+def render_tile(mosaic: Path | Reader, z: int, x: int, y: int, quality: int = 85,
+                style: str = "photo", fmt: str = "jpeg") -> bytes | None:
+    """Render one web tile from the mosaic (a path or an open reader); None when empty."""
     if isinstance(mosaic, Reader):
-        pixels = read_tile(mosaic, z, x, y)
+        pixels = read_tile(mosaic, z, x, y, style)
     else:
         with Reader(str(mosaic), tms=TMS) as reader:
-            pixels = read_tile(reader, z, x, y)
-    return None if pixels is None else encode(pixels, quality)
+            pixels = read_tile(reader, z, x, y, style)
+    return None if pixels is None else encode(pixels, quality, fmt)
 
 
 def halve(pixels: Pixels) -> Pixels:

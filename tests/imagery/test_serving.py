@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from pyproj import Transformer
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
 
 from geoportal.settings import Settings
 from pipelines.imagery.webtiles import TMS
@@ -85,3 +89,58 @@ def test_pygeoapi_html_map_uses_the_orthophoto(server: str, portal: Settings) ->
     assert status == 200 and content_type == "image/jpeg" and decode(body).std() > 5
     _, _, page = get(f"{server}/collections/trees?f=html")
     assert "/collections/orthophoto/tiles/WebMercatorQuad/" in page.decode()
+
+
+def image(body: bytes) -> np.ndarray:
+    """A PNG's pixels as rows × columns × bands (grey or RGB, then alpha); checks 256² PNG."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(body) as mem, mem.open() as img:
+            assert img.driver == "PNG" and (img.width, img.height) == (256, 256)
+            return np.moveaxis(img.read().astype(int), 0, -1)
+
+
+def test_lidar_products_are_map_tiles_with_png_links(server: str) -> None:
+    for cid in ("hillshade", "canopy_height"):
+        _, _, body = get(f"{server}/collections/{cid}/tiles?f=json")
+        items = [link["href"] for link in json.loads(body)["links"] if link["rel"] == "item"]
+        assert items and all(h.endswith("/{tileMatrix}/{tileRow}/{tileCol}?f=png")
+                             for h in items), items
+        _, _, body = get(f"{server}/collections/{cid}/tiles/WebMercatorQuad/metadata?f=tilejson")
+        assert json.loads(body)["tiles"][0].endswith("/{z}/{y}/{x}?f=png")
+
+
+@pytest.mark.parametrize("z", [13, 16])
+def test_hillshade_tiles_are_grey_relief(server: str, z: int) -> None:
+    status, content_type, body = get(tile_url(server, "hillshade", z, "png")[0])
+    assert status == 200 and content_type == "image/png"
+    pixels = image(body)
+    assert pixels.shape[-1] == 2  # grey + alpha
+    grey, alpha = pixels[..., 0], pixels[..., 1]
+    shown = grey[alpha == 255]
+    assert shown.size > 500  # the 1 km sample district: ~60² px at z13, all of z16
+    assert 60 < shown.mean() < 240 and shown.std() > 1  # lit relief, not black, not one value
+
+
+@pytest.mark.parametrize("z", [13, 16])
+def test_canopy_tiles_are_green_where_vegetation_and_clear_elsewhere(server: str, z: int) -> None:
+    status, content_type, body = get(tile_url(server, "canopy_height", z, "png")[0])
+    assert status == 200 and content_type == "image/png"
+    rgba = image(body)
+    assert rgba.shape[-1] == 4
+    opaque, clear = rgba[..., 3] == 255, rgba[..., 3] == 0
+    assert opaque.mean() > 0.01 and clear.mean() > 0.1  # trees and roofs shown, lawns not
+    r, g, b = (rgba[..., k][opaque] for k in range(3))
+    assert (g > r).all() and (g > b).all()  # the green ramp
+    assert g.std() > 2  # heights differ: more than one colour
+
+
+@pytest.mark.parametrize("cid", ["hillshade", "canopy_height"])
+def test_lidar_tiles_outside_the_city_or_zooms_are_not_found(server: str, cid: str) -> None:
+    lon, lat = 6.2, 50.6  # Eifel, 100 km away from the sample district
+    t = TMS.tile(lon, lat, 16)
+    far = server + TEMPLATE.format(cid=cid, z=16, y=t.y, x=t.x, f="png")
+    for url in (far, tile_url(server, cid, 5, "png")[0]):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(url)
+        assert err.value.code == 404, url
