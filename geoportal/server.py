@@ -60,7 +60,16 @@ def prepare(settings: Settings) -> Runtime:
     openapi = settings.data_dir / "openapi.yml"
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     atomic_write_text(openapi, generate_openapi_document(runtime, "yaml"))
+    write_webmap_manifest(settings, config["resources"])
     return Runtime(runtime, openapi, list(config["resources"]), missing)
+
+
+def write_webmap_manifest(settings: Settings, resources: dict[str, Any]) -> Path:
+    """The citizens' web map reads which layers exist from this file (``/assets/webmap.json``)."""
+    from geoportal.registry import load_registry
+    from geoportal.webmap import write_manifest
+
+    return write_manifest(load_registry(settings.datasets_dir), resources, settings)
 
 
 def _add_published_facts(resource: dict[str, Any], metadata: LayerMetadata | None) -> None:

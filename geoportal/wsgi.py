@@ -168,6 +168,25 @@ def web_page(page: Path) -> WSGIApp:
     return app
 
 
+def generated_json(path: Path) -> WSGIApp:
+    """A JSON file written at start-up (the web-map manifest), gzip-compressed when accepted."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != "" or not path.is_file():
+            return NotFound()(environ, start_response)
+        headers = [("Content-Type", "application/json; charset=utf-8"),
+                   ("Vary", "Accept-Encoding"), ("Cache-Control", "no-cache")]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = _gzipped(str(path), path.stat().st_mtime_ns)
+            headers.append(("Content-Encoding", "gzip"))
+        else:
+            body = path.read_bytes()
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
 def web_roots(home: Path) -> dict[str, Path]:
     """Where the web map's files live: ``web/src`` (ours) and the npm-installed MapLibre."""
     return {"": home / "web" / "src",
@@ -181,6 +200,8 @@ settings = Settings.from_env()
 APP.wsgi_app = declare_utf8(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
                    "/assets": web_assets(web_roots(settings.root)),
+                   # the citizens' map's manifest, written by geoportal.server.prepare
+                   "/assets/webmap.json": generated_json(settings.data_dir / "webmap.json"),
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": web_page(settings.root / "web" / "src" / "economy.html"),
                    "/economy": web_page(settings.root / "web" / "src" / "economy.html")}

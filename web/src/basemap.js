@@ -13,7 +13,7 @@
 //   const map = createMap(container, { manifest, base: "orthophoto" });
 //   setBase(map, manifest, "map");
 
-export const MANIFEST_URL = "/assets/webmap.json";
+export const MANIFEST_PATH = "/assets/webmap.json";
 
 const BACKGROUND = "#f3f1ec";
 const STREET_STYLE = {
@@ -26,15 +26,20 @@ const STREET_STYLE = {
 };
 
 /** The web-map manifest (base maps, layer groups, fields, links). */
-export async function loadManifest(url = MANIFEST_URL) {
+export async function loadManifest(url = absolute(MANIFEST_PATH)) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
 }
 
-/** A URL of the portal (manifest paths start with "/") made absolute, as MapLibre needs. */
+/**
+ * A URL of the portal made absolute, as MapLibre needs. Manifest paths start with "/" and are
+ * relative to the portal's root, which the page names in <body data-portal> (the server's
+ * public URL, possibly with a path prefix behind a proxy); else the page's origin.
+ */
 export function absolute(path) {
-  return new URL(path, location.origin).href.replace(/%7B/g, "{").replace(/%7D/g, "}");
+  const root = (document.body && document.body.dataset.portal) || location.origin;
+  return (root.replace(/\/$/, "") + path).replace(/%7B/g, "{").replace(/%7D/g, "}");
 }
 
 /** The base maps the manifest offers, in order: [{id, title, attribution}]. */

@@ -66,6 +66,7 @@ const STRINGS = {
     "panel.close": "Karte zeigen",
     "data.title": "Alle Daten und Schnittstellen",
     "skip.table": "Zur Datentabelle springen",
+    "skip.panel": "Zu den Ebenen springen",
   },
   en: {
     "app.title": "Ratingen geoportal",
@@ -123,6 +124,7 @@ const STRINGS = {
     "panel.close": "Show the map",
     "data.title": "All data and APIs",
     "skip.table": "Skip to the data table",
+    "skip.panel": "Skip to the layers",
   },
 };
 

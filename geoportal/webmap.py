@@ -1,0 +1,259 @@
+"""The web map's manifest: which layers the citizens' map shows, and how, from the registry.
+
+The map page (``web/src/``) holds no dataset facts. At server start
+(:func:`geoportal.server.prepare`) this module writes ``webmap.json`` from the registry and the
+runtime pygeoapi config (only layers that are built and served appear): base maps, the layer
+tree grouped by theme, titles and field titles in German and English with units, how each layer
+is drawn, legend colours, and the catalogue and download links. A new dataset therefore appears
+on the map by its YAML alone.
+
+How a layer is drawn follows from how it is served:
+
+- features (points, lines, areas): GeoJSON from ``/collections/<id>/items`` for the map view;
+- vector tiles (``serve.tiles: vector``, e.g. parcels): MVT from OGC API Tiles;
+- raster tiles (``serve.tiles: raster``): PNG/JPEG from OGC API Tiles;
+- coverages only (terrain models): not drawable, listed with their downloads and API link.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from geoportal.publish import atomic_write_text, read_metadata
+from geoportal.registry import Dataset, Registry, Theme
+from geoportal.settings import Settings
+
+MANIFEST_FILE = "webmap.json"
+MANIFEST_VERSION = 1
+TILE_PATH = "/collections/{id}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f={format}"
+
+# The layer tree's groups, in the order of issue #7. Themes that are no group of the tree
+# (imagery, mobility) feed the base maps instead.
+GROUPS: dict[str, dict[str, str]] = {
+    Theme.EVERYDAY: {"de": "Alltag", "en": "Everyday"},
+    Theme.EDUCATION: {"de": "Bildung", "en": "Education"},
+    Theme.LEISURE: {"de": "Freizeit", "en": "Leisure"},
+    Theme.ENVIRONMENT: {"de": "Umwelt", "en": "Environment"},
+    Theme.ECONOMY: {"de": "Wirtschaft", "en": "Economy"},
+    Theme.CADASTRE: {"de": "Kataster", "en": "Cadastre"},
+    Theme.TERRAIN: {"de": "Gelände", "en": "Terrain"},
+}
+# Layers that describe vegetation are shown under "environment" whatever their data theme
+# (the canopy height model is a terrain product by how it is made, a green layer by what it shows).
+GROUP_OF_LAYER: dict[str, Theme] = {"canopy_height": Theme.ENVIRONMENT}
+
+# The base maps: an id, its titles and the datasets it is drawn from (only built ones count).
+# "map" is the simple city map from our own vector tiles of streets and building footprints.
+BASE_MAPS: list[dict[str, Any]] = [
+    {"id": "map", "title": {"de": "Stadtplan", "en": "City map"},
+     "vector": {"streets": "streets", "buildings": "buildings"}},
+    {"id": "orthophoto", "title": {"de": "Luftbild", "en": "Aerial image"}, "raster": "orthophoto"},
+    {"id": "hillshade", "title": {"de": "Relief", "en": "Relief"}, "raster": "hillshade"},
+]
+STREET_CLASS_FIELD = "road_class"
+
+# Legend colours per group, handed out in registry order within a group; colour-blind safe-ish
+# and readable on both the city map and the aerial image.
+PALETTES: dict[str, list[str]] = {
+    Theme.EVERYDAY: ["#7b2cbf", "#c2185b"],
+    Theme.EDUCATION: ["#1565c0", "#00838f", "#3949ab"],
+    Theme.LEISURE: ["#2e7d32", "#e65100", "#6d4c41", "#ad1457"],
+    Theme.ENVIRONMENT: ["#1b5e20", "#558b2f", "#00695c", "#827717"],
+    Theme.ECONOMY: ["#d84315", "#4527a0"],
+    Theme.CADASTRE: ["#37474f", "#8d6e63", "#455a64"],
+    Theme.TERRAIN: ["#5d4037", "#795548", "#8d6e63", "#a1887f"],
+}
+# Attributes that hold a name or an address: the search looks in these and in the title field.
+SEARCH_FIELDS = ("name", "address", "street", "location", "title")
+DOWNLOAD_LABELS = {"csv": "CSV", "geojson": "GeoJSON", "gpkg": "GeoPackage",
+                   "parquet": "GeoParquet"}
+
+
+def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
+                   settings: Settings) -> dict[str, Any]:
+    """The manifest for the layers in ``resources`` (the runtime pygeoapi config's resources)."""
+    served = {rid: res for rid, res in resources.items() if res.get("type") == "collection"}
+    base_ids = {ds for b in BASE_MAPS for ds in _base_datasets(b)}
+    layers: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[str]] = {theme: [] for theme in GROUPS}
+    for d in registry:
+        if d.id not in served:
+            continue
+        group = GROUP_OF_LAYER.get(d.id, d.theme)
+        in_tree = group in GROUPS or d.id not in base_ids  # the streets are a base map only
+        members = groups.setdefault(group, []) if in_tree else []
+        layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)))
+        layers[d.id]["group"] = str(group) if in_tree else None
+        if in_tree:
+            members.append(d.id)
+    return {
+        "version": MANIFEST_VERSION,
+        "title": {"de": "Geoportal Ratingen", "en": "Ratingen geoportal"},
+        "bbox": _overall_bbox(served, settings),
+        "base": [b for b in (base_entry(b, registry, served) for b in BASE_MAPS) if b],
+        "groups": [{"id": str(theme),
+                    "title": GROUPS.get(theme, {"de": str(theme), "en": str(theme)}),
+                    "layers": ids} for theme, ids in groups.items() if ids],
+        "layers": layers,
+    }
+
+
+def _base_datasets(base: dict[str, Any]) -> list[str]:
+    return list(base.get("vector", {}).values()) + ([base["raster"]] if "raster" in base else [])
+
+
+def _colour(group: str, index: int) -> str:
+    palette = PALETTES.get(group, ["#455a64"])
+    return palette[index % len(palette)]
+
+
+def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, Any]:
+    """One layer of the tree: titles, drawing, fields, legend colour, links."""
+    entry: dict[str, Any] = {
+        "id": d.id,
+        "title": d.title.model_dump(),
+        "description": d.description.model_dump(),
+        "colour": colour,
+        "draw": _drawing(d, resource),
+        "items": f"/collections/{d.id}/items" if _has(resource, "feature") else None,
+        "api": f"/collections/{d.id}",
+        "catalogue": catalogue_link(d),
+        "downloads": _downloads(d, resource),
+        "attribution": d.attribution,
+    }
+    if d.schema_ is not None:
+        schema = d.schema
+        entry.update({
+            "geometry": schema.geometry,
+            "id_field": schema.id_field,
+            "title_field": schema.title_field,
+            "search_fields": search_fields(schema),
+            "fields": [_field(p) for p in schema.properties],
+        })
+    return entry
+
+
+def search_fields(schema: Any) -> list[str]:
+    """The text attributes holding a name or an address (the title field first)."""
+    text = [p.name for p in schema.properties if p.type == "string"]
+    wanted = [schema.title_field, *(n for n in text if n in SEARCH_FIELDS)]
+    return list(dict.fromkeys(n for n in wanted if n in text))
+
+
+def _field(p: Any) -> dict[str, Any]:
+    field: dict[str, Any] = {"name": p.name, "title": p.title.model_dump(), "type": p.type}
+    if p.unit:
+        field["unit"] = p.unit
+    if p.values:
+        field["values"] = p.values
+    return field
+
+
+def _has(resource: dict[str, Any], kind: str) -> bool:
+    return any(p.get("type") == kind for p in resource.get("providers", []))
+
+
+def _drawing(d: Dataset, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """How the map draws the layer, from the providers the server actually has for it."""
+    providers = {p.get("type"): p for p in resource.get("providers", [])}
+    tile = providers.get("tile")
+    if tile and d.serve.tiles == "vector":
+        return {"kind": "vector", "source_layer": d.id, **_tile_facts(d, tile, "mvt")}
+    if "feature" in providers:
+        return {"kind": "features", "limit": d.serve.limit_max}
+    if tile and d.serve.tiles == "raster":
+        return {"kind": "raster", **_tile_facts(d, tile, tile.get("format", {}).get("name",
+                                                                                   "png"))}
+    return None
+
+
+def _tile_facts(d: Dataset, provider: dict[str, Any], fmt: str) -> dict[str, Any]:
+    zoom = provider.get("options", {}).get("zoom", {})
+    return {"tiles": TILE_PATH.format(id=d.id, format=fmt),
+            "minzoom": int(zoom.get("min", 0)), "maxzoom": int(zoom.get("max", 18))}
+
+
+def _downloads(d: Dataset, resource: dict[str, Any]) -> list[dict[str, str]]:
+    """The dataset's files under /downloads (CSV, GeoJSON, GeoPackage, ...), as the server links
+    them; paths are made root-relative so the page works under any host name."""
+    links = []
+    for link in resource.get("links", []):
+        if link.get("rel") != "enclosure":
+            continue
+        href = str(link["href"])
+        path = href[href.index("/downloads/"):] if "/downloads/" in href else href
+        fmt = path.rsplit(".", 1)[-1]
+        links.append({"format": DOWNLOAD_LABELS.get(fmt, fmt.upper()), "href": path,
+                      "type": str(link.get("type", ""))})
+    return links
+
+
+def catalogue_link(d: Dataset) -> str:
+    """The dataset's catalogue entry: its CKAN page when a CKAN is configured, else the
+    dataset's landing page (``/collections/<id>``, the DCAT ``landingPage`` of the catalogue)."""
+    ckan = os.environ.get("CKAN_URL")
+    if ckan:
+        from catalog.ckan import package_name
+
+        return f"{ckan.rstrip('/')}/dataset/{package_name(d.id)}"
+    return f"/collections/{d.id}"
+
+
+def base_entry(base: dict[str, Any], registry: Registry,
+               served: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """A base map if its datasets are served (the city map needs at least the streets)."""
+    entry: dict[str, Any] = {"id": base["id"], "title": base["title"]}
+    if "raster" in base:
+        rid = base["raster"]
+        tile = _tile_provider(served.get(rid))
+        if tile is None:
+            return None
+        d = registry[rid]
+        fmt = tile.get("format", {}).get("name", "png")
+        return {**entry, "kind": "raster", "attribution": d.attribution or "",
+                **_tile_facts(d, tile, fmt)}
+    sources = {}
+    for role, rid in base["vector"].items():
+        tile = _tile_provider(served.get(rid))
+        if tile is not None:
+            d = registry[rid]
+            sources[role] = {"source_layer": rid, **_tile_facts(d, tile, "mvt")}
+            if role == "streets":
+                sources[role]["class_field"] = STREET_CLASS_FIELD
+    if "streets" not in sources:
+        return None
+    return {**entry, "kind": "vector", "sources": sources}
+
+
+def _tile_provider(resource: dict[str, Any] | None) -> dict[str, Any] | None:
+    if resource is None:
+        return None
+    return next((p for p in resource.get("providers", []) if p.get("type") == "tile"), None)
+
+
+def _overall_bbox(served: dict[str, dict[str, Any]], settings: Settings) -> list[float]:
+    """The union of the built layers' extents (WGS84): where the map opens."""
+    boxes = []
+    base_ids = {ds for b in BASE_MAPS for ds in _base_datasets(b)}
+    for rid in served:
+        if rid in base_ids:  # the street network reaches beyond the mapped district
+            continue
+        metadata = read_metadata(settings.published_dir, rid)
+        if metadata and metadata.bbox_wgs84:
+            boxes.append(metadata.bbox_wgs84)
+    if not boxes:
+        return [6.77, 51.25, 6.96, 51.36]  # Ratingen
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def write_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
+                   settings: Settings) -> Path:
+    """Write ``<data_dir>/webmap.json`` atomically; the server sends it as /assets/webmap.json."""
+    path = settings.data_dir / MANIFEST_FILE
+    manifest = build_manifest(registry, resources, settings)
+    atomic_write_text(path, json.dumps(manifest, ensure_ascii=False, indent=1))
+    return path

@@ -1,0 +1,163 @@
+// The citizens' web map at "/": wires the base map, the layer tree, popups, search, "near me",
+// the permalink and the table view together. Everything about the datasets comes from the
+// manifest (/assets/webmap.json); this file only knows the page.
+
+import { createMap, loadManifest } from "./basemap.js";
+import { initialLang, setLang, t } from "./i18n.js";
+import { Layers } from "./layers.js";
+import { readHash, trackHash } from "./permalink.js";
+import { closePopup, showPopup } from "./popup.js";
+import { renderResults, search } from "./search.js";
+import { initTable, openTable } from "./table.js";
+import { renderBaseMaps, renderTree, updateTreeItem } from "./tree.js";
+
+const PHONE = window.matchMedia("(max-width: 720px)");
+const $ = (selector) => document.querySelector(selector);
+
+/** A point to put a popup on: the point itself, else the middle of the geometry's box. */
+function anchorOf(geometry) {
+  if (!geometry) return null;
+  if (geometry.type === "Point") return geometry.coordinates;
+  const xs = [];
+  const ys = [];
+  const walk = (c) => (typeof c[0] === "number" ? (xs.push(c[0]), ys.push(c[1])) : c.forEach(walk));
+  walk(geometry.coordinates);
+  return [(Math.min(...xs) + Math.max(...xs)) / 2, (Math.min(...ys) + Math.max(...ys)) / 2];
+}
+
+/** On phones the panel is a drawer over the map: open or close it. */
+function setPanelOpen(open) {
+  const toggle = $("#panel-toggle");
+  document.body.classList.toggle("panel-closed", !open);
+  toggle.setAttribute("aria-expanded", String(open));
+  toggle.textContent = t(open ? "panel.close" : "panel.open");
+}
+
+function initPanel(map) {
+  const sync = () => {
+    setPanelOpen(!PHONE.matches);
+    map.resize();
+  };
+  PHONE.addEventListener("change", sync);
+  $("#panel-toggle").addEventListener("click", () => {
+    setPanelOpen(document.body.classList.contains("panel-closed"));
+    map.resize();
+  });
+  sync();
+}
+
+/** Keep the language link pointing at the same view in the other language. */
+function updateLangLink() {
+  const link = $("#lang-switch");
+  const url = new URL(link.href);
+  url.hash = location.hash;
+  link.href = url.href;
+}
+
+function initNearMe(map) {
+  const status = $("#near-status");
+  let marker = null;
+  $("#near-me").addEventListener("click", () => {
+    if (!("geolocation" in navigator)) {
+      status.textContent = t("near.unavailable");
+      return;
+    }
+    navigator.geolocation.getCurrentPosition((position) => {
+      const here = [position.coords.longitude, position.coords.latitude];
+      if (marker) marker.remove();
+      marker = new maplibregl.Marker({ color: "#00549f" }).setLngLat(here).addTo(map);
+      marker.getElement().setAttribute("aria-label", t("near.found"));
+      marker.getElement().setAttribute("role", "img");
+      map.flyTo({ center: here, zoom: Math.max(map.getZoom(), 16) });
+      status.textContent = t("near.found");
+    }, () => {
+      status.textContent = t("near.denied");
+    }, { enableHighAccuracy: true, timeout: 10000 });
+  });
+}
+
+async function main() {
+  setLang(initialLang());
+  const manifest = await loadManifest();
+  const state = readHash();
+  const view = state.zoom != null ? { center: [state.lon, state.lat], zoom: state.zoom } : {};
+  const map = createMap($("#map"), { manifest, base: state.base || "map", ...view, label: t("map.label") });
+  let base = map.baseId;
+
+  const tree = $("#layer-tree");
+  let updateHash = () => {};
+  const layers = new Layers(map, manifest, {
+    onChange: (id) => {
+      updateTreeItem(tree, layers, id);
+      updateHash();
+    },
+  });
+
+  const show = (layer, feature, { focus = true } = {}) => {
+    const anchor = anchorOf(feature.geometry);
+    if (!anchor) return;
+    if (layer.draw && !layers.isVisible(layer.id) && layer.group) layers.setVisible(layer.id, true);
+    if (PHONE.matches) setPanelOpen(false);
+    map.easeTo({ center: anchor, zoom: Math.max(map.getZoom(), 17), duration: 400 });
+    map.once("moveend", () => showPopup(map, layer, feature.properties || {}, anchor, { focus }));
+  };
+
+  renderBaseMaps($("#base-maps"), map, manifest, base, (id) => {
+    base = id;
+    updateHash();
+  });
+  const tableView = $("#table-view");
+  initTable(tableView);
+  renderTree(tree, manifest, layers, (id, button) => {
+    openTable(tableView, manifest.layers[id], map, { from: button, onShow: show });
+  });
+  initPanel(map);
+  initNearMe(map);
+
+  $("#search").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const term = $("#search-input").value.trim();
+    const results = $("#search-results");
+    if (term.length < 2) {
+      results.textContent = "";
+      return;
+    }
+    if (PHONE.matches) setPanelOpen(true);
+    results.textContent = t("layers.loading");
+    renderResults(results, await search(manifest, term), (hit) => show(hit.layer, hit.feature));
+  });
+
+  map.on("click", (event) => {
+    const { x, y } = event.point;
+    const hits = map.queryRenderedFeatures([[x - 6, y - 6], [x + 6, y + 6]], { layers: layers.clickableIds() });
+    if (!hits.length) {
+      closePopup();
+      return;
+    }
+    const hit = hits[0];
+    const layer = manifest.layers[hit.layer.metadata.overlay];
+    const full = layers.find(layer.id, hit.id);
+    const properties = full ? full.properties : hit.properties;
+    const anchor = layer.geometry === "Point" && full ? full.geometry.coordinates : event.lngLat;
+    showPopup(map, layer, properties, anchor);
+  });
+  map.on("mousemove", (event) => {
+    const ids = layers.clickableIds();
+    const over = ids.length && map.queryRenderedFeatures(event.point, { layers: ids }).length;
+    map.getCanvas().style.cursor = over ? "pointer" : "";
+  });
+
+  map.on("load", () => {
+    updateHash = trackHash(map, () => ({ base, layers: layers.visibleIds() }));
+    for (const id of state.layers || []) layers.setVisible(id, true);
+    updateHash();
+    document.body.dataset.ready = "true";
+  });
+  window.addEventListener("permalink", updateLangLink);
+  window.geoportal = { map, layers, manifest };
+}
+
+main().catch((error) => {
+  console.error(error);
+  $("#map").textContent = `${t("layers.failed")}: ${error.message}`;
+});

@@ -1,0 +1,39 @@
+// The permalink: the URL's hash holds the view and the visible layers, e.g.
+//   #map=16/51.30100/6.85500&base=orthophoto&layers=trees,public_toilets
+// so a copied address opens the same map. Read once at start, rewritten (without adding
+// history entries) whenever the view or the layers change.
+
+/** The state in the hash: {zoom, lat, lon, base, layers} (missing parts are undefined). */
+export function readHash(hash = location.hash) {
+  const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const state = {};
+  const view = (params.get("map") || "").split("/").map(Number);
+  if (view.length === 3 && view.every(Number.isFinite)) {
+    [state.zoom, state.lat, state.lon] = view;
+  }
+  if (params.has("base")) state.base = params.get("base");
+  if (params.has("layers")) {
+    state.layers = params.get("layers").split(",").filter((id) => /^[a-z][a-z0-9_]*$/.test(id));
+  }
+  return state;
+}
+
+/** The hash for a state (lat/lon to 5 decimals: about a metre). */
+export function formatHash({ zoom, lat, lon, base, layers }) {
+  const parts = [`map=${zoom.toFixed(2)}/${lat.toFixed(5)}/${lon.toFixed(5)}`];
+  if (base) parts.push(`base=${base}`);
+  parts.push(`layers=${(layers || []).join(",")}`);
+  return `#${parts.join("&")}`;
+}
+
+/** Keep the hash in step with the map: call `update()` whenever layers or the base change. */
+export function trackHash(map, getState) {
+  const update = () => {
+    const c = map.getCenter();
+    const hash = formatHash({ zoom: map.getZoom(), lat: c.lat, lon: c.lng, ...getState() });
+    if (hash !== location.hash) history.replaceState(null, "", hash);
+    window.dispatchEvent(new CustomEvent("permalink", { detail: hash }));
+  };
+  map.on("moveend", update);
+  return update;
+}

@@ -1,0 +1,149 @@
+// Attribute display: a feature's values in plain words (field titles from the registry, units,
+// yes/no, value labels), as a popup on the map. A tree gets its own card: species in German
+// and botanical, planting year, height and crown from the cadastre and from the laser scan, and
+// whether the two agree.
+
+import { formatNumber, getLang, pick, t } from "./i18n.js";
+
+// Cadastre and LiDAR "agree" when the height differs by at most 2 m or 15 % of the cadastre
+// height (the larger), and the crown diameter by at most 2 m or 25 %. Crowns are measured less
+// sharply than tree tops in a 0.5 m surface model, hence the wider crown tolerance.
+export const AGREEMENT = { height: { metres: 2, share: 0.15 }, crown: { metres: 2, share: 0.25 } };
+
+export function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+  })[c]);
+}
+
+function isEmpty(value) {
+  return value === null || value === undefined || value === "";
+}
+
+/** A value as a reader wants to see it: "12,5 m", "ja", a value label; "" when empty. */
+export function formatValue(field, value) {
+  if (isEmpty(value)) return "";
+  if (field.type === "boolean" || typeof value === "boolean") {
+    const truthy = value === true || value === "true" || value === 1 || value === "1";
+    return t(truthy ? "yes" : "no");
+  }
+  if (field.values && field.values[value] && getLang() === "de") return field.values[value];
+  if ((field.type === "number" || field.type === "integer") && Number.isFinite(Number(value))) {
+    const digits = field.type === "integer" ? 0 : 2;
+    const text = field.type === "integer" && /year|jahr/.test(field.name)
+      ? String(value) : formatNumber(value, digits);
+    return field.unit ? `${text} ${field.unit}` : text;
+  }
+  return String(value);
+}
+
+/** The feature's title: its title field, else the layer's title. */
+export function featureTitle(layer, properties) {
+  const value = layer.title_field && properties[layer.title_field];
+  return isEmpty(value) ? pick(layer.title) : String(value);
+}
+
+/** A table of every non-empty attribute (identifiers last; they matter least to a citizen). */
+function attributeTable(layer, properties, skip = []) {
+  const rows = (layer.fields || [])
+    .filter((f) => !skip.includes(f.name) && !isEmpty(properties[f.name]))
+    .sort((a, b) => (a.name === layer.id_field) - (b.name === layer.id_field))
+    .map((f) => `<tr><th scope="row">${escapeHtml(pick(f.title))}</th>`
+      + `<td>${escapeHtml(formatValue(f, properties[f.name]))}</td></tr>`);
+  return rows.length ? `<table>${rows.join("")}</table>` : "";
+}
+
+export function isTreeLayer(layer) {
+  const names = (layer.fields || []).map((f) => f.name);
+  return names.includes("species_botanical") && names.includes("height_m");
+}
+
+function within(a, b, tolerance) {
+  return Math.abs(a - b) <= Math.max(tolerance.metres, tolerance.share * Math.abs(a));
+}
+
+/** "agree" | "differ" | "none" (no LiDAR measurement to compare with). */
+export function treeAgreement(p) {
+  if (p.lidar_status !== "found" || isEmpty(p.lidar_height_m)) return "none";
+  const checks = [];
+  if (!isEmpty(p.height_m)) checks.push(within(+p.height_m, +p.lidar_height_m, AGREEMENT.height));
+  if (!isEmpty(p.crown_diameter_m) && !isEmpty(p.lidar_crown_diameter_m)) {
+    checks.push(within(+p.crown_diameter_m, +p.lidar_crown_diameter_m, AGREEMENT.crown));
+  }
+  if (!checks.length) return "none";
+  return checks.every(Boolean) ? "agree" : "differ";
+}
+
+function metres(value) {
+  return isEmpty(value) ? "–" : `${formatNumber(value, 1)} m`;
+}
+
+/** The tree card's HTML. */
+export function treeCard(layer, p) {
+  const field = (name) => (layer.fields || []).find((f) => f.name === name) || { name };
+  const year = isEmpty(p.lidar_year) ? "" : String(p.lidar_year);
+  let lidar;
+  if (isEmpty(p.lidar_status)) {
+    lidar = `<p class="verdict none" data-verdict="none">${escapeHtml(t("tree.noLidar"))}</p>`;
+  } else if (p.lidar_status !== "found") {
+    lidar = `<p class="verdict differ" data-verdict="not_found">`
+      + `${escapeHtml(t("tree.notFound", { year }).replace("  ", " "))}</p>`;
+  } else {
+    const verdict = treeAgreement(p);
+    const text = verdict === "agree" ? t("tree.agree") : verdict === "differ" ? t("tree.disagree") : t("tree.noLidar");
+    lidar = `<p class="verdict ${verdict}" data-verdict="${verdict}">${escapeHtml(text)}</p>`;
+    if (!isEmpty(p.lidar_distance_m)) {
+      lidar += `<p>${escapeHtml(t("tree.distance"))}: ${metres(p.lidar_distance_m)}</p>`;
+    }
+  }
+  const measured = p.lidar_status === "found";
+  const head = `<tr><td></td><th scope="col">${escapeHtml(t("tree.cadastre"))}</th>`
+    + `<th scope="col">${escapeHtml(t("tree.lidar", { year }).trim())}</th></tr>`;
+  const row = (label, cadastre, laser) => `<tr><th scope="row">${escapeHtml(label)}</th>`
+    + `<td>${metres(cadastre)}</td><td>${measured ? metres(laser) : "–"}</td></tr>`;
+  const planted = isEmpty(p.planting_year) ? "" : `<tr><th scope="row">${escapeHtml(pick(field("planting_year").title))}</th>`
+    + `<td>${escapeHtml(String(p.planting_year))}</td></tr>`;
+  const rest = attributeTable(layer, p, ["species_de", "species_botanical", "planting_year", "height_m",
+    "crown_diameter_m", "lidar_status", "lidar_year", "lidar_height_m", "lidar_crown_diameter_m",
+    "lidar_distance_m"]);
+  return `<div class="tree-card">`
+    + `<h3>${escapeHtml(p.species_de || t("tree.unknown"))}</h3>`
+    + `<p class="layer-name">${escapeHtml(pick(layer.title))}</p>`
+    + (p.species_botanical ? `<p class="botanical" lang="la">${escapeHtml(p.species_botanical)}</p>` : "")
+    + (planted ? `<table>${planted}</table>` : "")
+    + `<table class="measures"><caption class="visually-hidden">${escapeHtml(t("tree.lidarTitle"))}</caption>`
+    + `${head}${row(t("tree.height"), p.height_m, p.lidar_height_m)}`
+    + `${row(t("tree.crown"), p.crown_diameter_m, p.lidar_crown_diameter_m)}</table>`
+    + lidar + rest + `</div>`;
+}
+
+/** The popup HTML for any feature. */
+export function featureHtml(layer, properties) {
+  if (isTreeLayer(layer)) return treeCard(layer, properties);
+  return `<div class="feature-card"><h3>${escapeHtml(featureTitle(layer, properties))}</h3>`
+    + `<p class="layer-name">${escapeHtml(pick(layer.title))}</p>`
+    + attributeTable(layer, properties) + `</div>`;
+}
+
+let open = null;
+
+/** Show a feature's popup at lngLat (one popup at a time); focus moves into it. */
+export function showPopup(map, layer, properties, lngLat, { focus = false } = {}) {
+  if (open) open.remove();
+  open = new maplibregl.Popup({ maxWidth: "22rem", focusAfterOpen: focus, closeButton: true })
+    .setLngLat(lngLat)
+    .setHTML(featureHtml(layer, properties))
+    .addTo(map);
+  const element = open.getElement();
+  element.setAttribute("role", "dialog");
+  element.setAttribute("aria-label", featureTitle(layer, properties));
+  element.dataset.layer = layer.id;
+  const close = element.querySelector(".maplibregl-popup-close-button");
+  if (close) close.setAttribute("aria-label", t("popup.close"));
+  return open;
+}
+
+export function closePopup() {
+  if (open) open.remove();
+  open = null;
+}
