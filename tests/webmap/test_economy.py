@@ -1,0 +1,281 @@
+"""The economic-development page (/wirtschaft, /economy) in a real browser.
+
+What the page shows must be exactly what a developer gets from the OGC API for the same CQL2
+query: every expectation here comes from a direct ``requests`` call to the API (or from all
+offers filtered in Python), never from numbers written into the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from tests.webmap.conftest import assert_clean, open_page, shot
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+ITEMS = "collections/commercial_spaces/items"
+JUNCTION = "motorway_junction_network_distance_m"
+#: The page's own code and styles may transfer at most this much before map tiles (issue #7).
+BUDGET_BYTES = 1_000_000
+
+
+def api_offers(server: str, cql: str | None = None, **params: Any) -> list[dict]:
+    """All offers the API returns for a CQL2 text filter, in the API's order."""
+    query = {"f": "json", "limit": 1000, **params}
+    if cql:
+        query.update({"filter": cql, "filter-lang": "cql2-text"})
+    r = requests.get(f"{server}/{ITEMS}", params=query, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["features"]
+
+
+def load(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+
+
+def apply(page: Any) -> None:
+    """Submit the form and wait for the new answer."""
+    page.evaluate("document.body.dataset.ready = 'false'")
+    page.get_by_role("button", name="Filter anwenden").click()
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+
+
+def table_ids(page: Any) -> list[str]:
+    return page.locator("#offers tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+
+
+def column_values(page: Any, key: str) -> list[float]:
+    index = page.locator("#offers thead th").evaluate_all(
+        f"ths => ths.findIndex(th => th.dataset.key === '{key}')")
+    return [float(v) for v in page.locator(f"#offers tbody tr > :nth-child({index + 1})")
+            .evaluate_all("cells => cells.map(c => c.dataset.value)")]
+
+
+def wait_for_map(page: Any) -> None:
+    page.wait_for_function("window.economyPage && window.economyPage.map.map "
+                           "&& window.economyPage.map.map.loaded()", timeout=30_000)
+
+
+def test_page_loads_clean_with_every_offer(server, browser):
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    wait_for_map(page)
+    everything = api_offers(server)
+    assert page.locator("h1").inner_text() == "Freie Gewerbeflächen in Ratingen"
+    assert page.locator("#status").inner_text() == f"{len(everything)} Angebote gefunden."
+    assert sorted(table_ids(page)) == sorted(f["id"] for f in everything)
+    # every input has a label the browser resolves
+    for field in page.locator("#filters input").all():
+        assert field.evaluate("el => el.labels.length") > 0, field.evaluate("el => el.outerHTML")
+    assert page.get_by_role("link", name="Zur Bürgerkarte").get_attribute("href") == "./"
+    shot(page, "economy-1-loaded")
+    assert_clean(log)
+    page.context.close()
+
+
+def test_english_page_and_language_switch(server, browser):
+    page, log = open_page(browser, locale="en-GB")
+    load(page, f"{server}/wirtschaft?zoning=GE")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_selector("body[data-ready=true]")
+    assert urlsplit(page.url).path == "/economy"
+    assert page.locator("h1").inner_text() == "Available commercial space in Ratingen"
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_label("Commercial area (GE)").is_checked()  # the filter came along
+    expected = api_offers(server, "zoning = 'GE'")
+    assert page.locator("#status").inner_text() == f"{len(expected)} offers found."
+    shot(page, "economy-2-english")
+    assert_clean(log)
+    page.context.close()
+
+
+def test_filter_returns_exactly_what_the_api_returns(server, browser):
+    """500–2,000 m², zoned GE or GI, at most 3 km by road to a motorway junction."""
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    page.get_by_label("von").fill("500")
+    page.get_by_label("bis").fill("2000")
+    page.get_by_label("Gewerbegebiet (GE)").check()
+    page.get_by_label("Industriegebiet (GI)").check()
+    page.get_by_label("zum Autobahnanschluss").fill("3")
+    apply(page)
+    shot(page, "economy-3-filtered")
+
+    cql = (f"area_m2 BETWEEN 500 AND 2000 AND zoning IN ('GE', 'GI') AND {JUNCTION} <= 3000")
+    expected = api_offers(server, cql)
+    everything = api_offers(server)
+    by_hand = {f["id"] for f in everything
+               if 500 <= f["properties"]["area_m2"] <= 2000
+               and f["properties"]["zoning"] in ("GE", "GI")
+               and f["properties"][JUNCTION] <= 3000}
+    assert {f["id"] for f in expected} == by_hand
+    assert 0 < len(expected) < len(everything), "the sample must make this filter bite"
+    assert table_ids(page) == [f["id"] for f in expected]
+    assert page.locator("#status").inner_text() == f"{len(expected)} Angebote gefunden."
+    assert page.locator("#empty").is_hidden()
+
+    # the developer link is the same request: following it gives the same offers
+    href = page.locator("#api-link").get_attribute("href")
+    shown = parse_qs(urlsplit(href).query)
+    assert shown["filter-lang"] == ["cql2-text"]
+    via_link = requests.get(href, timeout=30).json()["features"]
+    assert [f["id"] for f in via_link] == [f["id"] for f in expected]
+    # and the filter lives in the page's URL, so a reload shows the same
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert table_ids(page) == [f["id"] for f in expected]
+    assert_clean(log)
+    page.context.close()
+
+
+def test_the_issues_example_query_matches_the_api(server, browser):
+    """The issue's example (zoning GI only): whatever the sample holds, page == API."""
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft?area_min=500&area_max=2000&zoning=GI&junction_km=3")
+    expected = api_offers(server, f"area_m2 BETWEEN 500 AND 2000 AND zoning = 'GI' "
+                                  f"AND {JUNCTION} <= 3000")
+    assert table_ids(page) == [f["id"] for f in expected]
+    assert page.locator("#empty").is_visible() == (not expected)
+    assert_clean(log)
+    page.context.close()
+
+
+def test_sorting_by_a_distance_column_by_keyboard(server, browser):
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    header = page.locator(f"#offers thead th[data-key='{JUNCTION}']")
+    assert header.get_attribute("aria-sort") is None
+    header.locator("button").focus()
+    page.evaluate("document.body.dataset.ready = 'false'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-ready=true]")
+    assert header.get_attribute("aria-sort") == "ascending"
+    values = column_values(page, JUNCTION)
+    assert values == sorted(values) and values[0] < values[-1]
+    # the order is the API's sortby, so the developer link yields the same order
+    assert table_ids(page) == [f["id"] for f in api_offers(server, sortby=f"+{JUNCTION}")]
+    shot(page, "economy-4-sorted-ascending")
+
+    page.evaluate("document.body.dataset.ready = 'false'")
+    page.keyboard.press("Space")
+    page.wait_for_selector("body[data-ready=true]")
+    assert header.get_attribute("aria-sort") == "descending"
+    values = column_values(page, JUNCTION)
+    assert values == sorted(values, reverse=True)
+    assert page.locator("#offers thead th[aria-sort]").count() == 1
+    shot(page, "economy-5-sorted-descending")
+    assert_clean(log)
+    page.context.close()
+
+
+def test_csv_export_equals_the_table(server, browser, tmp_path):
+    page, log = open_page(browser, accept_downloads=True)
+    load(page, f"{server}/wirtschaft?zoning=GE&zoning=MK&sort=-area_m2")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Ergebnis als CSV herunterladen").click()
+    path = tmp_path / "offers.csv"
+    info.value.save_as(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "Excel needs the UTF-8 byte-order mark"
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    header, body = rows[0], rows[1:]
+    assert "Fläche (m²)" in header
+    assert "Wegstrecke zum nächsten Autobahnanschluss (m)" in header
+
+    table = page.locator("#offers tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.querySelectorAll('[data-value]')]"
+        ".map(c => c.dataset.value))")
+    assert len(body) == len(table) > 0
+    for line, cells in zip(body, table, strict=True):
+        for got, shown in zip(line[:len(cells)], cells, strict=True):
+            assert got == shown or math.isclose(float(got), float(shown))
+    expected = api_offers(server, "zoning IN ('GE', 'MK')", sortby="-area_m2")
+    assert [line[0] for line in body] == [f["id"] for f in expected]
+    lon, lat = expected[0]["geometry"]["coordinates"]
+    assert math.isclose(float(body[0][-2]), lon) and math.isclose(float(body[0][-1]), lat)
+    assert_clean(log)
+    page.context.close()
+
+
+def test_empty_result_says_so(server, browser):
+    page, log = open_page(browser)
+    largest = max(f["properties"]["area_m2"] for f in api_offers(server))
+    load(page, f"{server}/wirtschaft?area_min={math.ceil(largest) + 1}")
+    assert page.locator("#empty").is_visible()
+    assert page.locator("#status").inner_text() == "0 Angebote gefunden."
+    assert page.locator("#offers tbody tr").count() == 0
+    assert page.get_by_role("button", name="Ergebnis als CSV herunterladen").is_disabled()
+    shot(page, "economy-6-empty")
+    assert_clean(log)
+    page.context.close()
+
+
+def test_offer_details_from_the_map_and_from_the_table(server, browser):
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft?kind=Halle")
+    wait_for_map(page)
+    offer = api_offers(server, "kind = 'Halle'")[0]
+    name = offer["properties"]["name"]
+    # a click on the offer's circle on the map
+    page.wait_for_function("window.economyPage.map.map.queryRenderedFeatures("
+                           "{layers: ['offers']}).length > 0", timeout=30_000)
+    x, y = page.evaluate("([lon, lat]) => { const m = window.economyPage.map.map;"
+                         " const p = m.project([lon, lat]); const r = m.getCanvas()"
+                         ".getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+                         offer["geometry"]["coordinates"])
+    page.mouse.click(x, y)
+    popup = page.locator(".maplibregl-popup")
+    popup.wait_for()
+    assert popup.locator("h3").inner_text() == name
+    text = popup.inner_text()
+    assert "Luftlinie" in text and "Wegstrecke" in text and "Fahrzeit" in text
+    shot(page, "economy-7-map-click")
+    # the table's button does the same for keyboard users
+    second = api_offers(server, "kind = 'Halle'")[1]
+    page.get_by_role("button", name=f"{second['properties']['name']} auf der Karte zeigen").click()
+    assert popup.locator("h3").inner_text() == second["properties"]["name"]
+    assert_clean(log)
+    page.context.close()
+
+
+def test_keyboard_focus_is_visible_and_phone_layout_fits(server, browser):
+    page, log = open_page(browser, viewport=(390, 844))
+    load(page, f"{server}/wirtschaft")
+    page.keyboard.press("Tab")  # the skip link
+    assert page.evaluate("document.activeElement.className") == "skip"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "results"
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page scrolls sideways on a phone: {width}"
+    page.get_by_label("von").focus()
+    shot(page, "economy-8-phone")
+    assert_clean(log)
+    page.context.close()
+
+
+def test_own_code_and_styles_stay_under_1_mb_before_tiles(server, browser):
+    """The issue's budget: document, scripts, styles and JSON, not counting map tiles."""
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    wait_for_map(page)
+    entries = page.evaluate(
+        "[performance.getEntriesByType('navigation')[0], "
+        "...performance.getEntriesByType('resource')]"
+        ".map(e => ({name: e.name, size: e.transferSize}))")
+    own = [e for e in entries if "/tiles/" not in e["name"]
+           and "/collections/commercial_spaces/items" not in e["name"]]
+    total = sum(e["size"] for e in own)
+    assert any("maplibre-gl.js" in e["name"] for e in own)
+    assert 0 < total < BUDGET_BYTES, own
+    assert_clean(log)
+    page.context.close()
