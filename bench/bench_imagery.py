@@ -6,10 +6,10 @@ pixel noise so that JPEG has photo-like work to do), stored as uncompressed tile
 input decoding costs both sides the same little.
 
 Measured:
-1. COG conversion, megapixels/s: our pipeline (``OrthophotoPipeline.build``: checks, per-tile
-   process pool, gdal_translate encoder, COG validation, checksums) against Debian's plain
-   ``gdal_translate -of COG`` (JPEG q85, NUM_THREADS=ALL_CPUS) tile after tile; also our pipeline
-   with the rasterio-only encoder.
+1. COG conversion, megapixels/s: our pipeline (``OrthophotoPipeline`` units through
+   ``pipelines.executor.run_units``: checks, per-tile process pool, COG validation, checksums)
+   against Debian's plain ``gdal_translate -of COG`` (JPEG q85, NUM_THREADS=ALL_CPUS) tile after
+   tile; also our pipeline with the rasterio-only encoder.
 2. Pre-rendering web tiles z``--zmin``–``--zmax``: ours (PMTiles, bottom-up) against
    ``gdal2tiles.py --processes 2`` on the same mosaic and zooms, tiles/s.
 3. Serving through gunicorn (2 workers) with wrk (2 connections, ``--seconds`` each): p95 for a
@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from geoportal.registry import load_registry  # noqa: E402
 from geoportal.sample import ortho  # noqa: E402
 from geoportal.sample.surface import TileSurface  # noqa: E402
+from pipelines.executor import run_units  # noqa: E402
 from pipelines.imagery.pipeline import MOSAIC, OrthophotoPipeline  # noqa: E402
 from pipelines.imagery.webtiles import TMS  # noqa: E402
 from tests.conftest import free_port, make_settings  # noqa: E402
@@ -103,7 +104,7 @@ def bench_conversion(settings, megapixels: float) -> dict[str, float]:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         started = time.perf_counter()
-        p.build(p.plan()[0], staging)
+        run_units(p, p.plan(), staging, workers=2)
         rates[f"ours ({encoder} encoder, 2 tile processes)"] = megapixels / (
             time.perf_counter() - started)
     peer = settings.data_dir / "peer"
@@ -124,9 +125,9 @@ def bench_webtiles(settings, zmin: int, zmax: int) -> tuple[dict[str, float], Pa
     p = pipeline(settings, "gdal_translate", zmin, zmax)
     staging = settings.data_dir / "staging-webtiles"
     staging.mkdir()
-    results = p.build(p.plan()[0], staging)  # cached: links only
+    results = run_units(p, p.plan(), staging, workers=2)  # cached: no conversion
     started = time.perf_counter()
-    built = p.finish([results], staging)
+    built = p.finish(results, staging)
     ours_s = time.perf_counter() - started
     ours_tiles = int(re.search(r"(\d+) pre-rendered", built.headline)[1])
     out = settings.data_dir / "gdal2tiles"

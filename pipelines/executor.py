@@ -6,12 +6,15 @@ several units (LiDAR tiles) go to a process pool, or to a ``dask.distributed`` c
 scheduler address is given (``tcp://host:8786``, or ``local`` for a LocalCluster on this
 machine). Workers of a remote cluster must see the same raw, cache and staging folders.
 
-Progress — units done/total, points/s when units report ``points``, ETA — is printed as units
-complete, whichever executor runs them.
+Progress — units done/total, points/s when units report ``decoded`` points, megapixels/s when
+they report ``megapixels`` (orthophoto tiles), ETA — is printed as units complete, whichever
+executor runs them. A pipeline may cap the local processes with a ``workers`` attribute; one
+worker runs the units in-process.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -35,14 +38,18 @@ class Progress:
         self.total, self.echo = total, echo
         self.done = 0
         self.points = 0
+        self.megapixels = 0.0
         self.started = time.perf_counter()
 
     def update(self, key: str, result: Any) -> None:
         self.done += 1
         self.points += int(getattr(result, "decoded", 0) or 0)
+        self.megapixels += float(getattr(result, "megapixels", 0) or 0)
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         eta = elapsed / self.done * (self.total - self.done)
         rate = f", {self.points / elapsed / 1e6:.2f} M decoded points/s" if self.points else ""
+        if self.megapixels:
+            rate += f", {self.megapixels:,.0f} MP, {self.megapixels / elapsed:.1f} MP/s"
         self.echo(f"    {self.done}/{self.total} {key} ({elapsed:.1f} s{rate}, ETA {eta:.0f} s)")
 
 
@@ -52,7 +59,8 @@ def run_units(pipeline: Pipeline, units: list[WorkUnit], staging: Path,
     """Build every unit and return the results in plan order."""
     say = echo or (lambda _: None)
     progress = Progress(len(units), say)
-    if len(units) <= 1 and scheduler is None:
+    workers = workers or getattr(pipeline, "workers", None)
+    if (len(units) <= 1 or workers == 1) and scheduler is None:
         results = []
         for unit in units:
             results.append(_build_one(pipeline, unit, staging))
@@ -68,8 +76,10 @@ def run_units(pipeline: Pipeline, units: list[WorkUnit], staging: Path,
 
 def _pool(pipeline: Pipeline, units: list[WorkUnit], staging: Path, _scheduler: str | None,
           workers: int | None) -> Iterator[tuple[WorkUnit, Any]]:
-    count = workers or min(len(units), os.cpu_count() or 1)
-    with ProcessPoolExecutor(max_workers=count) as pool:
+    count = min(workers or os.cpu_count() or 1, len(units))
+    # a pipeline may ask for "spawn": fork copies a multi-threaded parent's locks (GDAL's)
+    context = mp.get_context(getattr(pipeline, "start_method", None))
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         futures = {pool.submit(_build_one, pipeline, u, staging): u for u in units}
         for future in as_completed(futures):
             yield futures[future], future.result()

@@ -6,10 +6,12 @@ colour (1, 2, 3), colour infrared (4, 1, 2: NIR shown as red, vegetation vitalit
 while the others still convert (into the cache, so the next run resumes), and then the build
 fails so that the previously published mosaic stays served and the run exits non-zero.
 
-The local process pool sits behind the Pipeline contract: ``plan()`` returns one unit holding all
-tiles and ``build()`` maps :func:`~pipelines.imagery.convert.convert_tile` over them. That task is
-self-contained, so any ``concurrent.futures.Executor`` (a Dask client's ``get_executor()``) can run
-it instead.
+Each delivered tile is one work unit, so :mod:`pipelines.executor` runs the same pipeline
+in-process, on the local cores or on a Dask cluster (``geoportal build --scheduler``): ``build()``
+converts one tile with :func:`~pipelines.imagery.convert.convert_tile` (a self-contained task
+that reports bad input instead of raising) into the shared cache; ``finish()``, on the driver,
+checks the tiles against each other, links the COGs into the version folder and writes the
+mosaic and the web tile archive.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ import multiprocessing as mp
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,44 +46,19 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-@dataclass
-class Progress:
-    """Tiles done, megapixels per second and the time left, printed at most every ``every`` s."""
-
-    label: str
-    total: int
-    echo: Echo = _stderr
-    every: float = 2.0
-
-    def __post_init__(self) -> None:
-        self.started = time.perf_counter()
-        self.done = 0
-        self.megapixels = 0.0
-        self._last = 0.0
-
-    def update(self, outcome: TileOutcome) -> None:
-        self.done += 1
-        self.megapixels += outcome.megapixels
-        now = time.perf_counter()
-        if now - self._last >= self.every or self.done == self.total:
-            self._last = now
-            elapsed = max(now - self.started, 1e-9)
-            eta = elapsed / self.done * (self.total - self.done)
-            self.echo(f"  {self.label}: {self.done}/{self.total} tiles, "
-                      f"{self.megapixels:,.1f} MP, {self.megapixels / elapsed:.1f} MP/s, "
-                      f"ETA {eta:.0f} s")
-
-
 class OrthophotoPipeline(Pipeline):
     """Builds one orthophoto product (true colour, CIR or NIR) from the delivered tiles."""
 
     echo: Echo = staticmethod(_stderr)  # type: ignore[assignment]
+    start_method = "spawn"  # local tile processes start clean: no GDAL state copied by fork
 
     def plan(self) -> list[WorkUnit]:
+        """One unit per delivered tile (the JPEG 2000 or GeoTIFF chosen by ``find_tiles``)."""
         folder = self.settings.raw_dir / self.dataset.source.path
         tiles = find_tiles(folder, prefer=self.dataset.source.format or "jp2")
-        return [WorkUnit(key="tiles", inputs=tuple(t.path for t in tiles),
-                         params={"tiles": tiles})]
+        self.echo(f"  {self.dataset.id}: {len(tiles)} tile(s), encoder "
+                  f"{select_encoder(self.encoder).name}, {self.workers} local worker(s)")
+        return [WorkUnit(key=t.key, inputs=(t.path,), params={"tile": t}) for t in tiles]
 
     @property
     def spec(self) -> CogSpec:
@@ -92,35 +67,35 @@ class OrthophotoPipeline(Pipeline):
                        quality=int(self.params.get("quality", 85)))
 
     @property
+    def encoder(self) -> str:
+        return str(self.params.get("encoder", "auto"))
+
+    @property
     def workers(self) -> int:
+        """Local processes (``params.workers``, else ``GEOPORTAL_WORKERS``, else the cores)."""
         return int(self.params.get("workers", os.environ.get("GEOPORTAL_WORKERS",
                                                               os.cpu_count() or 1)))
 
-    def build(self, unit: WorkUnit, staging: Path) -> list[TileOutcome]:
-        encoder = str(self.params.get("encoder", "auto"))
-        resolved = select_encoder(encoder).name  # fail early on a bad name, log the choice
+    def task(self, unit: WorkUnit) -> TileTask:
         cache = self.settings.data_dir / "cache" / "imagery" / self.dataset.id
-        tasks = [TileTask(t, str(self.params.get("product", self.dataset.id)), cache, self.spec,
-                          resolved, self.dataset.source.crs, self.params.get("resolution"))
-                 for t in unit.params["tiles"]]
-        progress = Progress(self.dataset.id, len(tasks), self.echo)
-        self.echo(f"  {self.dataset.id}: {len(tasks)} tile(s), encoder {resolved}, "
-                  f"{self.workers} worker(s)")
-        outcomes = []
-        with local_executor(self.workers, len(tasks)) as pool:
-            mapped = pool.map(convert_tile, tasks) if pool else map(convert_tile, tasks)
-            for outcome in mapped:
-                progress.update(outcome)
-                outcomes.append(outcome)
-        _check_resolutions(outcomes, tasks, self._published_resolution())
+        return TileTask(unit.params["tile"], str(self.params.get("product", self.dataset.id)),
+                        cache, self.spec, select_encoder(self.encoder).name,
+                        self.dataset.source.crs, self.params.get("resolution"))
+
+    def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
+        """Convert one tile into the cache (or find it there); failures come back as outcomes."""
+        return convert_tile(self.task(unit))
+
+    def check(self, outcomes: list[TileOutcome]) -> list[TileOutcome]:
+        """Fail naming every bad tile (the good ones stay cached, the published mosaic served)."""
+        outcomes = list(outcomes)
+        _check_resolutions(outcomes, self._published_resolution())
         failed = [o for o in outcomes if o.error]
         if failed:
             listing = "\n".join(f"  - {o.error}" for o in failed)
             raise PipelineError(f"{len(failed)} of {len(outcomes)} orthophoto tile(s) failed "
                                 f"(the others are converted and cached; the published mosaic "
                                 f"is unchanged):\n{listing}")
-        for o in outcomes:
-            _link(o.path, staging / o.path.name)  # type: ignore[arg-type]
         return outcomes
 
     def _published_resolution(self) -> float | None:
@@ -132,7 +107,9 @@ class OrthophotoPipeline(Pipeline):
             return float(src.res[0])
 
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
-        outcomes: list[TileOutcome] = [o for unit in results for o in unit]
+        outcomes = self.check(results)
+        for o in outcomes:
+            _link(o.path, staging / o.path.name)  # type: ignore[arg-type]
         facts, crs_wkt = _facts(staging, outcomes)
         (staging / MOSAIC).write_text(vrt.mosaic(facts, crs_wkt, staging), encoding="utf-8")
         bbox_native = [min(f.bounds[0] for f in facts), min(f.bounds[1] for f in facts),
@@ -179,9 +156,8 @@ def local_executor(workers: int, tasks: int) -> Iterator[Executor | None]:
         yield pool
 
 
-def _check_resolutions(outcomes: list[TileOutcome], tasks: list[TileTask],
-                       published: float | None) -> None:
-    """Tiles of one mosaic must share a pixel size; the odd ones out are reported as failures.
+def _check_resolutions(outcomes: list[TileOutcome], published: float | None) -> None:
+    """Tiles of one mosaic must share a pixel size; the odd ones out become failures (in place).
 
     The expected size is the served mosaic's, else the one most tiles have.
     """
@@ -199,7 +175,7 @@ def _check_resolutions(outcomes: list[TileOutcome], tasks: list[TileTask],
         for k in indexes:
             o = outcomes[k]
             outcomes[k] = TileOutcome(o.key, o.source, error=(
-                f"{tasks[k].tile.path.name}: pixel size {res:g} m, expected {common:g} m "
+                f"{o.source}: pixel size {res:g} m, expected {common:g} m "
                 f"like the {'published mosaic' if published else 'other tiles'}"))
 
 

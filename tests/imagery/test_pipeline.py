@@ -19,7 +19,7 @@ from pipelines.imagery.encoders import (
     RasterioEncoder,
 )
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-from tests.conftest import missing
+from tests.conftest import make_settings, missing
 
 from .conftest import TILES, YEAR
 
@@ -155,3 +155,25 @@ def test_bad_tiles_are_reported_and_the_published_mosaic_stays(
         (imagery_settings.raw_dir / "dop" / name).unlink()
     fixed = build_all(registry, imagery_settings, ["orthophoto"], echo=lines.append)
     assert fixed.ok and "(1 unchanged" in fixed.built[0].headline
+
+
+def test_dask_local_cluster_gives_the_same_cogs_as_the_local_run(
+        imagery_settings: Settings, tmp_path: Path, dop_delivery: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One unit per tile through pipelines/executor.py: a Dask cluster is just another runner."""
+    registry = load_registry(imagery_settings.datasets_dir)
+    local = build_all(registry, imagery_settings, ["orthophoto"], echo=lambda _: None)
+    assert local.ok, local.lines()
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "raw").symlink_to(dop_delivery)
+    other = make_settings(tmp_path / "dask")
+    monkeypatch.setenv("GEOPORTAL_WORKERS", "2")
+    lines: list[str] = []
+    on_dask = build_all(registry, other, ["orthophoto"], echo=lines.append, scheduler="local")
+    assert on_dask.ok, lines
+    assert any("2/2" in line and "MP/s" in line and "ETA" in line for line in lines), lines
+    ours, theirs = (s.published_dir / "orthophoto" for s in (imagery_settings, other))
+    for name in [f"dop10rgb_32_{e}_{n}_1_nw_{YEAR}.tif" for e, n in TILES]:
+        assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
+    assert (theirs / MOSAIC).read_text() == (ours / MOSAIC).read_text()
+    assert (theirs / ARCHIVE).read_bytes() == (ours / ARCHIVE).read_bytes()
