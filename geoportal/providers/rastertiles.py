@@ -14,8 +14,11 @@ WebMercatorQuad: an orthophoto product built by ``pipelines/imagery``, or a LiDA
   The cache is keyed by the published version, so a rebuild never serves stale tiles.
 
 ``options.style`` says how values become colours (``photo``/``grey``: bands as they are,
-``canopy``: heights as a green ramp, transparent below 2 m); the format (``jpeg`` or ``png``,
-PNG with transparency) is the provider's ``format.name``.
+``canopy``: heights as a green ramp, transparent below 2 m). The default format (``jpeg`` or
+``png``, PNG with transparency outside the data) is the provider's ``format.name``; a request may
+ask for the other with ``f=``. pygeoapi 0.24 hands every provider its configured format whatever
+``f`` says (``f=png`` answered JPEG bytes as ``image/jpeg``), so :func:`install` wraps its tile
+endpoint to pass the requested format on and to label the answer with its real media type.
 
 pygeoapi instantiates a provider per request, so the open archive and mosaic readers are kept per
 process, keyed by the published version folder.
@@ -29,11 +32,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextvars import ContextVar
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from pmtiles.reader import MmapSource
 from pmtiles.reader import Reader as PMTilesReader
+from pmtiles.tile import TileType
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base import ProviderConnectionError
 from pygeoapi.provider.tile import (
@@ -49,8 +55,13 @@ from pipelines.imagery.webtiles import MEDIA_TYPES, STYLES, TMS, render_tile
 LOGGER = logging.getLogger(__name__)
 SCHEME = TileMatrixSetEnum.WEBMERCATORQUAD.value
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
+ARCHIVE_FORMATS = {TileType.JPEG: "jpeg", TileType.PNG: "png"}
 
 _LOCK = threading.Lock()
+#: The tile format the current request asked for (set by the wrapper :func:`install` adds).
+_REQUESTED: ContextVar[str | None] = ContextVar("requested_tile_format", default=None)
+FORMAT_ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
+OUR_NAMES = {"geoportal.providers.rastertiles.RasterTileProvider", "RasterTiles"}
 _OPEN: dict[Path, tuple[Path, PMTilesReader | None, Any, Reader]] = {}
 
 
@@ -126,12 +137,14 @@ class RasterTileProvider(BaseTileProvider):
         if not self.is_in_limits(SCHEME, z, x, y):
             raise ProviderTileNotFoundError()
         z, y, x = int(z), int(y), int(x)  # type: ignore[arg-type]
+        fmt = _REQUESTED.get() or self.format_type
         version, mosaic_path = self._version()
         archive, mosaic = _open_version(self.folder, version, mosaic_path)
-        if archive is not None and z <= archive.header()["max_zoom"]:
-            data = archive.get(z, x, y)
-        else:
-            data = self._rendered(version, mosaic, z, x, y)
+        header = archive.header() if archive is not None else None
+        if header and z <= header["max_zoom"] and fmt == ARCHIVE_FORMATS.get(header["tile_type"]):
+            data = archive.get(z, x, y)  # type: ignore[union-attr]
+        else:  # deeper than the archive, or another format than it holds
+            data = self._rendered(version, mosaic, z, x, y, fmt)
         if not data:
             raise ProviderTileNotFoundError()
         return data
@@ -145,15 +158,16 @@ class RasterTileProvider(BaseTileProvider):
                 return version, version / name
         raise ProviderConnectionError(f"{self.folder.name}: no published mosaic")
 
-    def _rendered(self, version: Path, mosaic: Reader, z: int, x: int, y: int) -> bytes | None:
+    def _rendered(self, version: Path, mosaic: Reader, z: int, x: int, y: int,
+                  fmt: str) -> bytes | None:
         """A tile from the disk cache, or rendered from the mosaic and cached."""
-        name = f"{y}.{EXTENSIONS[self.format_type]}"
+        name = f"{y}.{EXTENSIONS[fmt]}"
         path = self.cache_dir / version.name / str(z) / str(x) / name
         try:
             return path.read_bytes()
         except FileNotFoundError:
             pass
-        data = render_tile(mosaic, z, x, y, self.quality, self.style, self.format_type)
+        data = render_tile(mosaic, z, x, y, self.quality, self.style, fmt)
         if data is None:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,3 +204,42 @@ class RasterTileProvider(BaseTileProvider):
                  "title": f"{SCHEME.tileMatrixSet} map tiles for {dataset}"},
             ],
         }
+
+
+def install() -> None:
+    """Make pygeoapi's tile endpoint honour ``f=jpeg|png`` for the collections of this provider.
+
+    For any other collection, or without ``f``, pygeoapi answers as before. An ``f`` this
+    provider cannot encode is a 400 that names the formats it can.
+    """
+    from pygeoapi.api import tiles as tiles_api
+    from pygeoapi.provider import filter_providers_by_type
+
+    original = tiles_api.get_collection_tiles_data
+    if getattr(original, "_geoportal", False):
+        return
+
+    def get_collection_tiles_data(api: Any, request: Any, dataset: str | None = None,
+                                  *args: Any, **kwargs: Any) -> tuple[dict, int, Any]:
+        resource = api.config["resources"].get(dataset) or {}
+        provider = filter_providers_by_type(resource.get("providers", []), "tile") or {}
+        asked = (request.format or "").strip().lower()
+        if not asked or provider.get("name") not in OUR_NAMES:
+            return original(api, request, dataset, *args, **kwargs)
+        if asked not in FORMAT_ALIASES:
+            headers = request.get_response_headers(**api.api_headers)
+            return api.get_exception(
+                HTTPStatus.BAD_REQUEST, headers, "json", "InvalidParameterValue",
+                f"f={asked}: map tiles come as f=jpeg or f=png")
+        fmt = FORMAT_ALIASES[asked]
+        token = _REQUESTED.set(fmt)
+        try:
+            headers, status, content = original(api, request, dataset, *args, **kwargs)
+        finally:
+            _REQUESTED.reset(token)
+        if status == HTTPStatus.OK:
+            headers["Content-Type"] = MEDIA_TYPES[fmt]
+        return headers, status, content
+
+    get_collection_tiles_data._geoportal = True  # type: ignore[attr-defined]
+    tiles_api.get_collection_tiles_data = get_collection_tiles_data

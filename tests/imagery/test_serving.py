@@ -50,9 +50,16 @@ def test_tileset_is_listed_as_map_tiles(server: str) -> None:
 def test_tiles_from_the_archive_and_rendered_on_demand(server: str, z: int, f: str) -> None:
     url, _ = tile_url(server, "orthophoto", z, f)
     status, content_type, body = get(url)
-    assert status == 200 and content_type == "image/jpeg"
+    assert status == 200 and content_type == f"image/{f}"
+    assert body.startswith(b"\x89PNG" if f == "png" else b"\xff\xd8\xff")  # real PNG / JPEG
     pixels = decode(body)
-    assert pixels.std() > 5  # a photo, not a blank tile
+    assert pixels[:3].std() > 5  # a photo, not a blank tile
+
+
+def test_unknown_tile_format_is_a_clear_400(server: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(tile_url(server, "orthophoto", 15, "webp")[0])
+    assert err.value.code == 400 and b"f=jpeg or f=png" in err.value.read()
 
 
 def test_deep_tiles_are_cached_on_disk(server: str, portal: Settings) -> None:
