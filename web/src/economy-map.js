@@ -80,7 +80,9 @@ export function offersMap(container, { label, format }) {
       .setLngLat(f.geometry.coordinates)
       .setDOMContent(format(f))
       .addTo(map);
-    map.easeTo({ center: f.geometry.coordinates, duration: 0 });
+    // the offer a quarter from the top, so the popup below it fits into the map
+    const offset = [0, -map.getContainer().clientHeight / 4];
+    map.easeTo({ center: f.geometry.coordinates, offset, duration: 0 });
   }
 
   return { show, open, ready, get map() { return map; } };

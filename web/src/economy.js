@@ -39,6 +39,7 @@ const ENGLISH = {
   "eco.apiLabel": "The same query in the API:",
   "eco.results": "Results",
   "eco.mapLabel": "Map of the offers",
+  "eco.legend": "Legend",
   "eco.csv": "Download the result as CSV",
   "eco.caption": "Offers; distances along the road network in metres",
   "eco.empty": "No space meets all filters. Relax a filter, for example the distance or the area.",
