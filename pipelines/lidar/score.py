@@ -74,13 +74,19 @@ class TreeScore:
         return asdict(self)
 
 
-def score(detected, truth, max_distance: float = 3.0) -> TreeScore:
+def score(detected, truth, max_distance: float = 3.0, area=None) -> TreeScore:
     """Precision/recall/F1 per group, height RMSE and crown diameter error of matched trees.
 
     ``detected`` and ``truth`` are GeoDataFrames of points with ``height_m`` and
     ``crown_diameter_m``; ``truth`` has ``free_standing``. A detection counts towards the group
     of the truth tree it matched, or — if unmatched — of the nearest truth tree.
+    ``area`` (a polygon) limits both to where the truth is complete: the sample generator's
+    truth lists the trees of its own cells only, so near the edge of a sample the scan shows
+    neighbouring cells' trees that no truth row describes, and truth trees stand outside the scan.
     """
+    if area is not None:
+        detected = detected[detected.within(area)]
+        truth = truth[truth.within(area)]
     d_xy = np.column_stack([detected.geometry.x, detected.geometry.y])
     t_xy = np.column_stack([truth.geometry.x, truth.geometry.y])
     pairs = match(t_xy, d_xy, max_distance)
