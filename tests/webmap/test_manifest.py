@@ -1,0 +1,114 @@
+"""The web-map manifest is the registry seen by the map: every expectation comes from the YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from geoportal.pygeoapi_config import render_config
+from geoportal.registry import load_registry
+from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.webmap import GROUPS, build_manifest
+from tests.conftest import make_settings
+
+REGISTRY = load_registry(PROJECT_ROOT / "datasets")
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The manifest for every dataset of the registry, as if all were built."""
+    settings = make_settings(tmp_path_factory.mktemp("webmap"))
+    return build_manifest(REGISTRY, render_config(REGISTRY)["resources"], settings)
+
+
+def test_groups_follow_the_issue_order_and_hold_every_overlay_once(manifest: dict) -> None:
+    order = [g["id"] for g in manifest["groups"]]
+    assert order == [str(t) for t in GROUPS if str(t) in order]
+    assert order[:2] == ["everyday", "education"] and order[-2:] == ["cadastre", "terrain"]
+    in_tree = [lid for g in manifest["groups"] for lid in g["layers"]]
+    assert len(in_tree) == len(set(in_tree)), "a layer appears twice in the tree"
+    served = {d.id for d in REGISTRY if d.serve.features or d.serve.tiles or d.serve.coverage}
+    base_only = {"orthophoto", "streets"}  # drawn as base maps, not as overlays
+    assert set(in_tree) == served - base_only
+    assert set(manifest["layers"]) == served
+    assert "trees" in next(g for g in manifest["groups"] if g["id"] == "environment")["layers"]
+    assert "canopy_height" in next(g for g in manifest["groups"]
+                                   if g["id"] == "environment")["layers"]
+
+
+def test_titles_fields_and_units_come_from_the_registry(manifest: dict) -> None:
+    for d in REGISTRY:
+        if d.id not in manifest["layers"]:
+            continue
+        layer = manifest["layers"][d.id]
+        assert layer["title"] == {"de": d.title.de, "en": d.title.en}
+        if d.schema_ is None:
+            assert "fields" not in layer
+            continue
+        assert [f["name"] for f in layer["fields"]] == [p.name for p in d.schema.properties]
+        for field, prop in zip(layer["fields"], d.schema.properties, strict=True):
+            assert field["title"]["de"] == prop.title.de
+            assert field.get("unit") == prop.unit
+        assert layer["id_field"] == d.schema.id_field
+
+
+def test_each_layer_is_drawn_the_way_it_is_served(manifest: dict) -> None:
+    for d in REGISTRY:
+        draw = manifest["layers"].get(d.id, {}).get("draw")
+        if d.serve.tiles == "vector":
+            assert draw["kind"] == "vector" and draw["tiles"].endswith("?f=mvt")
+        elif d.serve.features:
+            assert draw["kind"] == "features"
+            assert manifest["layers"][d.id]["items"] == f"/collections/{d.id}/items"
+        elif d.serve.tiles == "raster":
+            assert draw["kind"] == "raster" and "/tiles/WebMercatorQuad/{z}/{y}/{x}" in draw["tiles"]
+        elif d.id in manifest["layers"]:
+            assert draw is None, f"{d.id} is only a coverage: nothing to draw"
+
+
+def test_downloads_and_catalogue_links(manifest: dict) -> None:
+    for d in REGISTRY:
+        if not d.serve.features:
+            continue
+        layer = manifest["layers"][d.id]
+        hrefs = {x["href"] for x in layer["downloads"]}
+        for fmt in ("csv", "geojson", "gpkg"):
+            if fmt in d.outputs:
+                assert f"/downloads/{d.id}/{d.id}.{fmt}" in hrefs
+        assert layer["catalogue"] == f"/collections/{d.id}"
+
+
+def test_base_maps_come_from_our_own_tiles(manifest: dict) -> None:
+    bases = {b["id"]: b for b in manifest["base"]}
+    assert bases["map"]["sources"]["streets"]["tiles"].startswith("/collections/streets/tiles/")
+    assert bases["map"]["sources"]["buildings"]["tiles"].startswith("/collections/buildings/")
+    assert bases["orthophoto"]["tiles"].endswith("?f=jpeg")
+    if REGISTRY["hillshade"].serve.tiles == "raster":
+        assert bases["hillshade"]["tiles"].startswith("/collections/hillshade/tiles/")
+    every_url = str(manifest)
+    assert "http://" not in every_url and "https://" not in every_url, "no external URLs"
+
+
+def test_a_layer_that_is_not_built_is_not_on_the_map(tmp_path: Path) -> None:
+    settings: Settings = make_settings(tmp_path)
+    resources = render_config(REGISTRY)["resources"]
+    del resources["streets"], resources["trees"]
+    manifest = build_manifest(REGISTRY, resources, settings)
+    assert "trees" not in manifest["layers"]
+    assert "map" not in {b["id"] for b in manifest["base"]}, "no streets, no city map"
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_the_server_sends_the_manifest_of_its_built_layers(server: str, portal: Settings) -> None:
+    response = requests.get(f"{server}/assets/webmap.json", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    served = response.json()
+    built = {d.id for d in REGISTRY if (portal.published_dir / d.id).exists()
+             and (d.serve.features or d.serve.tiles or d.serve.coverage)}
+    assert set(served["layers"]) == built
+    west, south, east, north = served["bbox"]
+    assert west < east and south < north
