@@ -201,6 +201,11 @@ def test_csv_export_equals_the_table(server, browser, tmp_path):
     assert [line[0] for line in body] == [f["id"] for f in expected]
     lon, lat = expected[0]["geometry"]["coordinates"]
     assert math.isclose(float(body[0][-2]), lon) and math.isclose(float(body[0][-1]), lat)
+    # the API's own CSV of the same request (all fields) holds the same offers in the same order
+    api_csv = requests.get(page.locator("#api-csv").get_attribute("href"), timeout=30)
+    assert api_csv.headers["Content-Type"].startswith("text/csv")
+    api_rows = list(csv.DictReader(io.StringIO(api_csv.text)))
+    assert [r["offer_id"] for r in api_rows] == [line[0] for line in body]
     assert_clean(log)
     page.context.close()
 

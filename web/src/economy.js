@@ -37,6 +37,7 @@ const ENGLISH = {
   "eco.sbahn": "to an S-Bahn station",
   "eco.apply": "Apply filters", "eco.reset": "Reset",
   "eco.apiLabel": "The same query in the API:",
+  "eco.apiCsv": "The same with all fields as CSV from the API",
   "eco.results": "Results",
   "eco.mapLabel": "Map of the offers",
   "eco.legend": "Legend",
@@ -190,6 +191,9 @@ class EconomyPage {
     const link = document.getElementById("api-link");
     link.href = url.href;
     document.getElementById("api-url").textContent = decodeURIComponent(url.href);
+    const csv = new URL(url);
+    csv.searchParams.set("f", "csv");
+    document.getElementById("api-csv").href = csv.href;
     this.status.textContent = this.msg.loading;
     this.error.hidden = true;
     try {
