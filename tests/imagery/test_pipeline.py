@@ -177,3 +177,21 @@ def test_dask_local_cluster_gives_the_same_cogs_as_the_local_run(
         assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
     assert (theirs / MOSAIC).read_text() == (ours / MOSAIC).read_text()
     assert (theirs / ARCHIVE).read_bytes() == (ours / ARCHIVE).read_bytes()
+
+
+def test_near_infrared_is_a_product_of_its_own(imagery_settings: Settings) -> None:
+    """The issue's "NIR band kept in a separate product": one grey band, the delivery's 4th."""
+    result = _build(imagery_settings, "orthophoto_nir")
+    out = imagery_settings.published_dir / "orthophoto_nir"
+    assert [f.path for f in result.metadata.files] == [
+        f"dop10nir_32_{e}_{n}_1_nw_{YEAR}.tif" for e, n in TILES]
+    for e, n in TILES:
+        cog = out / f"dop10nir_32_{e}_{n}_1_nw_{YEAR}.tif"
+        jp2 = imagery_settings.raw_dir / "dop" / f"dop10rgbi_32_{e}_{n}_1_nw_{YEAR}.jp2"
+        assert cog_validate(str(cog), quiet=True)[0]
+        with rasterio.open(cog) as nir, rasterio.open(jp2) as rgbi:
+            assert nir.count == 1 and nir.colorinterp[0].name == "gray" and nir.overviews(1)
+            got, source = nir.read(1).astype(int), rgbi.read().astype(int)
+        errors = [np.abs(got - source[b]).mean() for b in range(4)]
+        assert int(np.argmin(errors)) == 3 and min(errors) < 8, errors
+    assert (out / ARCHIVE).stat().st_size > 0 and (out / MOSAIC).exists()

@@ -84,6 +84,9 @@ def test_colour_infrared_shows_vegetation_red(server: str) -> None:
     vegetation = rgb[1] > rgb[0] + 10  # green in true colour
     assert vegetation.mean() > 0.1
     assert cir[0][vegetation].mean() > rgb[0][vegetation].mean() + 40
+    nir = decode(get(tile_url(server, "orthophoto_nir", 16)[0])[2]).astype(float)
+    assert nir.shape[0] == 1  # one grey band, the near infrared alone
+    assert np.abs(nir[0] - cir[0]).mean() < 12  # the same NIR the CIR shows as red
 
 
 def test_pygeoapi_html_map_uses_the_orthophoto(server: str, portal: Settings) -> None:
