@@ -18,6 +18,8 @@ from geoportal.settings import Settings
 from tests.webmap.conftest import assert_clean, open_page, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
+#: The page's own code and styles may transfer at most this much before map tiles (issue #7).
+BUDGET_BYTES = 1_000_000
 
 
 def load(page: Any, url: str) -> None:
@@ -43,10 +45,18 @@ def published(portal: Settings, dataset_id: str) -> gpd.GeoDataFrame:
 def test_page_loads_with_its_own_base_map_and_no_errors(browser: Any, server: str) -> None:
     page, log = open_page(browser)
     requests_made: list[str] = []
+    page_bytes: dict[str, int] = {}
     page.on("request", lambda r: requests_made.append(r.url))
+    page.on("response", lambda r: page_bytes.__setitem__(r.url, int(
+        r.headers.get("content-length") or len(r.body()))) if "/tiles/" not in r.url
+        and r.url.startswith(server) else None)
     load(page, f"{server}/")
     idle(page)
     shot(page, "map-01-loaded")
+    weight = sum(page_bytes.values())
+    print(f"page weight before tiles: {weight / 1e3:.0f} kB in {len(page_bytes)} responses; "
+          f"map ready after {page.evaluate('document.body.dataset.readyMs')} ms")
+    assert weight < BUDGET_BYTES, page_bytes
     assert page.locator("html").get_attribute("lang") == "de"
     assert page.get_by_role("region", name="Karte von Ratingen").count() >= 1
     assert page.locator("#base-maps input[value=map]").is_checked()

@@ -151,6 +151,7 @@ async function main() {
     updateHash = trackHash(map, () => ({ base, layers: layers.visibleIds() }));
     for (const id of state.layers || []) layers.setVisible(id, true);
     updateHash();
+    document.body.dataset.readyMs = String(Math.round(performance.now())); // first map frame
     document.body.dataset.ready = "true";
   });
   window.addEventListener("permalink", updateLangLink);
