@@ -10,10 +10,14 @@ import { escapeHtml, featureTitle } from "./popup.js";
 
 const PER_LAYER = 5;
 
-/** The CQL2 text filter for `term` over `fields` (case-insensitive substring match). */
+/**
+ * The CQL2 text filter for `term` over `fields`: a case-insensitive substring match, plus the
+ * term as typed, since the SQLite back end folds the case of ASCII letters only ("Öff…").
+ */
 export function searchFilter(fields, term) {
   const literal = term.replace(/[%_\\]/g, "").replace(/'/g, "''");
-  return fields.map((f) => `CASEI(${f}) LIKE CASEI('%${literal}%')`).join(" OR ");
+  return fields.map((f) => `CASEI(${f}) LIKE CASEI('%${literal}%') OR ${f} LIKE '%${literal}%'`)
+    .join(" OR ");
 }
 
 async function searchLayer(layer, term) {
