@@ -63,7 +63,8 @@ def test_each_layer_is_drawn_the_way_it_is_served(manifest: dict) -> None:
             assert draw["kind"] == "features"
             assert manifest["layers"][d.id]["items"] == f"/collections/{d.id}/items"
         elif d.serve.tiles == "raster":
-            assert draw["kind"] == "raster" and "/tiles/WebMercatorQuad/{z}/{y}/{x}" in draw["tiles"]
+            assert draw["kind"] == "raster"
+            assert "/tiles/WebMercatorQuad/{z}/{y}/{x}" in draw["tiles"]
         elif d.id in manifest["layers"]:
             assert draw is None, f"{d.id} is only a coverage: nothing to draw"
 

@@ -247,7 +247,8 @@ def test_phone_layout_and_near_me(browser: Any, server: str, portal: Settings) -
     toggle.click()
     wait_loaded(page, "trees")
     page.get_by_role("button", name="In meiner Nähe").click()
-    page.wait_for_function("window.geoportal.map.getZoom() >= 16 && !window.geoportal.map.isMoving()",
+    page.wait_for_function("window.geoportal.map.getZoom() >= 16"
+                           " && !window.geoportal.map.isMoving()",
                            timeout=15_000)
     idle(page)
     shot(page, "map-12-phone-near-me")
