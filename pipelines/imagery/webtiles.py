@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,40 +184,54 @@ def render_block(task: BlockTask) -> tuple[list[tuple[int, bytes]], Pixels | Non
 def prerender(mosaic: Path, out: Path, min_zoom: int, max_zoom: int,
               executor: Executor | None = None, quality: int = 85,
               progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Pre-render zooms ``min_zoom``–``max_zoom`` into one PMTiles archive; return tile counts."""
+    """Pre-render zooms ``min_zoom``–``max_zoom`` into one PMTiles archive; return tile counts.
+
+    Memory stays bounded whatever the city's size: each block task holds one 8 × 8 block, the
+    encoded tiles go straight to the PMTiles writer (which spools them to a temporary file and
+    keeps only the directory), and only one small pixel tile per block is kept for the zooms
+    above the blocks.
+    """
     with Reader(str(mosaic), tms=TMS) as reader:
         bounds = reader.get_geographic_bounds(TMS.rasterio_geographic_crs)
     split = max(min_zoom, max_zoom - 3)  # blocks of at most 8×8 deepest tiles: bounded memory
     blocks = list(TMS.tiles(*bounds, zooms=[split]))
     tasks = [BlockTask(str(mosaic), t, max_zoom, quality) for t in blocks]
     results = executor.map(render_block, tasks) if executor else map(render_block, tasks)
-    tiles: list[tuple[int, bytes]] = []
-    level: dict[tuple[int, int], Pixels] = {}
-    for n, (task, (encoded, top)) in enumerate(zip(tasks, results, strict=True), 1):
-        tiles.extend(encoded)
-        if top is not None:
-            level[(task.top.x, task.top.y)] = top
-        if progress:
-            progress(n, len(tasks))
-    for z in range(split - 1, min_zoom - 1, -1):
-        level = _parents(level, z, quality, tiles)
-    _write_pmtiles(out, tiles, bounds, min_zoom, quality)
-    counts: dict[str, int] = {}
-    for tile_id, _ in tiles:
-        z = _zoom_of(tile_id)
-        counts[str(z)] = counts.get(str(z), 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+    counts: dict[int, int] = {}
+    with open(out, "wb") as fh:
+        writer = Writer(fh)
+
+        def add(tile_id: int, data: bytes) -> None:
+            writer.write_tile(tile_id, data)
+            z = _zoom_of(tile_id)
+            counts[z] = counts.get(z, 0) + 1
+
+        level: dict[tuple[int, int], Pixels] = {}
+        for n, (task, (encoded, top)) in enumerate(zip(tasks, results, strict=True), 1):
+            for tile_id, data in encoded:
+                add(tile_id, data)
+            if top is not None:
+                level[(task.top.x, task.top.y)] = top
+            if progress:
+                progress(n, len(tasks))
+        for z in range(split - 1, min_zoom - 1, -1):
+            level = _parents(level, z, quality, add)
+        if not counts:
+            raise ValueError(f"{out.name}: no web tiles intersect the mosaic")
+        writer.finalize(_header(bounds, min_zoom),
+                        {"name": out.stem, "format": "jpg", "quality": quality})
+    return {str(z): counts[z] for z in sorted(counts)}
 
 
 def _parents(level: dict[tuple[int, int], Pixels], z: int, quality: int,
-             tiles: list[tuple[int, bytes]]) -> dict[tuple[int, int], Pixels]:
+             add: Callable[[int, bytes], None]) -> dict[tuple[int, int], Pixels]:
     parents: dict[tuple[int, int], Pixels] = {}
     for px, py in sorted({(x // 2, y // 2) for x, y in level}):
         kids = [level.get((2 * px + dx, 2 * py + dy)) for dy in (0, 1) for dx in (0, 1)]
         pixels = downsample(kids)
         if pixels is not None:
             parents[(px, py)] = pixels
-            tiles.append((zxy_to_tileid(z, px, py), encode(pixels, quality)))
+            add(zxy_to_tileid(z, px, py), encode(pixels, quality))
     return parents
 
 
@@ -229,22 +243,11 @@ def _zoom_of(tile_id: int) -> int:
     return z
 
 
-def _write_pmtiles(out: Path, tiles: Iterable[tuple[int, bytes]],
-                   bounds: tuple[float, float, float, float], min_zoom: int,
-                   quality: int) -> None:
-    ordered = sorted(tiles, key=lambda t: t[0])
-    if not ordered:
-        raise ValueError(f"{out.name}: no web tiles intersect the mosaic")
+def _header(bounds: tuple[float, float, float, float], min_zoom: int) -> dict[str, int]:
+    """The PMTiles header fields the writer does not derive from the tiles themselves."""
     w, s, e, n = bounds
-    with open(out, "wb") as fh:
-        writer = Writer(fh)
-        for tile_id, data in ordered:
-            writer.write_tile(tile_id, data)
-        writer.finalize(
-            {"tile_type": TileType.JPEG, "tile_compression": Compression.NONE,
-             "min_lon_e7": int(w * 1e7), "min_lat_e7": int(s * 1e7),
-             "max_lon_e7": int(e * 1e7), "max_lat_e7": int(n * 1e7),
-             "center_zoom": min_zoom, "center_lon_e7": int((w + e) / 2 * 1e7),
-             "center_lat_e7": int((s + n) / 2 * 1e7)},
-            {"name": out.stem, "format": "jpg", "quality": quality},
-        )
+    return {"tile_type": TileType.JPEG, "tile_compression": Compression.NONE,
+            "min_lon_e7": int(w * 1e7), "min_lat_e7": int(s * 1e7),
+            "max_lon_e7": int(e * 1e7), "max_lat_e7": int(n * 1e7),
+            "center_zoom": min_zoom, "center_lon_e7": int((w + e) / 2 * 1e7),
+            "center_lat_e7": int((s + n) / 2 * 1e7)}
