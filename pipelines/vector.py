@@ -15,7 +15,14 @@ from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.writers import TILES_FOLDER, WRITERS, content_timestamp, index_ids, write_mvt
+from pipelines.writers import (
+    TILES_FOLDER,
+    WRITERS,
+    TileJob,
+    content_timestamp,
+    index_ids,
+    start_mvt,
+)
 
 
 class VectorPipeline(Pipeline):
@@ -44,13 +51,10 @@ class VectorPipeline(Pipeline):
         self, results: list[tuple[gpd.GeoDataFrame, RejectsReport]], staging: Path
     ) -> BuildResult:
         (layer, report), = results
-        with content_timestamp(Path(report.source)):
-            paths = {fmt: WRITERS[fmt](layer, staging, self.dataset.id)
-                     for fmt in self.dataset.outputs if fmt in WRITERS}
-        if "mvt" in self.dataset.outputs:
-            self.write_tiles(layer, staging)
-        if "gpkg" in paths:
-            index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+        paths, tiles = self.write_outputs(layer, staging, Path(report.source))
+        if tiles is not None:
+            tiles.wait()
+            link_tiles(self.settings.tiles_dir, self.settings.published_dir, self.dataset.id)
         files = [file_record(path, fmt) for fmt, path in paths.items()]
         (staging / "rejects.csv").write_text(report.to_csv(), encoding="utf-8")
         (staging / "report.json").write_text(report.to_json(), encoding="utf-8")
@@ -69,16 +73,42 @@ class VectorPipeline(Pipeline):
         return BuildResult(self.dataset.id, metadata, report.headline())
 
 
-    def write_tiles(self, layer: gpd.GeoDataFrame, staging: Path) -> None:
-        """Vector tiles inside the version folder, reached through ``tiles_dir/<id>``.
+    def write_outputs(self, layer: gpd.GeoDataFrame, staging: Path, source: Path
+                      ) -> tuple[dict[str, Path], TileJob | None]:
+        """Write the download formats while tippecanoe builds the vector tiles alongside.
 
-        The tiles are published with the rest of the version by the same atomic swap;
-        ``tiles_dir/<id>`` is a fixed link to ``published/<id>/tiles`` that follows every swap.
+        GeoJSON goes first: tippecanoe reads that file (no extra input to write) and runs in
+        its own process while GeoPackage (+ id index), CSV and GeoParquet are written here. Tiles
+        live inside the version folder and are reached through ``tiles_dir/<id>``, a fixed link to
+        ``published/<id>/tiles`` that follows every atomic swap.
         """
+        wanted = [fmt for fmt in self.dataset.outputs if fmt in WRITERS]
+        wanted.sort(key=lambda fmt: fmt != "geojson")
         zoom = self.params.get("tiles", {})
-        write_mvt(layer, staging, self.dataset.id, int(zoom.get("minzoom", 10)),
-                  int(zoom.get("maxzoom", 16)))
-        link_tiles(self.settings.tiles_dir, self.settings.published_dir, self.dataset.id)
+        tiles: TileJob | None = None
+        paths: dict[str, Path] = {}
+        try:
+            with content_timestamp(source):
+                for fmt in wanted:
+                    if tiles is None and fmt != "geojson":
+                        tiles = self._start_tiles(layer, staging, zoom, paths.get("geojson"))
+                    paths[fmt] = WRITERS[fmt](layer, staging, self.dataset.id)
+                if tiles is None:
+                    tiles = self._start_tiles(layer, staging, zoom, paths.get("geojson"))
+            if "gpkg" in paths:
+                index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+        except BaseException:
+            if tiles is not None:
+                tiles.cancel()
+            raise
+        return paths, tiles
+
+    def _start_tiles(self, layer: gpd.GeoDataFrame, staging: Path, zoom: dict,
+                     geojson: Path | None) -> TileJob | None:
+        if "mvt" not in self.dataset.outputs:
+            return None
+        return start_mvt(layer, staging, self.dataset.id, int(zoom.get("minzoom", 10)),
+                         int(zoom.get("maxzoom", 16)), geojson)
 
 
 def link_tiles(tiles_dir: Path, published_dir: Path, dataset_id: str) -> Path:

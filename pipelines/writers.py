@@ -109,34 +109,81 @@ def tippecanoe_binary() -> str:
     return found
 
 
-def write_mvt(layer: gpd.GeoDataFrame, folder: Path, name: str, minzoom: int = 10,
-              maxzoom: int = 16) -> tuple[Path, float]:
-    """Vector tiles of the layer into ``folder/tiles``; returns the folder and tippecanoe's time.
+class TileJob:
+    """tippecanoe building a tile folder in the background; :meth:`wait` collects it."""
 
-    The layer goes to tippecanoe as FlatGeobuf (binary, read in a fraction of GeoJSON's time).
+    def __init__(self, name: str, out: Path, command: list[str] | None = None,
+                 scratch: tuple[Path, ...] = ()) -> None:
+        self.name, self.out, self.scratch = name, out, scratch
+        self.log = out.parent / f".{name}.tippecanoe.log"
+        self.started = time.perf_counter()
+        self.proc: subprocess.Popen | None = None
+        if command is not None:
+            with self.log.open("wb") as log:  # a file, not a pipe: a pipe could fill and stall
+                self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+
+    def wait(self) -> float:
+        """Block until the tiles are written; return tippecanoe's wall time in seconds."""
+        if self.proc is None:
+            return 0.0
+        try:
+            code = self.proc.wait()
+            seconds = time.perf_counter() - self.started
+            message = self.log.read_text(encoding="utf-8", errors="replace").strip()
+        finally:
+            self._clean()
+        if code != 0:
+            raise TilesError(f"tippecanoe failed for {self.name} ({code}): {message[-500:]}")
+        return seconds
+
+    def cancel(self) -> None:
+        """Stop tippecanoe (a writer running alongside it failed) and remove its scratch files."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._clean()
+
+    def _clean(self) -> None:
+        for path in (*self.scratch, self.log):
+            path.unlink(missing_ok=True)
+
+
+def start_mvt(layer: gpd.GeoDataFrame, folder: Path, name: str, minzoom: int = 10,
+              maxzoom: int = 16, geojson: Path | None = None) -> TileJob:
+    """Start tippecanoe on the layer's vector tiles into ``folder/tiles``; see :func:`write_mvt`.
+
+    With ``geojson`` (the RFC 7946 download this build publishes anyway) tippecanoe reads that
+    file with its parallel reader (``-P``): no extra input file is written, and the parse, the
+    one single-threaded phase of tippecanoe, runs on every core. ``-P`` needs one feature per
+    line, which GDAL's GeoJSON writer gives; tippecanoe warns about the FeatureCollection's
+    opening and closing lines and reads every feature (the tiles are byte-identical to a plain
+    read: ``tests/layers/test_parcels.py``). Without it, the layer is written as FlatGeobuf.
     Densest features are dropped only where a low-zoom tile would exceed tippecanoe's size limit;
-    at ``maxzoom`` every feature is present.
+    at ``maxzoom`` every feature is present. The caller writes its other outputs meanwhile.
     """
     out = folder / TILES_FOLDER
     if layer.empty:  # tippecanoe refuses an empty input; an empty tile set is still valid
-        return _empty_tileset(out, name, minzoom, maxzoom), 0.0
-    source = folder / f".{name}.tiles-input.fgb"
-    pyogrio.write_dataframe(layer.to_crs("EPSG:4326"), source, driver="FlatGeobuf",
-                            spatial_index=False)
+        return TileJob(name, _empty_tileset(out, name, minzoom, maxzoom))
+    scratch: tuple[Path, ...] = ()
+    if geojson is None:
+        geojson = folder / f".{name}.tiles-input.fgb"
+        pyogrio.write_dataframe(layer.to_crs("EPSG:4326"), geojson, driver="FlatGeobuf",
+                                spatial_index=False)
+        scratch = (geojson,)
+        parallel = []
+    else:
+        parallel = ["-P"]
     command = [tippecanoe_binary(), "-e", str(out), "--no-tile-compression", "--force",
                "--quiet", "-l", name, "-Z", str(minzoom), "-z", str(maxzoom),
-               "--drop-densest-as-needed",
-               str(source)]
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    finally:
-        source.unlink(missing_ok=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise TilesError(f"tippecanoe failed for {name} ({done.returncode}): "
-                         f"{done.stderr.strip()[-500:]}")
-    return out, seconds
+               "--drop-densest-as-needed", *parallel, str(geojson)]
+    return TileJob(name, out, command, scratch)
+
+
+def write_mvt(layer: gpd.GeoDataFrame, folder: Path, name: str, minzoom: int = 10,
+              maxzoom: int = 16, geojson: Path | None = None) -> tuple[Path, float]:
+    """Vector tiles of the layer into ``folder/tiles``; returns the folder and tippecanoe's time."""
+    job = start_mvt(layer, folder, name, minzoom, maxzoom, geojson)
+    return job.out, job.wait()
 
 
 def _empty_tileset(out: Path, name: str, minzoom: int, maxzoom: int) -> Path:

@@ -167,3 +167,26 @@ def test_no_owner_data_in_geoparquet_or_tiles(portal: Settings, sample_raw: Path
                 values = " ".join(str(v) for v in feature["properties"].values())
                 assert not any(k.startswith("eigentuemer") for k in feature["properties"])
                 assert not [o for o in owners if o in values]
+
+
+def test_tiles_equal_tippecanoe_alone_on_the_published_geojson(portal: Settings,
+                                                               tmp_path: Path) -> None:
+    """The build feeds tippecanoe the GeoJSON download with its parallel reader (``-P``); the
+    tiles must be byte for byte those of tippecanoe's ordinary read of that same file."""
+    import subprocess
+
+    from pipelines.writers import tippecanoe_binary
+
+    folder = portal.published_dir / "parcels"
+    published = {p.relative_to(folder / "tiles"): p.read_bytes()
+                 for p in (folder / "tiles").rglob("*.pbf")}
+    subprocess.run([tippecanoe_binary(), "-e", str(tmp_path / "alone"), "--no-tile-compression",
+                    "--force", "--quiet", "-l", "parcels", "-Z", "12", "-z", "16",
+                    "--drop-densest-as-needed", str(folder / "parcels.geojson")],
+                   check=True, capture_output=True)
+    alone = {p.relative_to(tmp_path / "alone"): p.read_bytes()
+             for p in (tmp_path / "alone").rglob("*.pbf")}
+    assert len(published) > 10
+    assert published.keys() == alone.keys()
+    assert [k for k in published if published[k] != alone[k]] == []
+    assert not list(folder.glob(".*")), "no scratch files (input, log) left in the version"
