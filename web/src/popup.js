@@ -74,6 +74,20 @@ export function treeAgreement(p) {
   return checks.every(Boolean) ? "agree" : "differ";
 }
 
+function signed(value) {
+  return `${value > 0 ? "+" : value < 0 ? "−" : "±"}${formatNumber(Math.abs(value), 1)} m`;
+}
+
+/** "Höhe +3,2 m, Kronendurchmesser −1,5 m": LiDAR minus cadastre. */
+function differences(p) {
+  const parts = [];
+  if (!isEmpty(p.height_m)) parts.push(`${t("tree.height")} ${signed(p.lidar_height_m - p.height_m)}`);
+  if (!isEmpty(p.crown_diameter_m) && !isEmpty(p.lidar_crown_diameter_m)) {
+    parts.push(`${t("tree.crown")} ${signed(p.lidar_crown_diameter_m - p.crown_diameter_m)}`);
+  }
+  return parts.join(", ");
+}
+
 function metres(value) {
   return isEmpty(value) ? "–" : `${formatNumber(value, 1)} m`;
 }
@@ -90,7 +104,8 @@ export function treeCard(layer, p) {
       + `${escapeHtml(t("tree.notFound", { year }).replace("  ", " "))}</p>`;
   } else {
     const verdict = treeAgreement(p);
-    const text = verdict === "agree" ? t("tree.agree") : verdict === "differ" ? t("tree.disagree") : t("tree.noLidar");
+    let text = verdict === "agree" ? t("tree.agree") : verdict === "differ" ? t("tree.disagree") : t("tree.noLidar");
+    if (verdict !== "none") text += ` (${differences(p)})`;
     lidar = `<p class="verdict ${verdict}" data-verdict="${verdict}">${escapeHtml(text)}</p>`;
     if (!isEmpty(p.lidar_distance_m)) {
       lidar += `<p>${escapeHtml(t("tree.distance"))}: ${metres(p.lidar_distance_m)}</p>`;
@@ -101,8 +116,8 @@ export function treeCard(layer, p) {
     + `<th scope="col">${escapeHtml(t("tree.lidar", { year }).trim())}</th></tr>`;
   const row = (label, cadastre, laser) => `<tr><th scope="row">${escapeHtml(label)}</th>`
     + `<td>${metres(cadastre)}</td><td>${measured ? metres(laser) : "–"}</td></tr>`;
-  const planted = isEmpty(p.planting_year) ? "" : `<tr><th scope="row">${escapeHtml(pick(field("planting_year").title))}</th>`
-    + `<td>${escapeHtml(String(p.planting_year))}</td></tr>`;
+  const planted = isEmpty(p.planting_year) ? ""
+    : `<p>${escapeHtml(pick(field("planting_year").title))}: ${escapeHtml(String(p.planting_year))}</p>`;
   const rest = attributeTable(layer, p, ["species_de", "species_botanical", "planting_year", "height_m",
     "crown_diameter_m", "lidar_status", "lidar_year", "lidar_height_m", "lidar_crown_diameter_m",
     "lidar_distance_m"]);
@@ -110,8 +125,8 @@ export function treeCard(layer, p) {
     + `<h3>${escapeHtml(p.species_de || t("tree.unknown"))}</h3>`
     + `<p class="layer-name">${escapeHtml(pick(layer.title))}</p>`
     + (p.species_botanical ? `<p class="botanical" lang="la">${escapeHtml(p.species_botanical)}</p>` : "")
-    + (planted ? `<table>${planted}</table>` : "")
-    + `<table class="measures"><caption class="visually-hidden">${escapeHtml(t("tree.lidarTitle"))}</caption>`
+    + planted
+    + `<table class="measures" aria-label="${escapeHtml(t("tree.lidarTitle"))}">`
     + `${head}${row(t("tree.height"), p.height_m, p.lidar_height_m)}`
     + `${row(t("tree.crown"), p.crown_diameter_m, p.lidar_crown_diameter_m)}</table>`
     + lidar + rest + `</div>`;
@@ -127,6 +142,20 @@ export function featureHtml(layer, properties) {
 
 let open = null;
 
+/** Pan the map so that the whole popup is visible (it follows its point). */
+function keepInView(map, element) {
+  const box = element.getBoundingClientRect();
+  const frame = map.getContainer().getBoundingClientRect();
+  const margin = 8;
+  let dy = 0;
+  if (box.bottom > frame.bottom - margin) dy = box.bottom - frame.bottom + margin;
+  if (box.top - dy < frame.top + margin) dy = box.top - frame.top - margin;
+  let dx = 0;
+  if (box.right > frame.right - margin) dx = box.right - frame.right + margin;
+  if (box.left - dx < frame.left + margin) dx = box.left - frame.left - margin;
+  if (dx || dy) map.panBy([dx, dy], { duration: 200 });
+}
+
 /** Show a feature's popup at lngLat (one popup at a time); focus moves into it. */
 export function showPopup(map, layer, properties, lngLat, { focus = false } = {}) {
   if (open) open.remove();
@@ -140,6 +169,7 @@ export function showPopup(map, layer, properties, lngLat, { focus = false } = {}
   element.dataset.layer = layer.id;
   const close = element.querySelector(".maplibregl-popup-close-button");
   if (close) close.setAttribute("aria-label", t("popup.close"));
+  keepInView(map, element);
   return open;
 }
 
