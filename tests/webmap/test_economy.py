@@ -162,6 +162,7 @@ def test_sorting_by_a_distance_column_by_keyboard(server, browser):
     assert values == sorted(values) and values[0] < values[-1]
     # the order is the API's sortby, so the developer link yields the same order
     assert table_ids(page) == [f["id"] for f in api_offers(server, sortby=f"+{JUNCTION}")]
+    header.scroll_into_view_if_needed()
     shot(page, "economy-4-sorted-ascending")
 
     page.evaluate("document.body.dataset.ready = 'false'")
@@ -217,6 +218,7 @@ def test_empty_result_says_so(server, browser):
     assert page.locator("#empty").is_visible()
     assert page.locator("#status").inner_text() == "0 Angebote gefunden."
     assert page.locator("#offers tbody tr").count() == 0
+    assert page.locator("#offers").is_hidden()
     assert page.get_by_role("button", name="Ergebnis als CSV herunterladen").is_disabled()
     shot(page, "economy-6-empty")
     assert_clean(log)

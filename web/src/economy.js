@@ -203,6 +203,7 @@ class EconomyPage {
       this.map.show(features);
       this.status.textContent = this.msg.count(matched);
       this.empty.hidden = features.length > 0;
+      this.table.parentElement.hidden = features.length === 0;
       document.getElementById("csv").disabled = features.length === 0;
     } catch (err) {
       this.status.textContent = "";
