@@ -12,6 +12,7 @@ A ``limit`` over the maximum is refused (``on_exceed: error``) with a message th
 
 from __future__ import annotations
 
+import threading
 from collections import ChainMap
 from functools import lru_cache
 from typing import Any
@@ -39,7 +40,25 @@ def transform_bbox(bbox: list, from_crs: str | pyproj.CRS, to_crs: str | pyproj.
     if web_mercator:
         bbox = [bbox[0], max(-85.0511, bbox[1]), bbox[2], min(85.0511, bbox[3])]
     n_dims = len(bbox) // 2
-    return list(transformer.transform(*bbox[:n_dims]) + transformer.transform(*bbox[n_dims:]))
+    result = list(transformer.transform(*bbox[:n_dims]) + transformer.transform(*bbox[n_dims:]))
+    _asked.last = (list(bbox), from_crs, always_xy, result)
+    return result
+
+
+_asked = threading.local()
+
+
+def asked_bbox(transformed: list) -> tuple[list, str, bool] | None:
+    """The box, its CRS and axis flag as the client sent them, if ``transformed`` came from them.
+
+    pygeoapi hands a provider only the two transformed corners; a provider that can query with
+    the exact shape of the requested box (a lon/lat rectangle is no rectangle in UTM) looks the
+    original up here. Per thread, and only for the very box it was given: anything else is None.
+    """
+    last = getattr(_asked, "last", None)
+    if last is None or list(transformed) != last[3]:
+        return None
+    return last[0], last[1], last[2]
 
 
 _original = pygeoapi_crs.transform_bbox

@@ -11,6 +11,10 @@ What :class:`pygeoapi.provider.sql.PostgreSQLProvider` (0.24) gets wrong, and wh
   keeps the GeoPackage row order, so both back ends return pages in the same order); NULLs sort
   first ascending and last descending, as in SQLite.
 * The unique key column is not published as a property.
+* A ``bbox`` arrives as the two corners transformed into the storage CRS, and the provider
+  queries the rectangle they span: in UTM that is not the requested lon/lat box (it cuts off
+  or adds slivers along the edges). The requested box is queried instead, its edges densified
+  and projected as the GeoPackage provider does, so both back ends select the same features.
 
 Configuration: as pygeoapi's provider, plus ``order_key`` (optional)::
 
@@ -25,14 +29,22 @@ Configuration: as pygeoapi's provider, plus ``order_key`` (optional)::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+import pyproj
+import shapely
+from geoalchemy2.functions import ST_GeomFromText, ST_Intersects
+from pygeoapi.crs import get_crs, get_srid
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderQueryError
 from pygeoapi.provider.sql import PostgreSQLProvider
 from sqlalchemy import asc, desc
 from sqlalchemy.exc import SQLAlchemyError
 
+from geoportal import pygeoapi_patches
 from geoportal.providers import cql2
+from geoportal.providers.geopackage import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
 
 DEFAULT_ORDER_KEY = "fid"
 
@@ -73,3 +85,29 @@ class PostGISProvider(PostgreSQLProvider):
         key = self.order_key if hasattr(table_model, self.order_key) else self.id_field
         clauses.append(asc(getattr(table_model, key)))
         return clauses
+
+    def _get_bbox_filter(self, bbox: list[float]) -> Any:
+        asked = pygeoapi_patches.asked_bbox(bbox) if bbox else None
+        if asked is None:
+            return super()._get_bbox_filter(bbox)
+        box, crs, always_xy = asked
+        polygon = densified_box(box, crs, self.storage_crs, always_xy)
+        geom_column = getattr(self.table_model, self.geom)
+        return ST_Intersects(ST_GeomFromText(polygon.wkt, get_srid(self.storage_crs)),
+                             geom_column)
+
+
+def densified_box(box: list[float], crs: str, storage_crs: str,
+                  always_xy: bool = False) -> shapely.Polygon:
+    """The box's outline in ``storage_crs``, each edge split in steps of about 50 m."""
+    a0, b0, a1, b1 = box[:4]
+    n = min(_MAX_SEGMENTS_PER_EDGE,
+            max(1, math.ceil(max(a1 - a0, b1 - b0) / _DENSIFY_STEP_DEG)))
+    steps = np.linspace(0.0, 1.0, n + 1)[:-1]
+    first = np.concatenate([a0 + (a1 - a0) * steps, np.full(n, a1), a1 - (a1 - a0) * steps,
+                            np.full(n, a0)])
+    second = np.concatenate([np.full(n, b0), b0 + (b1 - b0) * steps, np.full(n, b1),
+                             b1 - (b1 - b0) * steps])
+    transformer = pyproj.Transformer.from_crs(get_crs(crs), get_crs(storage_crs), always_xy)
+    x, y = transformer.transform(first, second)
+    return shapely.Polygon(np.column_stack([x, y]))

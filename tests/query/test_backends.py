@@ -119,6 +119,18 @@ def test_json_queries_agree(dual_server, layer, body):
     assert set(embedded[0]) == set(postgis[0])
 
 
+@pytest.mark.parametrize("layer", ["parcels", "trees"])
+def test_plain_bbox_agrees(dual_server, layer):
+    """``bbox=`` in lon/lat selects the same features on both back ends, also along the edges
+    where the lon/lat box and the rectangle of its transformed corners differ."""
+    params = {"bbox": ",".join(f"{v:.6f}" for v in BOX)}
+    embedded = fetch_all(f"{dual_server}/collections/{layer}/items", params)
+    postgis = fetch_all(f"{dual_server}/collections/{layer}_pg/items", params)
+    assert embedded[1] > 0
+    assert set(embedded[0]) == set(postgis[0])
+    assert embedded[1] == postgis[1]
+
+
 def test_bad_filters_are_400_on_both_back_ends(dual_server):
     for suffix in ("", "_pg"):
         url = f"{dual_server}/collections/parcels{suffix}/items"
