@@ -18,13 +18,21 @@ Measured:
 
 Run:  .venv/bin/python bench/bench_imagery.py [--tiles 4] [--size 10000]
 Needs Debian's gdal-bin (gdal_translate, gdal2tiles.py) and wrk.
+
+Peak memory:  .venv/bin/python bench/bench_imagery.py --memory 5,20 [--size 10000]
+makes the largest delivery once, then builds the first N tiles of it (conversion, mosaic, web
+tiles z``--zmin``–``--zmax``, empty cache) in a fresh Python process per N and reports that
+process's peak RSS (``getrusage(RUSAGE_SELF)``, the driver) and its children's
+(``RUSAGE_CHILDREN``: the largest single tile or web-tile worker; two run at a time).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -200,6 +208,61 @@ def bench_serving(settings, staging: Path, zdeep: int, seconds: int) -> dict[str
     return results
 
 
+def rss_child(base: Path, zmin: int, zmax: int) -> dict[str, float]:
+    """Build the delivery under ``base/raw`` from scratch; report time and peak RSS (MB)."""
+    settings = make_settings(base)
+    p = pipeline(settings, "auto", zmin, zmax)
+    staging = base / "staging"
+    staging.mkdir()
+    started = time.perf_counter()
+    results = run_units(p, p.plan(), staging, workers=2)
+    built = p.finish(results, staging)
+    seconds = time.perf_counter() - started
+    megapixels = sum(r.megapixels for r in results)
+    return {"tiles": len(results), "megapixels": megapixels, "seconds": seconds,
+            "web_tiles": int(re.search(r"(\d+) pre-rendered", built.headline)[1]),
+            "driver_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "driver_hwm_mb": _vm_hwm_mb(),
+            "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def _vm_hwm_mb() -> float:
+    """This process's own peak RSS (``VmHWM``: unlike ru_maxrss, nothing inherited)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_memory(counts: list[int], size: int, zmin: int, zmax: int) -> list[dict[str, float]]:
+    """Peak RSS of whole builds of ``counts`` tiles, each in a fresh process (clean rusage)."""
+    with tempfile.TemporaryDirectory(prefix="bench-imagery-rss-", dir=ROOT / "var"
+                                     if (ROOT / "var").is_dir() else None) as tmp:
+        base = Path(tmp)
+        tiles = [(350 + k // 4, 5685 + k % 4) for k in range(max(counts))]
+        started = time.perf_counter()
+        # in a process of its own: Linux carries a parent's peak RSS over into the children it
+        # starts (ru_maxrss survives fork + exec), so this process must stay small
+        subprocess.run([sys.executable, __file__, "--make-input", str(base / "input"),
+                        "--tiles", str(len(tiles)), "--size", str(size)], check=True)
+        print(f"input: {len(tiles)} tiles × {size}² RGB "
+              f"({time.perf_counter() - started:.0f} s to make)", flush=True)
+        sources = sorted((base / "input" / "dop").glob("*.tif"))
+        rows = []
+        for n in counts:
+            run = base / f"run{n}"
+            (run / "raw" / "dop").mkdir(parents=True)
+            for src in sources[:n]:
+                (run / "raw" / "dop" / src.name).symlink_to(src)
+            done = subprocess.run([sys.executable, __file__, "--rss-child", str(run),
+                                   "--zmin", str(zmin), "--zmax", str(zmax)],
+                                  capture_output=True, text=True, check=True)
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(json.dumps(rows[-1]), flush=True)
+            shutil.rmtree(run)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiles", type=int, default=4, help="1 km tiles (2×N/2 block)")
@@ -208,7 +271,29 @@ def main() -> None:
     parser.add_argument("--zmax", type=int, default=17)
     parser.add_argument("--zdeep", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--memory", metavar="N,M", help="peak RSS for builds of N, M tiles")
+    parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--make-input", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_input:
+        make_input(args.make_input, [(350 + k // 4, 5685 + k % 4) for k in range(args.tiles)],
+                   args.size)
+        return
+    if args.rss_child:
+        print(json.dumps(rss_child(args.rss_child, args.zmin, args.zmax)))
+        return
+    if args.memory:
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        rows = bench_memory([int(n) for n in args.memory.split(",")], args.size, args.zmin,
+                            args.zmax)
+        print(f"\n## Peak memory (z{args.zmin}–z{args.zmax} web tiles included)")
+        for r in rows:
+            print(f"- {r['tiles']} tiles, {r['megapixels']:,.0f} MP in {r['seconds']:.0f} s "
+                  f"({r['megapixels'] / r['seconds']:.1f} MP/s, {r['web_tiles']} web tiles): "
+                  f"driver {r['driver_mb']:.0f} MB (VmHWM {r['driver_hwm_mb']:.0f} MB), "
+                  f"largest worker {r['worker_mb']:.0f} MB")
+        print(f"\nload average after: {os.getloadavg()}")
+        return
     tiles = [(350 + k // 2, 5685 + k % 2) for k in range(args.tiles)]
     with tempfile.TemporaryDirectory(prefix="bench-imagery-", dir=ROOT / "var"
                                      if (ROOT / "var").is_dir() else None) as tmp:
