@@ -173,6 +173,9 @@ def _service_distribution(
     api: vocab.ApiKind,
 ) -> Distribution:
     kind = api.file_type
+    if api.key == "ogcapi-tiles":  # map tiles come as the layer's default format (jpeg or png)
+        fmt = str(dataset.pipeline.params.get("tiles", {}).get("format", "jpeg"))
+        kind = vocab.FILE_TYPES.get(fmt, kind)
     service = Service(
         uri=f"{uri}/services/{api.key}",
         title_de=f"{api.label}: {dataset.title.de}",

@@ -110,6 +110,7 @@ FILE_TYPES: dict[str, FileType] = {
     "parquet": FileType("PARQUET", "application/vnd.apache.parquet", "Parquet"),
     "json": FileType("JSON", "application/json", "JSON"),
     "jpeg": FileType("JPEG", "image/jpeg", "JPEG"),
+    "png": FileType("PNG", "image/png", "PNG"),
 }
 
 #: Outputs that are served (OGC API Tiles), not offered as downloadable files.

@@ -16,6 +16,10 @@ def test_tiles_and_coverages_are_described_as_data_services(registry, published)
     assert services["orthophoto"]["ogcapi-tiles"].access_url == \
         f"{BASE_URL}/collections/orthophoto/tiles"
     assert set(services["trees"]) == {"ogcapi-features"}
+    # map tiles are described in the format a client receives: JPEG photos, PNG overlays
+    assert services["orthophoto"]["ogcapi-tiles"].media_type == "image/jpeg"
+    assert services["canopy_height"]["ogcapi-tiles"].media_type == "image/png"
+    assert services["canopy_height"]["ogcapi-tiles"].format_uri.endswith("/file-type/PNG")
     for rid, dataset in ((d.id, d) for d in registry):
         assert (("ogcapi-features" in services[rid]) == dataset.serve.features), rid
     report = validate_records(list(records.values()), BASE_URL)
