@@ -49,7 +49,8 @@ STAGES: list[dict[str, Any]] = [
     {"step": "buffer", "from": "neighbour tiles' binned grids"},
     {"step": "fill", "method": "nearest + 3 relaxation passes"},
     {"step": "derive", "products": ["dtm", "dsm", "chm = dsm - dtm", "hillshade(dtm)"]},
-    {"step": "trees", "method": "lmf (height-dependent window) + watershed (dalponte-like)"},
+    {"step": "trees", "method": "pit-filled CHM, lmf (height-dependent window, no tops within "
+                                "1 m of a footprint) + watershed (dalponte-like)"},
     {"step": "buildings", "method": "p95 of dsm - dtm inside the footprint"},
 ]
 

@@ -28,12 +28,20 @@ class TreeParams:
 
     min_height: float = 2.0
     smooth_sigma_m: float = 0.5
-    window_base_m: float = 3.5
-    window_per_m: float = 0.12
+    window_base_m: float = 2.5
+    window_per_m: float = 0.08
     window_max_m: float = 10.0
     crown_fraction: float = 0.45
     min_multi_return_share: float = 0.08
     evidence_radius_m: float = 2.0
+    # A footprint rasterises by cell centres, so the cells along a roof's edge keep the roof's
+    # height outside the mask: a "top" there (and the true top it suppresses next to it) was the
+    # main height error. Tops closer than this to a footprint are not taken.
+    building_margin_m: float = 1.0
+    # Sparse clouds leave "pits" in crowns (a cell whose highest return went deep into the crown
+    # or to the ground) that split crowns and shrink them; a grey closing of this radius fills
+    # them before tops and crowns are found. Heights still come from the unfilled model.
+    pit_fill_m: float = 1.0
 
 
 @dataclass
@@ -90,6 +98,13 @@ def _one_per_plateau(tops: np.ndarray, chm: np.ndarray) -> np.ndarray:
     return single
 
 
+def near(mask: np.ndarray, radius_cells: float) -> np.ndarray:
+    """Cells within ``radius_cells`` of ``mask`` (the mask itself included)."""
+    if radius_cells <= 0 or not mask.any():
+        return mask
+    return ndimage.binary_dilation(mask, structure=disk(radius_cells))
+
+
 def window_share(share: np.ndarray, radius_cells: float) -> np.ndarray:
     """Mean of a gappy (NaN) grid over a circular window: the pulses' evidence around a top."""
     valid = ~np.isnan(share)
@@ -109,18 +124,24 @@ def detect(chm: np.ndarray, multi: np.ndarray, buildings: np.ndarray, spec: Grid
     its crown is delineated whole because the buffer holds its other half.
     """
     r = spec.resolution
-    smooth = ndimage.gaussian_filter(chm, sigma=p.smooth_sigma_m / r)
-    canopy = (chm >= p.min_height) & ~buildings
+    if p.pit_fill_m > 0:
+        closed = ndimage.grey_closing(chm, footprint=disk(p.pit_fill_m / r), mode="nearest")
+    else:
+        closed = chm
+    smooth = ndimage.gaussian_filter(closed, sigma=p.smooth_sigma_m / r)
+    canopy = (closed >= p.min_height) & ~buildings
     evidence = window_share(multi, p.evidence_radius_m / r)
-    tops = local_maxima(np.where(canopy, smooth, 0.0), r, p)
+    candidates = canopy & ~near(buildings, p.building_margin_m / r)
+    tops = local_maxima(np.where(candidates, smooth, 0.0), r, p)
     tops &= canopy & (evidence >= p.min_multi_return_share)
     rows, cols = np.nonzero(tops)
     markers = np.zeros(chm.shape, dtype=np.int32)
     markers[rows, cols] = np.arange(1, len(rows) + 1)
     labels = watershed(-smooth, markers, mask=canopy)
     top_height = np.zeros(len(rows) + 1, dtype=np.float32)
-    np.maximum.at(top_height, labels.ravel(), chm.ravel())
-    labels[chm < p.crown_fraction * top_height[labels]] = 0
+    # the height from crown cells clear of roofs (a crown may reach over a roof's edge cells)
+    np.maximum.at(top_height, labels[candidates], chm[candidates])
+    labels[closed < p.crown_fraction * top_height[labels]] = 0
     n = spec.size - core
     inside = (rows >= core) & (rows < n) & (cols >= core) & (cols < n)
     keep_ids = np.nonzero(inside)[0] + 1

@@ -14,7 +14,7 @@ import pytest
 import rasterio
 
 from geoportal.publish import read_metadata
-from pipelines.lidar.score import match, score
+from pipelines.lidar.score import complete_sample_truth, match, score
 from tests.lidar.conftest import LIDAR_IDS, build, settings_for
 
 
@@ -93,6 +93,20 @@ def test_tree_detection_scores_against_ground_truth(built, two_tiles) -> None:
     print(json.dumps(result.as_dict(), indent=1))
     assert result.free_standing.recall > 0.7 and result.free_standing.precision > 0.6
     assert result.height_rmse_m < 2.0
+
+
+def test_tree_detection_meets_the_issue_targets_against_complete_truth(built, two_tiles) -> None:
+    """Issue #3: F1 >= 0.9 for free-standing trees, height RMSE <= 0.5 m (3 points/m² here;
+    the city's clouds have 15). Scored where the truth is complete (score.complete_sample_truth)."""
+    settings, _ = built
+    trees = gpd.read_file(settings.published_dir / "trees_lidar" / "trees_lidar.gpkg")
+    truth, area = complete_sample_truth(two_tiles)
+    result = score(trees, truth, area=area)
+    print(json.dumps(result.as_dict(), indent=1))
+    assert result.free_standing.f1 >= 0.9
+    assert result.closed_canopy.precision >= 0.9 and result.closed_canopy.recall >= 0.5
+    assert result.height_rmse_m <= 0.5
+    assert abs(result.crown_diameter_bias_m) <= 1.0
 
 
 def test_match_is_one_to_one_and_within_distance() -> None:
