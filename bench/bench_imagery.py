@@ -234,20 +234,26 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def bench_memory(counts: list[int], size: int, zmin: int, zmax: int) -> list[dict[str, float]]:
-    """Peak RSS of whole builds of ``counts`` tiles, each in a fresh process (clean rusage)."""
+def bench_memory(counts: list[int], size: int, zmin: int, zmax: int,
+                 keep: Path | None = None) -> list[dict[str, float]]:
+    """Peak RSS of whole builds of ``counts`` tiles, each in a fresh process (clean rusage).
+
+    ``keep``: a folder to make the input in once and reuse on later runs.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-imagery-rss-", dir=ROOT / "var"
                                      if (ROOT / "var").is_dir() else None) as tmp:
         base = Path(tmp)
         tiles = [(350 + k // 4, 5685 + k % 4) for k in range(max(counts))]
         started = time.perf_counter()
-        # in a process of its own: Linux carries a parent's peak RSS over into the children it
-        # starts (ru_maxrss survives fork + exec), so this process must stay small
-        subprocess.run([sys.executable, __file__, "--make-input", str(base / "input"),
-                        "--tiles", str(len(tiles)), "--size", str(size)], check=True)
+        given = keep / "dop" if keep else None
+        if not (given and len(list(given.glob("*.tif"))) >= len(tiles)):
+            # in a process of its own: Linux carries a parent's peak RSS over into the children
+            # it starts (ru_maxrss survives fork + exec), so this process must stay small
+            subprocess.run([sys.executable, __file__, "--make-input", str(keep or base / "input"),
+                            "--tiles", str(len(tiles)), "--size", str(size)], check=True)
         print(f"input: {len(tiles)} tiles × {size}² RGB "
               f"({time.perf_counter() - started:.0f} s to make)", flush=True)
-        sources = sorted((base / "input" / "dop").glob("*.tif"))
+        sources = sorted((keep or base / "input").joinpath("dop").glob("*.tif"))[:len(tiles)]
         rows = []
         for n in counts:
             run = base / f"run{n}"
@@ -272,6 +278,7 @@ def main() -> None:
     parser.add_argument("--zdeep", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--memory", metavar="N,M", help="peak RSS for builds of N, M tiles")
+    parser.add_argument("--input", type=Path, help="--memory: keep/reuse the input here")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--make-input", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -285,7 +292,7 @@ def main() -> None:
     if args.memory:
         print(f"load average before: {os.getloadavg()}", flush=True)
         rows = bench_memory([int(n) for n in args.memory.split(",")], args.size, args.zmin,
-                            args.zmax)
+                            args.zmax, args.input)
         print(f"\n## Peak memory (z{args.zmin}–z{args.zmax} web tiles included)")
         for r in rows:
             print(f"- {r['tiles']} tiles, {r['megapixels']:,.0f} MP in {r['seconds']:.0f} s "
