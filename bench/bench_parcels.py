@@ -8,11 +8,11 @@ LiDAR or orthophotos. Measured in the same run:
    check, then GeoPackage + R-tree, CSV, GeoJSON, GeoParquet and vector tiles (z12–16), published
    atomically — the wall time of the whole build;
 2. our tile step against **tippecanoe alone** on the same input, the published GeoJSON (the file
-   a user would feed it), same options. Ours reads it with tippecanoe's parallel reader (``-P``),
-   which the build can do because it writes that GeoJSON anyway (no extra input file), while the
-   other formats are written meanwhile; the tiles are byte-identical (tests/layers). Pairs are
-   run ``--repeat`` times, order alternated; the ratio ``tippecanoe alone / ours`` ≥ 1 means ours
-   is at least as fast. Each pair's ratio is printed with the load average.
+   a user would feed it), same options. Ours reads that file too (the build writes it anyway, so
+   no extra input is written) while the other formats are written meanwhile; the tiles are
+   byte-identical (tests/layers).
+   Pairs are run ``--repeat`` times, order alternated; the ratio ``tippecanoe alone / ours`` ≥ 1
+   means ours is at least as fast. Each pair's ratio is printed with the load average.
 
 Run:  .venv/bin/python bench/bench_parcels.py [--repeat 7]
 """
@@ -125,7 +125,7 @@ def main() -> None:
               f"({count / build_s:,.0f} parcels/s); {tiles:,} tiles z12–16")
         print("  sizes: " + ", ".join(f"{k[1:]} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())
                                       if k in {".gpkg", ".csv", ".geojson", ".parquet"}))
-        print(f"vector tiles, {args.repeat} pairs: ours (tippecanoe -P on the published GeoJSON) "
+        print(f"vector tiles, {args.repeat} pairs: ours (tippecanoe on the published GeoJSON) "
               f"best {min(ours):.2f} s / median {statistics.median(ours):.2f} s; tippecanoe "
               f"alone best {min(alone):.2f} s / median {statistics.median(alone):.2f} s; "
               f"ratio alone/ours: best-of {min(alone) / min(ours):.2f}, per pair median "

@@ -171,8 +171,8 @@ def test_no_owner_data_in_geoparquet_or_tiles(portal: Settings, sample_raw: Path
 
 def test_tiles_equal_tippecanoe_alone_on_the_published_geojson(portal: Settings,
                                                                tmp_path: Path) -> None:
-    """The build feeds tippecanoe the GeoJSON download with its parallel reader (``-P``); the
-    tiles must be byte for byte those of tippecanoe's ordinary read of that same file."""
+    """The build feeds tippecanoe the GeoJSON download (no extra input file, other formats
+    written meanwhile); the tiles must be byte for byte those of tippecanoe run by hand on it."""
     import subprocess
 
     from pipelines.writers import tippecanoe_binary
