@@ -8,6 +8,12 @@ geometry in the file's CRS (EPSG:25832) with a GiST index, and the GeoPackage ro
 The copy goes into a new table that replaces the old one in one transaction, so readers see
 the old or the new layer, never half of one.
 
+Dates (``type: date`` in the registry) arrive as ``text`` columns holding ISO ``YYYY-MM-DD``,
+because the published GeoPackage stores them as TEXT (pyogrio writes Python dates so). Both
+back ends therefore compare them as ISO strings, which orders like dates, and give the same
+answers (``tests/query``); a ``date`` column type would need the GeoPackage writer to declare
+DATE first, a change to every output, left for later.
+
 :class:`Cluster` starts a throw-away cluster (``initdb`` + ``pg_ctl`` as the ``postgres`` user
 when run as root) on a local port: the project's tests and benchmarks use it.
 """
