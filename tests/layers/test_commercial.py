@@ -250,3 +250,19 @@ def test_amenities_within_walk_are_counted_per_kind(offers: gpd.GeoDataFrame,
             assert got <= straight
             seen[key] += got
     assert seen["restaurants"] > 0 and seen["shops"] > 0, seen
+
+
+def test_an_amenity_filter_on_a_missing_column_is_explained(finder_input: Settings,
+                                                            tmp_path: Path) -> None:
+    datasets = tmp_path / "datasets"
+    shutil.copytree(PROJECT_ROOT / "datasets", datasets)
+    path = datasets / "commercial_spaces.yml"
+    text = path.read_text(encoding="utf-8")
+    assert "where: {kategorie: cafe}" in text
+    path.write_text(text.replace("where: {kategorie: cafe}", "where: {kategory: cafe}"),
+                    encoding="utf-8")
+    summary = build_all(load_registry(datasets), finder_input, ["commercial_spaces"],
+                        echo=lambda _: None)
+    message = summary.failed["commercial_spaces"]
+    assert "commercial_spaces.yml" in message and "amenities.cafes.where" in message
+    assert "'kategory'" in message and "kategorie" in message
