@@ -34,6 +34,7 @@ def transform_bbox(bbox: list, from_crs: str | pyproj.CRS, to_crs: str | pyproj.
     """Drop-in for :func:`pygeoapi.crs.transform_bbox` with an identity shortcut and caching."""
     if not (isinstance(from_crs, str) and isinstance(to_crs, str)):
         return _original(bbox, from_crs, to_crs, always_xy)
+    _asked.last = None
     if from_crs == to_crs:
         return list(bbox)
     transformer, web_mercator = _plan(from_crs, to_crs, always_xy)

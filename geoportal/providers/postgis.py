@@ -100,7 +100,8 @@ class PostGISProvider(PostgreSQLProvider):
 def densified_box(box: list[float], crs: str, storage_crs: str,
                   always_xy: bool = False) -> shapely.Polygon:
     """The box's outline in ``storage_crs``, each edge split in steps of about 50 m."""
-    a0, b0, a1, b1 = box[:4]
+    half = len(box) // 2  # 4 numbers, or 6 with heights
+    a0, b0, a1, b1 = box[0], box[1], box[half], box[half + 1]
     n = min(_MAX_SEGMENTS_PER_EDGE,
             max(1, math.ceil(max(a1 - a0, b1 - b0) / _DENSIFY_STEP_DEG)))
     steps = np.linspace(0.0, 1.0, n + 1)[:-1]
