@@ -67,7 +67,9 @@ def write_tile(surface: TileSurface, path: Path, density: float, seed: int, year
     backend = laspy.LazBackend.LazrsParallel if parallel else laspy.LazBackend.Lazrs
     tmp = path.with_name(path.name + ".tmp")
     total = 0
-    with laspy.open(tmp, mode="w", header=header, laz_backend=backend) as writer:
+    # laspy picks compression from the suffix, and ".laz.tmp" is not ".laz": say it explicitly.
+    with laspy.open(tmp, mode="w", header=header, do_compress=path.suffix.lower() == ".laz",
+                    laz_backend=backend) as writer:
         for first in range(0, n_lines, chunk_lines):
             lines = np.arange(first, min(n_lines, first + chunk_lines))
             rec = _chunk(surface, rng, lines, n_lines, per_line, header, year)

@@ -58,3 +58,12 @@ def test_pits_in_a_sparse_crown_neither_split_nor_shrink_it() -> None:
     assert trees.crown_diameter[0] == pytest.approx(10.0, abs=1.0)
     without = run(chm, p=TreeParams(pit_fill_m=0.0))
     assert without.crown_diameter.max() < trees.crown_diameter[0] - 1.0, "pits shrink crowns"
+
+
+def test_sample_tiles_are_compressed_laz(two_tiles) -> None:
+    """The generator once wrote plain LAS under the .laz name, which made decoding look free."""
+    import laspy
+
+    for path in sorted((two_tiles / "lidar").glob("*.laz")):
+        with laspy.open(path) as reader:
+            assert reader.header.are_points_compressed, path

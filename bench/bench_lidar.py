@@ -1,0 +1,176 @@
+"""LiDAR throughput: the whole pipeline against merely decoding the LAZ, and DSM/DTM gridding
+against WhiteboxTools, on the same tiles in the same run.
+
+Each measurement runs in a child process of its own; its wall time, CPU time (user + system,
+children included) and peak RSS come from ``os.wait4``, so they belong to that step alone.
+
+1. ``decode``: laspy + lazrs read every tile (xyz, class, returns) on 2 processes — the floor;
+2. ``pipeline``: ``geoportal build`` of all six LiDAR datasets (DTM, DSM, CHM, hillshade, trees,
+   building heights) from an empty cache, on the local pool (2 processes);
+3. ``grid ours`` vs ``grid whitebox`` on one tile (as uncompressed LAS, see below): ours reads and bins (highest return, mean
+   ground) and fills the gaps — DSM and DTM at 0.5 m; WhiteboxTools (``whitebox-workflows``
+   from PyPI, in its own venv given by ``--whitebox-python``; never a project dependency) reads
+   the tile and runs ``lidar_block_maximum`` (DSM) and ``lidar_tin_gridding`` over the ground
+   classes (DTM). Compared per core: points per CPU second.
+
+The city-scale figure (1.35 billion points) is extrapolated from the pipeline's points/s.
+
+Run:  .venv/bin/python bench/bench_lidar.py --raw <sample raw folder> \
+          [--whitebox-python /path/to/venv/bin/python]
+      (a bench-only venv: ``python3 -m venv wb && wb/bin/pip install whitebox-workflows``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CITY_POINTS = 1_350_000_000
+LIDAR_IDS = ["terrain_dtm", "surface_dsm", "canopy_height", "hillshade", "trees_lidar",
+             "building_heights"]
+
+DECODE = """
+import sys, laspy, numpy as np
+from concurrent.futures import ProcessPoolExecutor
+def read(path):
+    las = laspy.read(path)
+    return len(np.asarray(las.x)) + 0 * int(np.asarray(las.classification)[:1].sum()) \\
+        + 0 * int(np.asarray(las.number_of_returns)[:1].sum())
+if __name__ == "__main__":
+    with ProcessPoolExecutor(2) as pool:
+        print(sum(pool.map(read, sys.argv[1:])))
+"""
+
+PIPELINE = """
+import sys
+from pathlib import Path
+from geoportal.build import build_all
+from geoportal.registry import load_registry
+from geoportal.settings import PROJECT_ROOT, Settings
+if __name__ == "__main__":
+    work = Path(sys.argv[1])
+    s = Settings.from_env({"GEOPORTAL_HOME": str(PROJECT_ROOT), "GEOPORTAL_DATA_DIR": str(work),
+                           "GEOPORTAL_RAW_DIR": str(work / "raw"),
+                           "GEOPORTAL_TILES_DIR": str(work / "tiles")})
+    summary = build_all(load_registry(s.datasets_dir), s, sys.argv[2:], echo=lambda _: None)
+    print("ok" if summary.ok else "; ".join(summary.lines()))
+"""
+
+GRID_OURS = """
+import sys
+from pathlib import Path
+import numpy as np
+from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps
+from pipelines.pointcloud import read_points, tile_origin
+if __name__ == "__main__":
+    path = Path(sys.argv[1])
+    points = read_points(path, returns=True)
+    spec = GridSpec.for_tile(tuple(v * 1000.0 for v in tile_origin(path)), 1000.0, 0.5)
+    grids = bin_points(points, spec, (2, 9))
+    dsm, dtm = fill_gaps(grids["dsm"]), fill_gaps(grids["ground"])
+    print(len(points), float(np.nanmean(dsm - dtm)))
+"""
+
+GRID_WHITEBOX = """
+import sys, tempfile, os
+import whitebox_workflows as wb
+if __name__ == "__main__":
+    wbe = wb.WbEnvironment()
+    out = tempfile.mkdtemp()
+    lidar = wbe.read_lidar(sys.argv[1])
+    ig = wbe.lidar.interpolation_gridding
+    ig.lidar_block_maximum(input=lidar, resolution=0.5, output=os.path.join(out, "dsm.tif"))
+    ig.lidar_tin_gridding(input=lidar, resolution=0.5, output=os.path.join(out, "dtm.tif"),
+                          excluded_classes=[c for c in range(256) if c not in (2, 9)])
+    print(sorted(os.listdir(out)))
+"""
+
+
+def run_measured(python: str, code: str, args: list[str]) -> dict[str, float | str]:
+    """Run ``code`` in a child; its wall seconds, CPU seconds (user + system, its own children
+    included) and peak RSS in MB, from ``wait4`` — the figures of this step alone."""
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child becomes the measured program
+        try:
+            os.chdir(ROOT)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.execv(python, [python, "-c", code, *args])
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - started
+    if status:
+        raise SystemExit(f"step failed with status {status}: {python} {args[:2]}")
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def count_points(tiles: list[Path]) -> int:
+    import laspy
+    total = 0
+    for path in tiles:
+        with laspy.open(path) as reader:
+            total += reader.header.point_count
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--raw", type=Path, required=True)
+    parser.add_argument("--whitebox-python", default=None)
+    args = parser.parse_args()
+    tiles = sorted((args.raw / "lidar").glob("3dm_32_*_1_nw.laz"))
+    points = count_points(tiles)
+    one = tiles[0]
+    one_points = count_points([one])
+    load = os.getloadavg()[0]
+    print(f"{len(tiles)} tiles, {points:,} points; load average {load:.1f} on "
+          f"{os.cpu_count()} cores (shared machine)")
+    py = sys.executable
+    results: dict[str, dict] = {}
+
+    results["decode"] = run_measured(py, DECODE, [str(t) for t in tiles])
+    with tempfile.TemporaryDirectory(prefix="bench-lidar-") as work:
+        (Path(work) / "raw").symlink_to(args.raw.resolve())
+        results["pipeline"] = run_measured(py, PIPELINE, [work, *LIDAR_IDS])
+        # WhiteboxTools refuses the sample's LAZ ("compressed chunk size ... exceeds safety
+        # limit"), so both sides grid the same tile as uncompressed LAS: gridding, not decoding.
+        las = Path(work) / one.with_suffix(".las").name
+        import laspy
+        laspy.read(one).write(las)
+        results["grid ours"] = run_measured(py, GRID_OURS, [str(las)])
+        if args.whitebox_python:
+            results["grid whitebox"] = run_measured(args.whitebox_python, GRID_WHITEBOX,
+                                                    [str(las)])
+
+    for name, r in results.items():
+        n = one_points if name.startswith("grid") else points
+        r["points_per_s"] = round(n / r["wall_s"])
+        r["points_per_cpu_s"] = round(n / r["cpu_s"]) if r["cpu_s"] else None
+        print(f"{name:>14}: {r['wall_s']:7.2f} s wall, {r['cpu_s']:7.2f} s CPU, "
+              f"{r['points_per_s'] / 1e6:5.2f} M points/s, peak RSS {r['peak_rss_mb']:7.1f} MB")
+    ratio = results["pipeline"]["wall_s"] / results["decode"]["wall_s"]
+    print(f"pipeline / decode wall time: {ratio:.2f}× (issue target ≤ 1.5×)")
+    city_min = CITY_POINTS / results["pipeline"]["points_per_s"] / 60
+    decode_min = CITY_POINTS / results["decode"]["points_per_s"] / 60
+    print(f"city (1.35 billion points) at this rate: {city_min:.0f} min on 2 cores "
+          f"(issue target ≤ 10 min); decoding alone {decode_min:.0f} min")
+    if "grid whitebox" in results:
+        ours, wbt = results["grid ours"], results["grid whitebox"]
+        print(f"DSM+DTM gridding per core, ours / WhiteboxTools: "
+              f"{ours['points_per_cpu_s'] / wbt['points_per_cpu_s']:.2f}× "
+              f"(wall {wbt['wall_s'] / ours['wall_s']:.2f}×; issue target ≥ 2× per core)")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
