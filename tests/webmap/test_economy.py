@@ -36,16 +36,23 @@ def api_offers(server: str, cql: str | None = None, **params: Any) -> list[dict]
     return r.json()["features"]
 
 
+def settled(page: Any) -> None:
+    """Wait for the answer and for the map's tiles: a step taken while tiles load would make
+    MapLibre cancel them, which the page log (rightly strict) counts as failed requests."""
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    wait_for_map(page)
+
+
 def load(page: Any, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    settled(page)
 
 
 def apply(page: Any) -> None:
     """Submit the form and wait for the new answer."""
     page.evaluate("document.body.dataset.ready = 'false'")
     page.get_by_role("button", name="Filter anwenden").click()
-    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    settled(page)
 
 
 def table_ids(page: Any) -> list[str]:
@@ -85,7 +92,7 @@ def test_english_page_and_language_switch(server, browser):
     page, log = open_page(browser, locale="en-GB")
     load(page, f"{server}/wirtschaft?zoning=GE")
     page.get_by_role("link", name="English").click()
-    page.wait_for_selector("body[data-ready=true]")
+    settled(page)
     assert urlsplit(page.url).path == "/economy"
     assert page.locator("h1").inner_text() == "Available commercial space in Ratingen"
     assert page.locator("html").get_attribute("lang") == "en"
@@ -130,7 +137,7 @@ def test_filter_returns_exactly_what_the_api_returns(server, browser):
     assert [f["id"] for f in via_link] == [f["id"] for f in expected]
     # and the filter lives in the page's URL, so a reload shows the same
     page.reload()
-    page.wait_for_selector("body[data-ready=true]")
+    settled(page)
     assert table_ids(page) == [f["id"] for f in expected]
     assert_clean(log)
     page.context.close()
@@ -156,7 +163,7 @@ def test_sorting_by_a_distance_column_by_keyboard(server, browser):
     header.locator("button").focus()
     page.evaluate("document.body.dataset.ready = 'false'")
     page.keyboard.press("Enter")
-    page.wait_for_selector("body[data-ready=true]")
+    settled(page)
     assert header.get_attribute("aria-sort") == "ascending"
     values = column_values(page, JUNCTION)
     assert values == sorted(values) and values[0] < values[-1]
@@ -167,7 +174,7 @@ def test_sorting_by_a_distance_column_by_keyboard(server, browser):
 
     page.evaluate("document.body.dataset.ready = 'false'")
     page.keyboard.press("Space")
-    page.wait_for_selector("body[data-ready=true]")
+    settled(page)
     assert header.get_attribute("aria-sort") == "descending"
     values = column_values(page, JUNCTION)
     assert values == sorted(values, reverse=True)
@@ -241,6 +248,7 @@ def test_offer_details_from_the_map_and_from_the_table(server, browser):
     page.mouse.click(x, y)
     popup = page.locator(".maplibregl-popup")
     popup.wait_for()
+    wait_for_map(page)
     assert popup.locator("h3").inner_text() == name
     text = popup.inner_text()
     assert "Luftlinie" in text and "Wegstrecke" in text and "Fahrzeit" in text
@@ -249,6 +257,7 @@ def test_offer_details_from_the_map_and_from_the_table(server, browser):
     second = api_offers(server, "kind = 'Halle'")[1]
     page.get_by_role("button", name=f"{second['properties']['name']} auf der Karte zeigen").click()
     assert popup.locator("h3").inner_text() == second["properties"]["name"]
+    wait_for_map(page)
     assert_clean(log)
     page.context.close()
 
