@@ -5,6 +5,7 @@ generator's truth, served through the API."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -186,3 +187,16 @@ def test_conflated_fields_are_served(server: str, portal: Settings) -> None:
     assert extra["numberMatched"] == len(published(portal, "trees_not_in_cadastre"))
     assert set(extra["features"][0]["properties"]) >= {"tree_id", "height_m",
                                                       "crown_diameter_m", "lidar_year"}
+
+
+def test_an_unknown_dependency_is_a_registry_error(tmp_path: Path) -> None:
+    from geoportal.errors import RegistryError
+
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    shutil.copy(PROJECT_ROOT / "datasets" / "_portal.yml", folder)
+    text = (PROJECT_ROOT / "datasets" / "trees.yml").read_text(encoding="utf-8")
+    (folder / "trees.yml").write_text(text.replace("depends_on: [trees_lidar]",
+                                                   "depends_on: [trees_lidars]"), "utf-8")
+    with pytest.raises(RegistryError, match=r"depends_on: \['trees_lidars'\]"):
+        load_registry(folder)
