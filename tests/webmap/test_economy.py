@@ -232,6 +232,35 @@ def test_empty_result_says_so(server, browser):
     page.context.close()
 
 
+def test_an_inverted_area_range_is_refused_at_the_field(server, browser):
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    before = table_ids(page)
+    page.get_by_label("von").fill("2000")
+    page.get_by_label("bis").fill("500")
+    page.get_by_role("button", name="Filter anwenden").click()
+    message = page.get_by_label("bis").evaluate("el => el.validationMessage")
+    assert "mindestens" in message
+    assert table_ids(page) == before  # nothing was sent
+    page.get_by_label("bis").fill("5000")
+    apply(page)
+    expected = api_offers(server, "area_m2 BETWEEN 2000 AND 5000")
+    assert table_ids(page) == [f["id"] for f in expected]
+    assert_clean(log)
+    page.context.close()
+
+
+def test_the_page_routes(server):
+    """Only the bare paths answer (the page's relative asset URLs need a top-level path)."""
+    for path in ("/wirtschaft", "/economy"):  # one document; economy.js picks the language
+        r = requests.get(f"{server}{path}", timeout=30)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+        assert r.headers.get("Content-Encoding") == "gzip"  # requests sends Accept-Encoding
+        assert "assets/economy.js" in r.text
+    assert requests.get(f"{server}/wirtschaft/", timeout=30).status_code == 404
+    assert requests.get(f"{server}/wirtschaft/x", timeout=30).status_code == 404
+
+
 def test_offer_details_from_the_map_and_from_the_table(server, browser):
     page, log = open_page(browser)
     load(page, f"{server}/wirtschaft?kind=Halle")

@@ -65,6 +65,7 @@ const MESSAGES = {
     count: (n) => n === 1 ? "1 Angebot gefunden." : `${n} Angebote gefunden.`,
     loading: "Angebote werden geladen …",
     failed: (why) => `Die Abfrage ist fehlgeschlagen: ${why}`,
+    range: "„bis“ muss mindestens so groß sein wie „von“.",
     show: "Auf der Karte zeigen",
     showFor: (name) => `${name} auf der Karte zeigen`,
     mapColumn: "Karte",
@@ -79,6 +80,7 @@ const MESSAGES = {
     count: (n) => n === 1 ? "1 offer found." : `${n} offers found.`,
     loading: "Loading the offers …",
     failed: (why) => `The query failed: ${why}`,
+    range: "“to” must be at least as large as “from”.",
     show: "Show on the map",
     showFor: (name) => `Show ${name} on the map`,
     mapColumn: "Map",
@@ -166,10 +168,23 @@ class EconomyPage {
     const sort = params.get("sort");
     if (sort) this.sort = { key: sort.replace(/^[-+]/, ""), descending: sort.startsWith("-") };
     this.header();
-    this.form.addEventListener("submit", (e) => { e.preventDefault(); this.update(true); });
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (this.checkRange()) this.update(true);
+    });
+    this.form.area_min.addEventListener("input", () => this.form.area_max.setCustomValidity(""));
+    this.form.area_max.addEventListener("input", () => this.form.area_max.setCustomValidity(""));
     this.form.addEventListener("reset", () => setTimeout(() => this.update(true)));
     document.getElementById("csv").addEventListener("click", () => this.download());
     this.update(false);
+  }
+
+  /** An area range "from" above "to" would silently find nothing: say so at the field. */
+  checkRange() {
+    const { area_min: low, area_max: high } = this.form;
+    const bad = low.value !== "" && high.value !== "" && Number(low.value) > Number(high.value);
+    high.setCustomValidity(bad ? this.msg.range : "");
+    return high.reportValidity();
   }
 
   /** The API request of the current form and sort. */
