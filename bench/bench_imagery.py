@@ -245,6 +245,7 @@ def bench_memory(counts: list[int], size: int, zmin: int, zmax: int,
         base = Path(tmp)
         tiles = [(350 + k // 4, 5685 + k % 4) for k in range(max(counts))]
         started = time.perf_counter()
+        keep = keep.resolve() if keep else None  # the runs link to its files
         given = keep / "dop" if keep else None
         if not (given and len(list(given.glob("*.tif"))) >= len(tiles)):
             # in a process of its own: Linux carries a parent's peak RSS over into the children
@@ -262,7 +263,9 @@ def bench_memory(counts: list[int], size: int, zmin: int, zmax: int,
                 (run / "raw" / "dop" / src.name).symlink_to(src)
             done = subprocess.run([sys.executable, __file__, "--rss-child", str(run),
                                    "--zmin", str(zmin), "--zmax", str(zmax)],
-                                  capture_output=True, text=True, check=True)
+                                  capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"build of {n} tiles failed:\n{done.stderr[-3000:]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
             shutil.rmtree(run)

@@ -19,11 +19,14 @@ from pathlib import Path
 
 import morecantile
 import numpy as np
+import rasterio
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 from rio_tiler.errors import NoOverviewWarning, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.utils import render
+
+from pipelines.imagery.encoders import CACHE_MB
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 TILE = 256
@@ -158,7 +161,8 @@ def render_block(task: BlockTask) -> tuple[list[tuple[int, bytes]], Pixels | Non
     """
     out: list[tuple[int, bytes]] = []
     span = 2 ** (task.bottom - task.top.z)
-    with Reader(task.mosaic, tms=TMS) as reader:
+    # a long-lived pool worker would otherwise fill GDAL's default cache (5 % of the RAM)
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_MB * 2**20), Reader(task.mosaic, tms=TMS) as reader:
         try:
             img = reader.part(tuple(TMS.xy_bounds(task.top)), dst_crs=TMS.crs,
                               bounds_crs=TMS.crs, width=TILE * span, height=TILE * span,
