@@ -216,6 +216,7 @@ def rss_child(base: Path, zmin: int, zmax: int) -> dict[str, float]:
     staging.mkdir()
     started = time.perf_counter()
     results = run_units(p, p.plan(), staging, workers=2)
+    encoders_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # pool has ended
     built = p.finish(results, staging)
     seconds = time.perf_counter() - started
     megapixels = sum(r.megapixels for r in results)
@@ -223,7 +224,8 @@ def rss_child(base: Path, zmin: int, zmax: int) -> dict[str, float]:
             "web_tiles": int(re.search(r"(\d+) pre-rendered", built.headline)[1]),
             "driver_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "driver_hwm_mb": _vm_hwm_mb(),
-            "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+            "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "cog_worker_mb": encoders_kb / 1024}
 
 
 def _vm_hwm_mb() -> float:
@@ -301,7 +303,8 @@ def main() -> None:
             print(f"- {r['tiles']} tiles, {r['megapixels']:,.0f} MP in {r['seconds']:.0f} s "
                   f"({r['megapixels'] / r['seconds']:.1f} MP/s, {r['web_tiles']} web tiles): "
                   f"driver {r['driver_mb']:.0f} MB (VmHWM {r['driver_hwm_mb']:.0f} MB), "
-                  f"largest worker {r['worker_mb']:.0f} MB")
+                  f"largest worker {r['worker_mb']:.0f} MB "
+                  f"(COG workers {r['cog_worker_mb']:.0f} MB)")
         print(f"\nload average after: {os.getloadavg()}")
         return
     tiles = [(350 + k // 2, 5685 + k % 2) for k in range(args.tiles)]
