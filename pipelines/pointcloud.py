@@ -103,7 +103,11 @@ def read_points(path: Path, returns: bool = False) -> Points:
     """
     selection = laspy.DecompressionSelection.base()
     try:
-        with laspy.open(path, decompression_selection=selection) as reader:
+        # Single-threaded lazrs: the tiles are decoded in parallel by processes already, and
+        # lazrs' parallel backend (a rayon thread pool) deadlocks in a worker forked from a
+        # parent that has used it (seen in the test suite once the sample LAZ was compressed).
+        with laspy.open(path, decompression_selection=selection,
+                        laz_backend=laspy.LazBackend.Lazrs) as reader:
             las = reader.read()
     except (laspy.LaspyException, OSError, ValueError, RuntimeError) as exc:
         raise SourceFormatError(f"{path}: cannot decode the points (truncated or corrupt? "
