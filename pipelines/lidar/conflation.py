@@ -127,7 +127,7 @@ class TreeConflationPipeline(VectorPipeline):
     ``params``: ``lidar_trees`` (the dataset id of the detected trees), ``max_distance_m``
     (default 3 m) and optionally ``lidar_year`` (else read from the LAS headers).
     Without a published ``trees_lidar`` (a first build of the cadastre alone) the cadastre is
-    still published, with empty LiDAR fields and a note in the report.
+    still published, with empty LiDAR fields and a note in the run summary.
     """
 
     def derive(self, layer: gpd.GeoDataFrame, report: RejectsReport) -> gpd.GeoDataFrame:
@@ -137,8 +137,6 @@ class TreeConflationPipeline(VectorPipeline):
             out = layer.copy()
             for name in LIDAR_FIELDS:
                 out[name] = pd.array([None] * len(out), dtype=_DTYPES[name])
-            report.add(0, "flagged", f"no published {self.lidar_id!r} layer yet: LiDAR fields "
-                       "left empty (build it, then this layer again)", "lidar_status")
             return out
         result = conflate(layer, lidar, self.max_distance)
         self._report(result, report)
@@ -151,6 +149,12 @@ class TreeConflationPipeline(VectorPipeline):
         if status.notna().any():
             result.headline += (f"; LiDAR: {int((status == FOUND).sum())} found, "
                                 f"{int((status == NOT_FOUND).sum())} not found")
+        elif not (self.settings.published_dir / self.lidar_id).exists():
+            # a fact about the dataset, not about rows: the run summary says it, not the report
+            note = (f"no published {self.lidar_id!r} layer yet: LiDAR fields left empty "
+                    f"(build it, then this layer again)")
+            result.headline += f"; {note}"
+            result.warnings.append(note)
         return result
 
     def conflation(self) -> Conflation | None:
