@@ -7,11 +7,12 @@ children included) and peak RSS come from ``os.wait4``, so they belong to that s
 1. ``decode``: laspy + lazrs read every tile (xyz, class, returns) on 2 processes — the floor;
 2. ``pipeline``: ``geoportal build`` of all six LiDAR datasets (DTM, DSM, CHM, hillshade, trees,
    building heights) from an empty cache, on the local pool (2 processes);
-3. ``grid ours`` vs ``grid whitebox`` on one tile (as uncompressed LAS, see below): ours reads and bins (highest return, mean
-   ground) and fills the gaps — DSM and DTM at 0.5 m; WhiteboxTools (``whitebox-workflows``
-   from PyPI, in its own venv given by ``--whitebox-python``; never a project dependency) reads
-   the tile and runs ``lidar_block_maximum`` (DSM) and ``lidar_tin_gridding`` over the ground
-   classes (DTM). Compared per core: points per CPU second.
+3. ``grid ours`` vs ``grid whitebox`` on one tile (as uncompressed LAS, see below): ours
+   reads and bins (highest return, mean ground) and fills the gaps, DSM and DTM at 0.5 m;
+   WhiteboxTools (``whitebox-workflows`` from PyPI, in its own venv given by
+   ``--whitebox-python``; never a project dependency) reads the tile and runs
+   ``lidar_block_maximum`` (DSM) and ``lidar_tin_gridding`` over the ground classes (DTM).
+   Compared per core: points per CPU second.
 
 The city-scale figure (1.35 billion points) is extrapolated from the pipeline's points/s.
 
