@@ -77,8 +77,10 @@ def run_units(pipeline: Pipeline, units: list[WorkUnit], staging: Path,
 def _pool(pipeline: Pipeline, units: list[WorkUnit], staging: Path, _scheduler: str | None,
           workers: int | None) -> Iterator[tuple[WorkUnit, Any]]:
     count = min(workers or os.cpu_count() or 1, len(units))
-    # a pipeline may ask for "spawn": fork copies a multi-threaded parent's locks (GDAL's)
-    context = mp.get_context(getattr(pipeline, "start_method", None))
+    # Never plain fork: it copies a multi-threaded parent's held locks into the workers (a LiDAR
+    # worker hung on one in a full test run). forkserver forks from a clean single-threaded
+    # server; a pipeline may ask for "spawn" instead.
+    context = mp.get_context(getattr(pipeline, "start_method", None) or "forkserver")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         futures = {pool.submit(_build_one, pipeline, u, staging): u for u in units}
         for future in as_completed(futures):
