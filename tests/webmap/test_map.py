@@ -258,3 +258,16 @@ def test_phone_layout_and_near_me(browser: Any, server: str, portal: Settings) -
     assert page.get_by_role("img", name="Ihr Standort").count() == 1
     assert_clean(log)
     page.context.close()
+
+
+def test_the_map_leads_to_the_commercial_space_finder(browser: Any, server: str) -> None:
+    """Citizens' page → economic-development page, in the language the reader chose."""
+    page, log = open_page(browser)
+    load(page, f"{server}/?lang=en")
+    page.get_by_role("link", name="Commercial space finder for businesses").click()
+    page.wait_for_url(f"{server}/economy*")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("html").get_attribute("lang") == "en"
+    shot(page, "map-13-to-economy")
+    assert_clean(log)
+    page.context.close()
