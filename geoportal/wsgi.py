@@ -104,6 +104,30 @@ def _gzipped(path: str, mtime_ns: int) -> bytes:
     return gzip.compress(Path(path).read_bytes(), compresslevel=6)
 
 
+def _send(path: str, environ: dict[str, Any], start_response: Callable[..., Any],
+          max_age: int = 300) -> Iterable[bytes]:
+    """Send one file: gzip-compressed when the client accepts it and the type compresses well.
+
+    Compressed bytes are made once per file version; uncompressed files go through werkzeug's
+    ``send_file`` (conditional GETs and ranges). ``max_age=0`` makes clients revalidate.
+    """
+    if path.endswith(COMPRESSIBLE) and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+        body = _gzipped(path, Path(path).stat().st_mtime_ns)
+        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if media_type.startswith(("text/", "application/javascript", "application/json")):
+            media_type += "; charset=utf-8"
+        cache = f"public, max-age={max_age}" if max_age else "no-cache"
+        start_response("200 OK", [("Content-Type", media_type), ("Content-Encoding", "gzip"),
+                                  ("Vary", "Accept-Encoding"), ("Content-Length", str(len(body))),
+                                  ("Cache-Control", cache)])
+        return [body]
+    response = send_file(path, environ, conditional=True, max_age=max_age or None)
+    if not max_age:
+        response.headers["Cache-Control"] = "no-cache"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response(environ, start_response)
+
+
 def web_assets(roots: dict[str, Path]) -> WSGIApp:
     """The web map's own code and styles and its npm libraries, gzip-compressed when accepted.
 
@@ -128,61 +152,24 @@ def web_assets(roots: dict[str, Path]) -> WSGIApp:
         path = locate(environ.get("PATH_INFO", ""))
         if path is None:
             return NotFound()(environ, start_response)
-        accepts_gzip = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
-        if accepts_gzip and path.endswith(COMPRESSIBLE):
-            body = _gzipped(path, Path(path).stat().st_mtime_ns)
-            media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-            if media_type.startswith(("text/", "application/javascript", "application/json")):
-                media_type += "; charset=utf-8"
-            start_response("200 OK", [("Content-Type", media_type),
-                                      ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"),
-                                      ("Content-Length", str(len(body))),
-                                      ("Cache-Control", "public, max-age=300")])
-            return [body]
-        response = send_file(path, environ, conditional=True, max_age=300)
-        return response(environ, start_response)
+        return _send(path, environ, start_response)
 
     return app
 
 
-def web_page(page: Path) -> WSGIApp:
-    """One HTML page of the web app at its mount point (e.g. ``/wirtschaft``), gzip-compressed.
+def single_file(path: Path) -> WSGIApp:
+    """One file at its own mount point, always revalidated: a page (e.g. ``/wirtschaft``) or a
+    file written at start-up (the web-map manifest).
 
-    Only the bare path answers: the page loads its code with relative URLs (``assets/...``),
-    which resolve correctly only from a top-level path, so ``/wirtschaft/`` is a 404.
+    Only the bare path answers: the economy page loads its code with relative URLs
+    (``assets/...``), which resolve correctly only from a top-level path, so ``/wirtschaft/``
+    is a 404.
     """
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "") != "" or not page.is_file():
-            return NotFound()(environ, start_response)
-        headers = [("Content-Type", "text/html; charset=utf-8"), ("Vary", "Accept-Encoding"),
-                   ("Cache-Control", "no-cache")]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = _gzipped(str(page), page.stat().st_mtime_ns)
-            headers.append(("Content-Encoding", "gzip"))
-        else:
-            body = page.read_bytes()
-        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
-        return [body]
-
-    return app
-
-
-def generated_json(path: Path) -> WSGIApp:
-    """A JSON file written at start-up (the web-map manifest), gzip-compressed when accepted."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") != "" or not path.is_file():
             return NotFound()(environ, start_response)
-        headers = [("Content-Type", "application/json; charset=utf-8"),
-                   ("Vary", "Accept-Encoding"), ("Cache-Control", "no-cache")]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = _gzipped(str(path), path.stat().st_mtime_ns)
-            headers.append(("Content-Encoding", "gzip"))
-        else:
-            body = path.read_bytes()
-        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
-        return [body]
+        return _send(str(path), environ, start_response, max_age=0)
 
     return app
 
@@ -201,9 +188,9 @@ APP.wsgi_app = declare_utf8(require_subset(DispatcherMiddleware(  # type: ignore
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
                    "/assets": web_assets(web_roots(settings.root)),
                    # the citizens' map's manifest, written by geoportal.server.prepare
-                   "/assets/webmap.json": generated_json(settings.data_dir / "webmap.json"),
+                   "/assets/webmap.json": single_file(settings.data_dir / "webmap.json"),
                    # the economic-development page: German, and English under its own path
-                   "/wirtschaft": web_page(settings.root / "web" / "src" / "economy.html"),
-                   "/economy": web_page(settings.root / "web" / "src" / "economy.html")}
+                   "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),
+                   "/economy": single_file(settings.root / "web" / "src" / "economy.html")}
 )))
 app = APP
