@@ -1,0 +1,106 @@
+"""COPC downloads: written by our octree + copclib, checked with an independent reader (laspy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import laspy
+import numpy as np
+
+from pipelines.lidar.copc import build_octree, write_copc
+from tests.conftest import missing
+from tests.lidar.conftest import build, settings_for
+
+NRW_TILE = "nrw-lidar-3dm/3dm_32_291_5744_1_nw_subset.laz"
+FIELDS = ["intensity", "classification", "return_number", "number_of_returns"]
+
+
+def _sorted(points: laspy.ScaleAwarePointRecord) -> dict[str, np.ndarray]:
+    """Fields of ``points`` in a canonical order (by integer X, Y, Z and the fields themselves)."""
+    cols = {n: np.asarray(points[n]) for n in ["X", "Y", "Z", *FIELDS]}
+    order = np.lexsort([cols[n] for n in reversed(list(cols))])
+    return {n: c[order] for n, c in cols.items()}
+
+
+def assert_same_cloud(source: Path, copc: Path) -> None:
+    """Every source point once in the COPC file, with its coordinates and attributes."""
+    src = laspy.read(source)
+    with laspy.CopcReader.open(str(copc)) as reader:
+        assert reader.header.point_format.id in (6, 7, 8)
+        out = reader.query()
+        assert len(out) == len(src.points) == reader.header.point_count
+        a, b = _sorted(src.points), _sorted(out)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        # A bbox query returns exactly the source points inside it.
+        lo, hi = np.asarray(reader.header.mins), np.asarray(reader.header.maxs)
+        mins = np.array([lo[0] + 100.0, lo[1] + 150.0, lo[2]])
+        maxs = np.array([lo[0] + 420.0, lo[1] + 380.0, hi[2]])
+        box = reader.query(bounds=laspy.copc.Bounds(mins=mins, maxs=maxs))
+        scales, offsets = reader.header.scales, reader.header.offsets
+        imin = np.round((mins - offsets) / scales)
+        imax = np.round((maxs - offsets) / scales)
+        inside = np.ones(len(src.points), bool)
+        for axis, name in enumerate("XYZ"):
+            values = np.asarray(src.points[name])
+            inside &= (imin[axis] <= values) & (values <= imax[axis])
+        assert 0 < len(box) == int(inside.sum()) < len(out)
+        # Coarser levels of detail hold fewer points: what a viewer fetches when zoomed out.
+        coarse, fine = reader.query(resolution=5.0), reader.query(resolution=0.5)
+        assert 0 < len(coarse) < len(fine) <= len(out)
+
+
+def test_octree_puts_every_point_in_one_node_inside_its_cube() -> None:
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform([0, 0, 0], [1000, 1000, 40], (50_000, 3))
+    tree = build_octree(xyz, grid=16, leaf_max=2_000)
+    assert np.array_equal(np.sort(tree.order), np.arange(len(xyz)))
+    assert max(k[0] for k in tree.keys) >= 2
+    origin = tree.center - tree.halfsize
+    keys = set(tree.keys)
+    for i, (d, x, y, z) in enumerate(tree.keys):
+        size = 2 * tree.halfsize / 2 ** d
+        pts = xyz[tree.node(i)]
+        assert (pts >= origin + size * np.array([x, y, z]) - 1e-6).all()
+        assert (pts <= origin + size * np.array([x + 1, y + 1, z + 1]) + 1e-6).all()
+        if d:  # the hierarchy is connected: every node's parent exists
+            assert (d - 1, x // 2, y // 2, z // 2) in keys
+
+
+def test_sample_tile_as_copc_keeps_every_point(sample_raw, tmp_path) -> None:
+    source = sorted((sample_raw / "lidar").glob("*.laz"))[0]
+    out = tmp_path / "tile.copc.laz"
+    write_copc(source, out, "EPSG:25832")
+    assert_same_cloud(source, out)
+
+
+def test_real_nrw_tile_as_copc_carries_the_registry_crs(shared_data: Path, tmp_path) -> None:
+    source = shared_data / NRW_TILE
+    if not source.exists():
+        missing(f"{source} not found")
+    assert laspy.open(source).header.parse_crs() is None  # the delivery has no CRS
+    out = tmp_path / "nrw.copc.laz"
+    write_copc(source, out, "EPSG:25832")
+    assert_same_cloud(source, out)
+    with laspy.open(out) as reader:
+        assert reader.header.parse_crs().to_epsg() == 25832
+        rgb = laspy.read(source)
+        assert reader.header.point_format.id == 7  # RGB kept (format 2 → 7)
+    copc = laspy.read(out)
+    assert np.array_equal(np.sort(copc.red), np.sort(rgb.red))
+
+
+def test_point_cloud_dataset_publishes_copc_per_tile_and_reuses_them(sample_raw,
+                                                                     tmp_path) -> None:
+    settings = settings_for(tmp_path / "portal", sample_raw)
+    summary, log = build(settings, ["point_cloud"])
+    assert summary.ok, log
+    meta = json.loads((settings.published_dir / "point_cloud" / "metadata.json").read_text())
+    tiles = sorted((sample_raw / "lidar").glob("*.laz"))
+    assert len(meta["files"]) == len(tiles)
+    record = meta["files"][0]
+    assert record["format"] == "laz" and record["path"].endswith(".copc.laz")
+    assert_same_cloud(tiles[0], settings.published_dir / "point_cloud" / record["path"])
+    again, log = build(settings, ["point_cloud"])
+    assert again.ok and f"{len(tiles)} tile(s) unchanged, reused" in again.built[0].headline, log
