@@ -66,49 +66,59 @@ class Octree:
 
 
 def build_octree(xyz: np.ndarray, grid: int = GRID, leaf_max: int = LEAF_MAX) -> Octree:
-    """Assign every point to one node; a node's points lie inside its cube (clients rely on it)."""
+    """Assign every point to one node; a node's points lie inside its cube (clients rely on it).
+
+    Coordinates are quantised once to ``MAX_DEPTH + log2(grid)`` bits per axis, so a point's
+    node and cell at any depth are bit shifts, and each level costs one sort of the points
+    still unplaced (leaves need none).
+    """
+    gbits = grid.bit_length() - 1
+    if grid != 1 << gbits:
+        raise CopcError(f"octree grid {grid}: expected a power of two")
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
     center = (lo + hi) / 2
     halfsize = float(max((hi - lo).max() / 2, 0.5)) * (1 + 1e-9)
-    origin = center - halfsize
     span = 2 * halfsize
-    depth_of = np.full(len(xyz), -1, np.int8)
-    node_of = np.zeros(len(xyz), np.int64)  # linear node index within its depth
+    bits = MAX_DEPTH + gbits
+    # One contiguous array per axis: column arithmetic on an (n, 3) array is strided and slow.
+    origin, factor, top = center - halfsize, (1 << bits) / span, (1 << bits) - 1
+    q = [np.clip(((xyz[:, a] - origin[a]) * factor).astype(np.int64), 0, top) for a in range(3)]
+    key_of = np.zeros(len(xyz), np.int64)  # depth << 48 | linear node index at that depth
     remaining = np.arange(len(xyz))
     for depth in range(MAX_DEPTH + 1):
         if not len(remaining):
             break
-        n = 2 ** depth
-        rel = (xyz[remaining] - origin) / span
-        ijk = np.clip((rel * n).astype(np.int64), 0, n - 1)
-        node = (ijk[:, 0] * n + ijk[:, 1]) * n + ijk[:, 2]
+        qr = q if depth == 0 else [axis[remaining] for axis in q]
+        shift = bits - depth
+        node = ((qr[0] >> shift) << (2 * depth)) | ((qr[1] >> shift) << depth) | (qr[2] >> shift)
         if depth <= 7:  # at most 2M nodes: counting beats sorting
-            keep = np.bincount(node, minlength=n ** 3)[node] <= leaf_max
+            keep = np.bincount(node, minlength=1 << (3 * depth))[node] <= leaf_max
         else:
             _, inverse, counts = np.unique(node, return_inverse=True, return_counts=True)
             keep = counts[inverse] <= leaf_max
-        if depth < MAX_DEPTH:
-            cells = n * grid
-            c = np.clip((rel * cells).astype(np.int64), 0, cells - 1)
-            cell = (c[:, 0] * cells + c[:, 1]) * cells + c[:, 2]
-            inner = np.flatnonzero(~keep)
-            _, first = np.unique(cell[inner], return_index=True)  # one point per occupied cell
-            keep[inner[first]] = True
-        else:
+        inner = np.flatnonzero(~keep)
+        if depth < MAX_DEPTH and len(inner):
+            cb = depth + gbits
+            cx, cy, cz = (axis[inner] >> (bits - cb) for axis in qr)
+            cell = (cx << (2 * cb)) | (cy << cb) | cz
+            order = np.argsort(cell, kind="stable")
+            ordered = cell[order]
+            first = np.ones(len(order), bool)
+            first[1:] = ordered[1:] != ordered[:-1]
+            keep[inner[order[first]]] = True  # one point per occupied cell
+        elif len(inner):
             keep[:] = True
-        chosen = remaining[keep]
-        depth_of[chosen] = depth
-        node_of[chosen] = node[keep]
+        key_of[remaining[keep]] = (depth << 48) | node[keep]
         remaining = remaining[~keep]
-    order = np.lexsort((node_of, depth_of))
-    sorted_depth, sorted_node = depth_of[order], node_of[order]
-    change = np.flatnonzero((np.diff(sorted_depth) != 0) | (np.diff(sorted_node) != 0)) + 1
+    order = np.argsort(key_of, kind="stable")
+    ordered = key_of[order]
+    change = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
     starts = np.concatenate([[0], change]).astype(np.int64)
     keys = []
-    for s in starts:
-        d, lin = int(sorted_depth[s]), int(sorted_node[s])
-        n = 2 ** d
-        keys.append((d, lin // (n * n), (lin // n) % n, lin % n))
+    for key in ordered[starts].tolist():
+        d, lin = key >> 48, key & ((1 << 48) - 1)
+        mask = (1 << d) - 1
+        keys.append((d, lin >> (2 * d), (lin >> d) & mask, lin & mask))
     return Octree(center, halfsize, span / grid, keys, starts, order)
 
 
