@@ -167,15 +167,19 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    writer = copclib.FileWriter(str(tmp), config)
     try:
-        for i, key in enumerate(tree.keys):
-            data = record[tree.node(i)].tobytes()
-            writer.AddNode(copclib.VoxelKey(*key),
-                           copclib.VectorChar(np.frombuffer(data, np.int8)))
-    finally:
-        writer.Close()
-    os.replace(tmp, target)
+        writer = copclib.FileWriter(str(tmp), config)
+        try:
+            for i, key in enumerate(tree.keys):
+                data = record[tree.node(i)].tobytes()
+                writer.AddNode(copclib.VoxelKey(*key),
+                               copclib.VectorChar(np.frombuffer(data, np.int8)))
+        finally:
+            writer.Close()
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written file next to the cache
+        raise
     return len(record)
 
 

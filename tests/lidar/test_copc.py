@@ -104,3 +104,17 @@ def test_point_cloud_dataset_publishes_copc_per_tile_and_reuses_them(sample_raw,
     assert_same_cloud(tiles[0], settings.published_dir / "point_cloud" / record["path"])
     again, log = build(settings, ["point_cloud"])
     assert again.ok and f"{len(tiles)} tile(s) unchanged, reused" in again.built[0].headline, log
+
+
+def test_corrupt_tile_is_reported_with_its_name_and_nothing_published(sample_raw,
+                                                                       tmp_path) -> None:
+    from pipelines.lidar.copc import ensure_copc
+    from pipelines.lidar.tiles import Tile
+
+    source = sorted((sample_raw / "lidar").glob("*.laz"))[0]
+    broken = tmp_path / "raw" / source.name
+    broken.parent.mkdir()
+    broken.write_bytes(source.read_bytes()[:5000])  # truncated download
+    outcome = ensure_copc(Tile(broken, 350, 5685), "EPSG:25832", tmp_path / "cache")
+    assert outcome.error and source.name in outcome.error and outcome.path is None
+    assert not list((tmp_path / "cache").rglob("*.copc.laz"))
