@@ -24,7 +24,13 @@ from pyproj import Transformer
 from geoportal.errors import PipelineError
 from geoportal.publish import LayerMetadata, file_record, now_iso
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.lidar.products import RASTERS, LidarParams, TileOutcome, build_tile
+from pipelines.lidar.products import (
+    RASTERS,
+    LidarParams,
+    TileOutcome,
+    build_tile,
+    products_cached,
+)
 from pipelines.lidar.raster import write_vrt
 from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
 from pipelines.writers import WRITERS, index_ids
@@ -45,6 +51,20 @@ class LidarPipeline(Pipeline):
 
     def plan(self) -> list[WorkUnit]:
         return [WorkUnit(key=t.key, inputs=(t.path,)) for t in self.tiles()]
+
+    @property
+    def workers(self) -> int | None:
+        """One (in this process) when every tile's products are cached already.
+
+        The datasets built after the first one only look their tiles up; starting a pool of
+        fresh processes that import geopandas, rasterio and scikit-image for that cost 3–5 s
+        per dataset, a fifth of a six-dataset build on the 4-tile sample.
+        """
+        tiles, params = self.tiles(), self.lidar_params()
+        raw, cache = self.settings.raw_dir, cache_dir(self.settings)
+        if all(products_cached(t, tiles, params, raw, cache) for t in tiles):
+            return 1
+        return None
 
     def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
         tiles = self.tiles()
