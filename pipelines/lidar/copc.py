@@ -161,6 +161,9 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
     header = config.las_header
     header.min = copclib.Vector3(*xyz.min(axis=0))
     header.max = copclib.Vector3(*xyz.max(axis=0))
+    by_return = np.bincount(np.asarray(las.return_number), minlength=16)[1:16]
+    header.points_by_return = [int(v) for v in by_return]
+    header.generating_software = "geoportal copc (copclib)"
     info = config.copc_info
     info.center_x, info.center_y, info.center_z = (float(v) for v in tree.center)
     info.halfsize, info.spacing = tree.halfsize, tree.spacing

@@ -30,6 +30,8 @@ def assert_same_cloud(source: Path, copc: Path) -> None:
         assert reader.header.point_format.id in (6, 7, 8)
         out = reader.query()
         assert len(out) == len(src.points) == reader.header.point_count
+        returns = np.bincount(np.asarray(src.return_number), minlength=16)[1:16]
+        assert list(laspy.open(copc).header.number_of_points_by_return) == list(returns)
         a, b = _sorted(src.points), _sorted(out)
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
