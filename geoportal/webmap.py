@@ -161,19 +161,29 @@ def _drawing(d: Dataset, resource: dict[str, Any]) -> dict[str, Any] | None:
     providers = {p.get("type"): p for p in resource.get("providers", [])}
     tile = providers.get("tile")
     if tile and d.serve.tiles == "vector":
-        return {"kind": "vector", "source_layer": d.id, **_tile_facts(d, tile, "mvt")}
+        return {"kind": "vector", "source_layer": d.id, **_tile_facts(d, resource, tile, "mvt")}
     if "feature" in providers:
         return {"kind": "features", "limit": d.serve.limit_max}
     if tile and d.serve.tiles == "raster":
-        return {"kind": "raster", **_tile_facts(d, tile, tile.get("format", {}).get("name",
-                                                                                   "png"))}
+        fmt = tile.get("format", {}).get("name", "png")
+        return {"kind": "raster", **_tile_facts(d, resource, tile, fmt)}
     return None
 
 
-def _tile_facts(d: Dataset, provider: dict[str, Any], fmt: str) -> dict[str, Any]:
+def _tile_facts(d: Dataset, resource: dict[str, Any], provider: dict[str, Any],
+                fmt: str) -> dict[str, Any]:
+    """Tile URL template, zoom range and the data's extent.
+
+    The extent becomes the MapLibre source's ``bounds``: the map then never asks for tiles
+    outside the data, which the server rightly answers with 404s (failed requests in the page).
+    """
     zoom = provider.get("options", {}).get("zoom", {})
-    return {"tiles": TILE_PATH.format(id=d.id, format=fmt),
-            "minzoom": int(zoom.get("min", 0)), "maxzoom": int(zoom.get("max", 18))}
+    facts = {"tiles": TILE_PATH.format(id=d.id, format=fmt),
+             "minzoom": int(zoom.get("min", 0)), "maxzoom": int(zoom.get("max", 18))}
+    bbox = resource.get("extents", {}).get("spatial", {}).get("bbox")
+    if bbox and len(bbox) == 4:
+        facts["bounds"] = [float(v) for v in bbox]
+    return facts
 
 
 def _downloads(d: Dataset, resource: dict[str, Any]) -> list[dict[str, str]]:
@@ -214,13 +224,13 @@ def base_entry(base: dict[str, Any], registry: Registry,
         d = registry[rid]
         fmt = tile.get("format", {}).get("name", "png")
         return {**entry, "kind": "raster", "attribution": d.attribution or "",
-                **_tile_facts(d, tile, fmt)}
+                **_tile_facts(d, served[rid], tile, fmt)}
     sources = {}
     for role, rid in base["vector"].items():
         tile = _tile_provider(served.get(rid))
         if tile is not None:
             d = registry[rid]
-            sources[role] = {"source_layer": rid, **_tile_facts(d, tile, "mvt")}
+            sources[role] = {"source_layer": rid, **_tile_facts(d, served[rid], tile, "mvt")}
             if role == "streets":
                 sources[role]["class_field"] = STREET_CLASS_FIELD
     if "streets" not in sources:

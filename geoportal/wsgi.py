@@ -49,6 +49,23 @@ def declare_utf8(app: WSGIApp) -> WSGIApp:
     return wrapped
 
 
+def german_by_default(app: WSGIApp) -> WSGIApp:
+    """Render the map page in German unless ``?lang=`` asks otherwise.
+
+    The web map is German first whatever the browser prefers (a permalink shows every reader
+    the same page); pygeoapi would follow ``Accept-Language`` and render the page shell in the
+    browser's language while the map's own code speaks German.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") in ("", "/") and \
+                not re.search(r"(^|&)lang=", environ.get("QUERY_STRING", "")):
+            environ = {**environ, "HTTP_ACCEPT_LANGUAGE": "de"}
+        return app(environ, start_response)
+
+    return wrapped
+
+
 WHOLE_COVERAGE = re.compile(r"^/collections/[^/]+/coverage/?$")
 
 
@@ -184,7 +201,7 @@ pygeoapi_patches.apply()
 for media_type, suffix in MEDIA_TYPES:  # the download server guesses types from suffixes
     mimetypes.add_type(media_type, suffix)
 settings = Settings.from_env()
-APP.wsgi_app = declare_utf8(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
+APP.wsgi_app = declare_utf8(german_by_default(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
                    "/assets": web_assets(web_roots(settings.root)),
                    # the citizens' map's manifest, written by geoportal.server.prepare
@@ -192,5 +209,5 @@ APP.wsgi_app = declare_utf8(require_subset(DispatcherMiddleware(  # type: ignore
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),
                    "/economy": single_file(settings.root / "web" / "src" / "economy.html")}
-)))
+))))
 app = APP

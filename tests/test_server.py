@@ -241,3 +241,12 @@ def test_a_whole_city_coverage_request_is_refused_with_advice(server: str) -> No
     cut = requests.get(f"{server}/collections/terrain_dtm/coverage", timeout=60, params={
         "subset": "x(350100:350150),y(5685100:5685150)", "f": "GTiff"})
     assert cut.status_code == 200
+
+
+def test_the_map_page_is_german_whatever_the_browser_prefers(server: str) -> None:
+    """German first: an English-speaking browser gets German unless it asks for ?lang=en."""
+    english_browser = {**HTML, "Accept-Language": "en-US,en;q=0.9"}
+    page = requests.get(f"{server}/", headers=english_browser, timeout=30)
+    assert '<html lang="de">' in page.text and ">English</a>" in page.text
+    asked = requests.get(f"{server}/", params={"lang": "en"}, headers=english_browser, timeout=30)
+    assert '<html lang="en">' in asked.text and ">Deutsch</a>" in asked.text

@@ -271,3 +271,16 @@ def test_the_map_leads_to_the_commercial_space_finder(browser: Any, server: str)
     shot(page, "map-13-to-economy")
     assert_clean(log)
     page.context.close()
+
+
+@pytest.mark.parametrize("base", ["orthophoto", "hillshade"])
+def test_a_wide_view_asks_for_no_tiles_outside_the_data(browser: Any, server: str,
+                                                        base: str) -> None:
+    """Zoomed out beyond the built area, raster tiles are only requested where data is."""
+    page, log = open_page(browser)
+    load(page, f"{server}/#map=12/51.31/6.86&base={base}&layers=canopy_height,parcels")
+    idle(page)
+    page.wait_for_timeout(500)
+    shot(page, f"map-14-wide-{base}")
+    assert_clean(log)
+    page.context.close()

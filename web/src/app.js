@@ -3,7 +3,7 @@
 // manifest (/assets/webmap.json); this file only knows the page.
 
 import { createMap, loadManifest } from "./basemap.js";
-import { initialLang, setLang, t } from "./i18n.js";
+import { getLang, initialLang, setLang, t } from "./i18n.js";
 import { Layers } from "./layers.js";
 import { readHash, trackHash } from "./permalink.js";
 import { closePopup, showPopup } from "./popup.js";
@@ -46,12 +46,17 @@ function initPanel(map) {
   sync();
 }
 
-/** Keep the language link pointing at the same view in the other language. */
+/** Keep the language link offering the other language, for the same view. */
 function updateLangLink() {
   const link = $("#lang-switch");
+  const other = getLang() === "en" ? "de" : "en";
   const url = new URL(link.href);
+  url.searchParams.set("lang", other);
   url.hash = location.hash;
   link.href = url.href;
+  link.lang = other;
+  link.textContent = other === "en" ? "English" : "Deutsch";
+  link.setAttribute("aria-label", other === "en" ? "Switch to English" : "Auf Deutsch umschalten");
 }
 
 function initNearMe(map) {
@@ -155,6 +160,7 @@ async function main() {
     document.body.dataset.ready = "true";
   });
   window.addEventListener("permalink", updateLangLink);
+  updateLangLink();
   window.geoportal = { map, layers, manifest };
 }
 

@@ -28,10 +28,6 @@ export function offersMap(container, { label, format }) {
   let popup = null;
 
   const ready = loadManifest().then((manifest) => new Promise((resolve) => {
-    for (const base of manifest.base || []) {
-      // no tile requests outside the built area (they would be 404s)
-      if (base.kind === "raster" && !base.bounds && manifest.bbox) base.bounds = manifest.bbox;
-    }
     map = createMap(container, { manifest, label, base: "map" });
     map.on("load", () => {
       map.addSource("offers", { type: "geojson", data: collection([]) });

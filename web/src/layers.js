@@ -96,7 +96,7 @@ export class Layers {
     const draw = layer.draw;
     if (draw.kind === "raster") {
       this.map.addSource(source, {
-        type: "raster", tiles: [absolute(draw.tiles)], tileSize: 256,
+        type: "raster", tiles: [absolute(draw.tiles)], tileSize: 256, bounds: draw.bounds,
         minzoom: draw.minzoom, maxzoom: draw.maxzoom, attribution: layer.attribution || "",
       });
       this.insert({ id: `${source}-raster`, type: "raster", source, paint: { "raster-opacity": 0.75 } }, layer);
@@ -105,7 +105,8 @@ export class Layers {
     const tiled = draw.kind === "vector";
     if (tiled) {
       this.map.addSource(source, {
-        type: "vector", tiles: [absolute(draw.tiles)], minzoom: draw.minzoom, maxzoom: draw.maxzoom,
+        type: "vector", tiles: [absolute(draw.tiles)], bounds: draw.bounds,
+        minzoom: draw.minzoom, maxzoom: draw.maxzoom,
         promoteId: layer.id_field, attribution: layer.attribution || "",
       });
     } else {
