@@ -58,7 +58,11 @@ def test_landing_page_lists_every_layer_in_german_and_english(server: str,
     english = requests.get(f"{server}/", params={"lang": "en"}, headers=HTML, timeout=30)
     assert german.status_code == english.status_code == 200
     assert '<html lang="de">' in german.text and '<html lang="en">' in english.text
+    catalogue = requests.get(f"{server}/downloads/catalog.ttl", timeout=30).text
     for d in registry:
+        if not (d.serve.features or d.serve.tiles or d.serve.coverage):
+            assert f"/downloads/{d.id}/" in catalogue  # download only (COPC): in the catalogue
+            continue
         assert d.title.de in german.text and d.title.get("en") in english.text
         items_link = f'href="{server}/collections/{d.id}/items?f=html"'
         if d.serve.coverage:

@@ -137,7 +137,7 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
 
     try:
         las = laspy.read(source, laz_backend=laspy.LazBackend.Lazrs)
-    except (laspy.LaspyException, OSError, ValueError) as exc:
+    except Exception as exc:  # laspy, lazrs (truncated chunks) and OS errors alike
         raise SourceError(f"{source}: cannot read LAZ ({exc})") from exc
     if not len(las.points):
         raise SourceError(f"{source}: no points")
