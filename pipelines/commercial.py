@@ -81,13 +81,16 @@ class CommercialPipeline(VectorPipeline):
             spec = dict(raw)
             name = spec.pop("name", "name")
             also = spec.pop("also", {})
-            try:
-                source = Source.model_validate(spec)
-            except ValidationError as exc:
-                raise self._error(
-                    f"pipeline.params.targets.{key}: {exc.errors()[0]['msg']}") from None
+            source = self._source(spec, f"pipeline.params.targets.{key}")
             targets[key] = {"source": source, "name": name, "also": also}
         return targets
+
+    def _source(self, spec: dict[str, Any], where: str) -> Source:
+        """A raw input described inline in the params, checked like a dataset's ``source``."""
+        try:
+            return Source.model_validate(spec)
+        except ValidationError as exc:
+            raise self._error(f"{where}: {exc.errors()[0]['msg']}") from None
 
     def _network(self) -> gpd.GeoDataFrame:
         path = self.settings.raw_dir / self.params.get("network", "reference/strassennetz.gpkg")
@@ -109,11 +112,7 @@ class CommercialPipeline(VectorPipeline):
             return self._dataset_points(spec["dataset"])
         spec = dict(spec)
         where = spec.pop("where", {})
-        try:
-            source = Source.model_validate(spec)
-        except ValidationError as exc:
-            raise self._error(
-                f"pipeline.params.amenities.{key}: {exc.errors()[0]['msg']}") from None
+        source = self._source(spec, f"pipeline.params.amenities.{key}")
         table = self._read_points(source, key)
         keep = np.ones(len(table), dtype=bool)
         for column, wanted in where.items():
