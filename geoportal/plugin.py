@@ -15,7 +15,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "lidar_raster": "pipelines.lidar.pipeline.LidarRasterPipeline",
         "lidar_trees": "pipelines.lidar.pipeline.LidarTreesPipeline",
         "building_heights": "pipelines.lidar.pipeline.BuildingHeightsPipeline",
-        "lidar_copc": "pipelines.lidar.copc.CopcPipeline",
+        "lidar_copc": "pipelines.lidar.pipeline.CopcPipeline",
         "tree_conflation": "pipelines.lidar.conflation.TreeConflationPipeline",
         "trees_not_in_cadastre": "pipelines.lidar.conflation.TreesNotInCadastrePipeline",
         "parcels": "pipelines.parcels.ParcelsPipeline",

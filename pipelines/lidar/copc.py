@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import laspy
 import numpy as np
@@ -26,10 +26,8 @@ from numpy.lib.recfunctions import repack_fields
 from pyproj import CRS
 
 from geoportal.errors import PipelineError, SourceError
-from geoportal.publish import file_record
-from pipelines.base import BuildResult
-from pipelines.lidar.pipeline import LidarPipeline, cache_dir
 from pipelines.lidar.tiles import Tile, file_stamp, fingerprint
+from pipelines.pointcloud import read_las
 
 #: Bump when the octree or the file layout changes: cached COPC files are then rewritten.
 ALGORITHM_VERSION = 1
@@ -65,61 +63,88 @@ class Octree:
         return self.order[self.starts[i]:end]
 
 
-def build_octree(xyz: np.ndarray, grid: int = GRID, leaf_max: int = LEAF_MAX) -> Octree:
+def _spread(v: np.ndarray) -> np.ndarray:
+    """Spread the low 21 bits of ``v`` to every third bit (the Morton code's building block)."""
+    v = v & 0x1FFFFF
+    v = (v | v << 32) & 0x1F00000000FFFF
+    v = (v | v << 16) & 0x1F0000FF0000FF
+    v = (v | v << 8) & 0x100F00F00F00F00F
+    v = (v | v << 4) & 0x10C30C30C30C30C3
+    return (v | v << 2) & 0x1249249249249249
+
+
+def _compact(v: int) -> int:
+    """Inverse of :func:`_spread` for one value: every third bit, packed."""
+    out, bit = 0, 0
+    while v:
+        out |= (v & 1) << bit
+        v >>= 3
+        bit += 1
+    return out
+
+
+def build_octree(coords: Sequence[np.ndarray], grid: int = GRID,
+                 leaf_max: int = LEAF_MAX) -> Octree:
     """Assign every point to one node; a node's points lie inside its cube (clients rely on it).
 
-    Coordinates are quantised once to ``MAX_DEPTH + log2(grid)`` bits per axis, so a point's
-    node and cell at any depth are bit shifts, and each level costs one sort of the points
-    still unplaced (leaves need none).
+    Coordinates are quantised once to ``MAX_DEPTH + log2(grid)`` bits per axis and interleaved
+    into a Morton code. Sorted by it once, every node and every cell at any depth is a run of
+    consecutive points, so each level is a few passes over the points still unplaced and no
+    further sort (the per-level sorts were half of a COPC write before). A node keeps the
+    first point (in file order) of each occupied cell; at most ``leaf_max`` points, it keeps all.
     """
     gbits = grid.bit_length() - 1
     if grid != 1 << gbits:
         raise CopcError(f"octree grid {grid}: expected a power of two")
-    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+    # Separate contiguous axes: reductions over an (n, 3) array's columns are strided and slow.
+    axes = [np.ascontiguousarray(a, dtype=np.float64) for a in coords]
+    lo = np.array([a.min() for a in axes])
+    hi = np.array([a.max() for a in axes])
     center = (lo + hi) / 2
     halfsize = float(max((hi - lo).max() / 2, 0.5)) * (1 + 1e-9)
     span = 2 * halfsize
     bits = MAX_DEPTH + gbits
-    # One contiguous array per axis: column arithmetic on an (n, 3) array is strided and slow.
     origin, factor, top = center - halfsize, (1 << bits) / span, (1 << bits) - 1
-    q = [np.clip(((xyz[:, a] - origin[a]) * factor).astype(np.int64), 0, top) for a in range(3)]
-    key_of = np.zeros(len(xyz), np.int64)  # depth << 48 | linear node index at that depth
-    remaining = np.arange(len(xyz))
+    morton = np.zeros(len(axes[0]), np.int64)
+    for a, values in enumerate(axes):  # x in the highest bit of each triple, then y, then z
+        q = np.clip(((values - origin[a]) * factor).astype(np.int64), 0, top)
+        morton |= _spread(q) << (2 - a)
+    index = np.argsort(morton, kind="stable")  # ties keep file order
+    code = morton[index]
+    del morton
+    placed: list[np.ndarray] = []
+    node_codes: list[tuple[int, np.ndarray, np.ndarray]] = []
     for depth in range(MAX_DEPTH + 1):
-        if not len(remaining):
+        if not len(code):
             break
-        qr = q if depth == 0 else [axis[remaining] for axis in q]
-        shift = bits - depth
-        node = ((qr[0] >> shift) << (2 * depth)) | ((qr[1] >> shift) << depth) | (qr[2] >> shift)
-        if depth <= 7:  # at most 2M nodes: counting beats sorting
-            keep = np.bincount(node, minlength=1 << (3 * depth))[node] <= leaf_max
+        node = code >> (3 * (bits - depth))
+        starts = _run_starts(node)
+        counts = np.diff(np.append(starts, len(node)))
+        keep = np.repeat(counts <= leaf_max, counts)
+        if depth < MAX_DEPTH:
+            cell_starts = _run_starts(code >> (3 * (bits - depth - gbits)))
+            first = np.minimum.reduceat(index, cell_starts)  # the cell's first point in the file
+            cell_counts = np.diff(np.append(cell_starts, len(code)))
+            keep |= index == np.repeat(first, cell_counts)
         else:
-            _, inverse, counts = np.unique(node, return_inverse=True, return_counts=True)
-            keep = counts[inverse] <= leaf_max
-        inner = np.flatnonzero(~keep)
-        if depth < MAX_DEPTH and len(inner):
-            cb = depth + gbits
-            cx, cy, cz = (axis[inner] >> (bits - cb) for axis in qr)
-            cell = (cx << (2 * cb)) | (cy << cb) | cz
-            order = np.argsort(cell, kind="stable")
-            ordered = cell[order]
-            first = np.ones(len(order), bool)
-            first[1:] = ordered[1:] != ordered[:-1]
-            keep[inner[order[first]]] = True  # one point per occupied cell
-        elif len(inner):
             keep[:] = True
-        key_of[remaining[keep]] = (depth << 48) | node[keep]
-        remaining = remaining[~keep]
-    order = np.argsort(key_of, kind="stable")
-    ordered = key_of[order]
-    change = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    starts = np.concatenate([[0], change]).astype(np.int64)
-    keys = []
-    for key in ordered[starts].tolist():
-        d, lin = key >> 48, key & ((1 << 48) - 1)
-        mask = (1 << d) - 1
-        keys.append((d, lin >> (2 * d), (lin >> d) & mask, lin & mask))
-    return Octree(center, halfsize, span / grid, keys, starts, order)
+        kept_nodes = node[keep]
+        bounds = _run_starts(kept_nodes)
+        node_codes.append((depth, kept_nodes[bounds], bounds + sum(map(len, placed))))
+        placed.append(index[keep])
+        code, index = code[~keep], index[~keep]
+    order = np.concatenate(placed)
+    starts_all = np.concatenate([b for _, _, b in node_codes]).astype(np.int64)
+    keys = [(d, _compact(int(c) >> 2), _compact(int(c) >> 1), _compact(int(c)))
+            for d, codes, _ in node_codes for c in codes.tolist()]
+    return Octree(center, halfsize, span / grid, keys, starts_all, order)
+
+
+def _run_starts(sorted_codes: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal values begins in a sorted array."""
+    if not len(sorted_codes):
+        return np.zeros(0, np.int64)
+    return np.concatenate([[0], np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1])
 
 
 def crs_wkt(crs: str) -> str:
@@ -128,23 +153,30 @@ def crs_wkt(crs: str) -> str:
 
 
 def write_copc(source: Path, target: Path, crs: str) -> int:
-    """Write ``source`` (LAS/LAZ) as a COPC file at ``target`` (atomically); return its points.
+    """Write ``source`` (LAS/LAZ) as a COPC file at ``target`` (atomically); return its points."""
+    return write_copc_las(read_las(source), target, crs, source)
+
+
+def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | str = "",
+                   xyz: Sequence[np.ndarray] | None = None) -> int:
+    """Write decoded points as a COPC file at ``target`` (atomically); return its points.
 
     The integer coordinates, scales and offsets are kept, so every point is preserved exactly;
-    ``crs`` is written as the WKT VLR (NRW tiles carry none).
+    ``crs`` is written as the WKT VLR (NRW tiles carry none). ``xyz`` (scaled coordinates) may
+    come from the caller when it has them already, as the tile pass does.
     """
     import copclib
 
-    try:
-        las = laspy.read(source, laz_backend=laspy.LazBackend.Lazrs)
-    except Exception as exc:  # laspy, lazrs (truncated chunks) and OS errors alike
-        raise SourceError(f"{source}: cannot read LAZ ({exc})") from exc
     if not len(las.points):
         raise SourceError(f"{source}: no points")
     fmt = COPC_FORMAT.get(las.header.point_format.id)
     if fmt is None:
         raise SourceError(f"{source}: point format {las.header.point_format.id} unsupported "
                           f"(expected 0-10)")
+    by_return = np.bincount(np.asarray(las.return_number), minlength=16)[1:16]
+    scale, offset = las.header.scales, las.header.offsets
+    xyz = xyz if xyz is not None else (las.x, las.y, las.z)
+    tree = build_octree(xyz)
     if fmt != las.header.point_format.id:
         las = laspy.convert(las, point_format_id=fmt, file_version="1.4")
     # Extra bytes would need an extra-bytes VLR: NRW deliveries have none, keep standard dims.
@@ -152,16 +184,14 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
     record = las.points.array
     if record.dtype != dtype:
         record = repack_fields(record[list(dtype.names)])
-    xyz = np.column_stack([las.x, las.y, las.z])
-    tree = build_octree(xyz)
+    record = record[tree.order]  # node by node: each node's chunk is one contiguous slice
+    bounds = [(float(np.min(a)), float(np.max(a))) for a in xyz]
 
-    scale, offset = las.header.scales, las.header.offsets
     config = copclib.CopcConfigWriter(fmt, copclib.Vector3(*scale), copclib.Vector3(*offset),
                                       crs_wkt(crs))
     header = config.las_header
-    header.min = copclib.Vector3(*xyz.min(axis=0))
-    header.max = copclib.Vector3(*xyz.max(axis=0))
-    by_return = np.bincount(np.asarray(las.return_number), minlength=16)[1:16]
+    header.min = copclib.Vector3(*(b[0] for b in bounds))
+    header.max = copclib.Vector3(*(b[1] for b in bounds))
     header.points_by_return = [int(v) for v in by_return]
     header.generating_software = "geoportal copc (copclib)"
     info = config.copc_info
@@ -170,13 +200,13 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    ends = [*tree.starts[1:].tolist(), len(record)]
     try:
         writer = copclib.FileWriter(str(tmp), config)
         try:
-            for i, key in enumerate(tree.keys):
-                data = record[tree.node(i)].tobytes()
-                writer.AddNode(copclib.VoxelKey(*key),
-                               copclib.VectorChar(np.frombuffer(data, np.int8)))
+            for key, start, end in zip(tree.keys, tree.starts.tolist(), ends, strict=True):
+                chunk = record[start:end].view(np.int8).reshape(-1)
+                writer.AddNode(copclib.VoxelKey(*key), copclib.VectorChar(chunk))
         finally:
             writer.Close()
         os.replace(tmp, target)
@@ -184,6 +214,12 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
         tmp.unlink(missing_ok=True)  # never leave a half-written file next to the cache
         raise
     return len(record)
+
+
+def copc_path(tile: Tile, crs: str, cache: Path) -> Path:
+    """Where the tile's COPC file lives in the cache, for its current file and this writer."""
+    fp = fingerprint(file_stamp(tile.path), crs, GRID, LEAF_MAX, ALGORITHM_VERSION)
+    return cache / "copc" / tile.key / f"{fp}.copc.laz"
 
 
 @dataclass
@@ -200,8 +236,7 @@ class CopcOutcome:
 
 def ensure_copc(tile: Tile, crs: str, cache: Path) -> CopcOutcome:
     """The tile's COPC file in the cache, rewritten only if the tile or the writer changed."""
-    fp = fingerprint(file_stamp(tile.path), crs, GRID, LEAF_MAX, ALGORITHM_VERSION)
-    path = cache / "copc" / tile.key / f"{fp}.copc.laz"
+    path = copc_path(tile, crs, cache)
     outcome = CopcOutcome(tile.key, str(path))
     if path.exists():
         with laspy.open(path) as reader:
@@ -216,32 +251,3 @@ def ensure_copc(tile: Tile, crs: str, cache: Path) -> CopcOutcome:
         outcome.path = None
     outcome.seconds = time.perf_counter() - started
     return outcome
-
-
-class CopcPipeline(LidarPipeline):
-    """Each delivered LAZ tile as a COPC download (``tiles/<id>_<E>_<N>.copc.laz``)."""
-
-    def build(self, unit: Any, staging: Path) -> CopcOutcome:
-        tile = next(t for t in self.tiles() if t.key == unit.key)
-        return ensure_copc(tile, self.dataset.source.crs, cache_dir(self.settings))
-
-    def finish(self, results: list[CopcOutcome], staging: Path) -> BuildResult:
-        self.check(results)  # type: ignore[arg-type]
-        folder = staging / "tiles"
-        folder.mkdir()
-        files = []
-        for r in results:
-            path = folder / f"{self.dataset.id}_{r.key}.copc.laz"
-            _link(Path(str(r.path)), path)
-            record = file_record(path, "laz")
-            record.path = str(path.relative_to(staging))
-            files.append(record)
-        meta = self.metadata(files, len(files), results)  # type: ignore[arg-type]
-        return BuildResult(self.dataset.id, meta,
-                           self.headline(results, "COPC files"))  # type: ignore[arg-type]
-
-
-def _link(src: Path, dst: Path) -> None:
-    from pipelines.lidar.pipeline import _link as link
-
-    link(src, dst)

@@ -23,7 +23,9 @@ from pyproj import Transformer
 
 from geoportal.errors import PipelineError
 from geoportal.publish import LayerMetadata, file_record, now_iso
+from geoportal.registry import load_registry
 from pipelines.base import BuildResult, Pipeline, WorkUnit
+from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
 from pipelines.lidar.products import (
     RASTERS,
     LidarParams,
@@ -50,7 +52,18 @@ class LidarPipeline(Pipeline):
         return discover(self.settings.raw_dir, self.dataset.source.path, self.dataset.id)
 
     def plan(self) -> list[WorkUnit]:
-        return [WorkUnit(key=t.key, inputs=(t.path,)) for t in self.tiles()]
+        params = {"copc": True} if self.copc_published() else {}
+        return [WorkUnit(key=t.key, inputs=(t.path,), params=params) for t in self.tiles()]
+
+    def copc_published(self) -> bool:
+        """Whether the registry also publishes these tiles as COPC downloads (``lidar_copc``).
+
+        Then the tile pass writes each decoded tile's COPC file from the same records, and the
+        ``point_cloud`` dataset only collects them: decoding is paid once for every product.
+        """
+        return any(d.pipeline.kind == "lidar_copc" and d.source.path == self.dataset.source.path
+                   and d.source.crs == self.dataset.source.crs
+                   for d in load_registry(self.settings.datasets_dir))
 
     @property
     def workers(self) -> int | None:
@@ -60,8 +73,6 @@ class LidarPipeline(Pipeline):
         fresh processes that import geopandas, rasterio and scikit-image for that cost 3–5 s
         per dataset, a fifth of a six-dataset build on the 4-tile sample.
         """
-        if type(self).build is not LidarPipeline.build:
-            return None  # another per-tile step (COPC) with a cache of its own
         tiles, params = self.tiles(), self.lidar_params()
         raw, cache = self.settings.raw_dir, cache_dir(self.settings)
         if all(products_cached(t, tiles, params, raw, cache) for t in tiles):
@@ -71,8 +82,9 @@ class LidarPipeline(Pipeline):
     def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
         tiles = self.tiles()
         tile = next(t for t in tiles if t.key == unit.key)
-        return build_tile(tile, tiles, self.lidar_params(), self.settings.raw_dir,
-                          cache_dir(self.settings))
+        cache, crs = cache_dir(self.settings), self.dataset.source.crs
+        copc = (lambda t: copc_path(t, crs, cache)) if unit.params.get("copc") else None
+        return build_tile(tile, tiles, self.lidar_params(), self.settings.raw_dir, cache, copc)
 
     def check(self, results: list[TileOutcome]) -> list[TileOutcome]:
         """Raise naming every failed tile; the good tiles stay cached for the next run."""
@@ -193,3 +205,35 @@ class BuildingHeightsPipeline(LidarPipeline):
         meta = self.metadata(files, len(layer), results)
         return BuildResult(self.dataset.id, meta,
                            self.headline(results, f"{measured} building heights"))
+
+
+class CopcPipeline(LidarPipeline):
+    """Each delivered LAZ tile as a COPC download (``tiles/<id>_<E>_<N>.copc.laz``)."""
+
+    def plan(self) -> list[WorkUnit]:
+        return [WorkUnit(key=t.key, inputs=(t.path,)) for t in self.tiles()]
+
+    @property
+    def workers(self) -> int | None:
+        """In-process when the tile pass of an earlier LiDAR dataset wrote every COPC file."""
+        crs, cache = self.dataset.source.crs, cache_dir(self.settings)
+        return 1 if all(copc_path(t, crs, cache).exists() for t in self.tiles()) else None
+
+    def build(self, unit: Any, staging: Path) -> CopcOutcome:
+        tile = next(t for t in self.tiles() if t.key == unit.key)
+        return ensure_copc(tile, self.dataset.source.crs, cache_dir(self.settings))
+
+    def finish(self, results: list[CopcOutcome], staging: Path) -> BuildResult:
+        self.check(results)  # type: ignore[arg-type]
+        folder = staging / "tiles"
+        folder.mkdir()
+        files = []
+        for r in results:
+            path = folder / f"{self.dataset.id}_{r.key}.copc.laz"
+            _link(Path(str(r.path)), path)
+            record = file_record(path, "laz")
+            record.path = str(path.relative_to(staging))
+            files.append(record)
+        meta = self.metadata(files, len(files), results)  # type: ignore[arg-type]
+        return BuildResult(self.dataset.id, meta,
+                           self.headline(results, "COPC files"))  # type: ignore[arg-type]

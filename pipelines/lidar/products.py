@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,16 +34,19 @@ import pyogrio
 import rasterio.features
 
 from geoportal.errors import GeoportalError, SourceFormatError
+from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
 from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neighbours
 from pipelines.lidar.trees import TreeParams, detect
-from pipelines.pointcloud import read_info, read_points
+from pipelines.pointcloud import points_from_las, read_info, read_las
 
 ALGORITHM_VERSION = "1"
 RASTERS = ("dtm", "dsm", "chm", "hillshade")
 STAGES: list[dict[str, Any]] = [
-    {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"]},
+    {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
+     "all fields": "when the tile's COPC file is due as well"},
+    {"step": "copc", "writer": "numpy octree + copclib", "from": "the same decoded records"},
     {"step": "bin", "products": ["dsm: max z", "ground: mean z of ground classes",
                                  "multi: share of multi-return pulses"]},
     {"step": "buffer", "from": "neighbour tiles' binned grids"},
@@ -120,6 +123,7 @@ class Binned:
     fp: str
     points: int
     decoded: bool
+    copc_error: str | None = None
 
 
 def binned_fingerprint(tile: Tile, params: LidarParams) -> str:
@@ -127,10 +131,13 @@ def binned_fingerprint(tile: Tile, params: LidarParams) -> str:
                        params.crs, ALGORITHM_VERSION)
 
 
-def ensure_binned(tile: Tile, params: LidarParams, cache: Path,
-                  wait: bool = True) -> Binned | None:
+def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = True,
+                  copc: Path | None = None) -> Binned | None:
     """Decode and bin ``tile`` unless an entry for its current file and parameters exists.
 
+    ``copc``: where the tile's COPC download belongs in the cache. When the tile is decoded
+    anyway and that file is missing, it is written from the same decoded records: decoding is
+    the largest single cost of a tile, and this way it is paid once for every product.
     With ``wait=False``, return None instead of waiting while another worker bins the tile.
     """
     fp = binned_fingerprint(tile, params)
@@ -142,30 +149,58 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path,
             meta = json.loads((final / "meta.json").read_text())
             return Binned(final, fp, meta["points"], decoded=False)
         read_info(tile.path, params.crs)  # refuses a tile declaring another CRS
-        points = read_points(tile.path, returns=True)
-        ground = np.isin(points.classification, params.ground_classes)
-        if not ground.any():
-            raise SourceFormatError(f"{tile.path}: no ground points (classes "
-                                    f"{list(params.ground_classes)}); cannot model the terrain")
-        spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
-        grids = bin_points(points, spec, params.ground_classes)
-        tmp = final.parent / f".tmp-{fp}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for name, grid in grids.items():
-            np.save(tmp / f"{name}.npy", grid)
-        meta = {"points": len(points), "ground_z": [float(points.z[ground].min()),
-                                                    float(points.z[ground].max())]}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        _commit(tmp, final)
-        return Binned(final, fp, len(points), decoded=True)
+        with_copc = copc is not None and not copc.exists()
+        las = read_las(tile.path, all_fields=with_copc)
+        points = points_from_las(las, returns=True)
+        if not with_copc:
+            del las
+        count = _bin_and_commit(tile, points, params, final)
+        xyz = (points.x, points.y, points.z)
+        del points
+    # The binned grids are committed and the lock is free, so a worker waiting for this tile
+    # as a neighbour goes on while this one writes the COPC file (nobody else decodes it).
+    copc_error = _write_copc(las, copc, params.crs, tile.path, xyz) if with_copc else None
+    return Binned(final, fp, count, decoded=True, copc_error=copc_error)
+
+
+def _bin_and_commit(tile: Tile, points: Any, params: LidarParams, final: Path) -> int:
+    ground = np.isin(points.classification, params.ground_classes)
+    if not ground.any():
+        raise SourceFormatError(f"{tile.path}: no ground points (classes "
+                                f"{list(params.ground_classes)}); cannot model the terrain")
+    spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
+    grids = bin_points(points, spec, params.ground_classes)
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, grid in grids.items():
+        np.save(tmp / f"{name}.npy", grid)
+    meta = {"points": len(points), "ground_z": [float(points.z[ground].min()),
+                                                float(points.z[ground].max())]}
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    _commit(tmp, final)
+    return len(points)
+
+
+def _write_copc(las: Any, target: Path, crs: str, source: Path, xyz: tuple) -> str | None:
+    """The COPC file from records decoded for binning; a failure is reported, not raised:
+    the raster products are fine, and the ``point_cloud`` dataset retries and reports it."""
+    try:
+        write_copc_las(las, target, crs, source, xyz=xyz)
+    except (CopcError, GeoportalError, OSError, ValueError, RuntimeError) as exc:
+        return f"{source}: COPC not written in the tile pass ({exc})"
+    return None
 
 
 def build_tile(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path,
-               cache: Path) -> TileOutcome:
-    """Make sure the products of ``tile`` are in the cache; never raises for bad input."""
+               cache: Path, copc: Callable[[Tile], Path] | None = None) -> TileOutcome:
+    """Make sure the products of ``tile`` are in the cache; never raises for bad input.
+
+    ``copc`` maps a tile to its COPC cache path when the registry publishes COPC downloads of
+    the same tiles: every tile this unit decodes then gets its COPC file from that decode.
+    """
     outcome = TileOutcome(tile.key)
-    binned = _bin_with_neighbours(tile, tiles, params, cache, outcome)
+    binned = _bin_with_neighbours(tile, tiles, params, cache, outcome, copc)
     if outcome.error:
         return outcome
     own = binned.pop(tile.key)
@@ -205,7 +240,8 @@ def products_cached(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir:
 
 
 def _bin_with_neighbours(tile: Tile, tiles: list[Tile], params: LidarParams, cache: Path,
-                         outcome: TileOutcome) -> dict[str, Binned]:
+                         outcome: TileOutcome,
+                         copc: Callable[[Tile], Path] | None = None) -> dict[str, Binned]:
     """Bin ``tile`` and its neighbours, tiles no other worker is binning right now first.
 
     Two workers starting on adjacent tiles both need each other's tile: waiting for the lock
@@ -219,7 +255,8 @@ def _bin_with_neighbours(tile: Tile, tiles: list[Tile], params: LidarParams, cac
         busy = []
         for other in todo:
             try:
-                binned = ensure_binned(other, params, cache, wait=wait)
+                binned = ensure_binned(other, params, cache, wait=wait,
+                                       copc=copc(other) if copc else None)
             except (GeoportalError, OSError, ValueError) as exc:
                 if other is tile:
                     outcome.error = str(exc)
@@ -231,6 +268,8 @@ def _bin_with_neighbours(tile: Tile, tiles: list[Tile], params: LidarParams, cac
                 busy.append(other)
                 continue
             done[other.key] = binned
+            if binned.copc_error:
+                outcome.warnings.append(binned.copc_error)
             if other is tile:
                 outcome.points = binned.points
             outcome.decoded += binned.points if binned.decoded else 0

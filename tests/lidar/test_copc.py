@@ -56,7 +56,7 @@ def assert_same_cloud(source: Path, copc: Path) -> None:
 def test_octree_puts_every_point_in_one_node_inside_its_cube() -> None:
     rng = np.random.default_rng(1)
     xyz = rng.uniform([0, 0, 0], [1000, 1000, 40], (50_000, 3))
-    tree = build_octree(xyz, grid=16, leaf_max=2_000)
+    tree = build_octree(xyz.T, grid=16, leaf_max=2_000)
     assert np.array_equal(np.sort(tree.order), np.arange(len(xyz)))
     assert max(k[0] for k in tree.keys) >= 2
     origin = tree.center - tree.halfsize
@@ -106,6 +106,24 @@ def test_point_cloud_dataset_publishes_copc_per_tile_and_reuses_them(sample_raw,
     assert_same_cloud(tiles[0], settings.published_dir / "point_cloud" / record["path"])
     again, log = build(settings, ["point_cloud"])
     assert again.ok and f"{len(tiles)} tile(s) unchanged, reused" in again.built[0].headline, log
+
+
+def test_terrain_build_writes_the_copc_files_from_the_same_decode(sample_raw,
+                                                                  tmp_path) -> None:
+    """A tile is decoded once per run: the terrain build leaves every COPC file in the cache,
+    so the point_cloud dataset built after it decodes nothing and still publishes exact
+    copies of the source clouds."""
+    settings = settings_for(tmp_path / "portal", sample_raw)
+    summary, log = build(settings, ["terrain_dtm"])
+    assert summary.ok, log
+    tiles = sorted((sample_raw / "lidar").glob("*.laz"))
+    assert len(list((settings.data_dir / "cache" / "lidar" / "copc").rglob("*.copc.laz"))) \
+        == len(tiles)
+    again, log = build(settings, ["point_cloud"])
+    assert again.ok and f"{len(tiles)} tile(s) unchanged, reused" in again.built[0].headline, log
+    meta = json.loads((settings.published_dir / "point_cloud" / "metadata.json").read_text())
+    for record, tile in zip(meta["files"], tiles, strict=True):
+        assert_same_cloud(tile, settings.published_dir / "point_cloud" / record["path"])
 
 
 def test_corrupt_tile_is_reported_with_its_name_and_nothing_published(sample_raw,
