@@ -98,8 +98,14 @@ class LidarPipeline(Pipeline):
     def headline(self, results: list[TileOutcome], what: str) -> str:
         reused = sum(r.reused for r in results)
         points = sum(r.points for r in results)
+        stages: dict[str, float] = {}
+        for r in results:
+            for name, seconds in getattr(r, "stage_seconds", {}).items():
+                stages[name] = stages.get(name, 0.0) + seconds
+        spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.items())
         return (f"{what} from {len(results)} tile(s), {points:,} points "
-                f"({reused} tile(s) unchanged, reused)")
+                f"({reused} tile(s) unchanged, reused)"
+                + (f"; worker time: {spent}" if spent else ""))
 
     def metadata(self, files: list, count: int, results: list[TileOutcome]) -> LayerMetadata:
         tiles = {t.key: t for t in self.tiles()}

@@ -90,6 +90,13 @@ class TileOutcome:
     reused: bool = False
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Worker seconds per stage (decode, bin, copc, derive) spent by this unit: the run's
+    #: summary adds them up, so a slow build shows where its time went.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stages: dict[str, float]) -> None:
+        for name, seconds in stages.items():
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + seconds
 
 
 @contextmanager
@@ -124,6 +131,7 @@ class Binned:
     points: int
     decoded: bool
     copc_error: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def binned_fingerprint(tile: Tile, params: LidarParams) -> str:
@@ -150,17 +158,26 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
             return Binned(final, fp, meta["points"], decoded=False)
         read_info(tile.path, params.crs)  # refuses a tile declaring another CRS
         with_copc = copc is not None and not copc.exists()
+        clock = time.perf_counter()
         las = read_las(tile.path, all_fields=with_copc)
         points = points_from_las(las, returns=True)
         if not with_copc:
             del las
+        seconds = {"decode": time.perf_counter() - clock}
+        clock = time.perf_counter()
         count = _bin_and_commit(tile, points, params, final)
+        seconds["bin"] = time.perf_counter() - clock
         xyz = (points.x, points.y, points.z)
         del points
     # The binned grids are committed and the lock is free, so a worker waiting for this tile
     # as a neighbour goes on while this one writes the COPC file (nobody else decodes it).
-    copc_error = _write_copc(las, copc, params.crs, tile.path, xyz) if with_copc else None
-    return Binned(final, fp, count, decoded=True, copc_error=copc_error)
+    copc_error = None
+    if with_copc:
+        clock = time.perf_counter()
+        copc_error = _write_copc(las, copc, params.crs, tile.path, xyz)
+        seconds["copc"] = time.perf_counter() - clock
+    return Binned(final, fp, count, decoded=True, copc_error=copc_error,
+                  stage_seconds=seconds)
 
 
 def _bin_and_commit(tile: Tile, points: Any, params: LidarParams, final: Path) -> int:
@@ -216,7 +233,7 @@ def build_tile(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     started = time.perf_counter()
-    _derive(tile, own, around, params, footprints, tmp)
+    outcome.timed(_derive(tile, own, around, params, footprints, tmp))
     (tmp / "done.json").write_text(json.dumps({"seconds": time.perf_counter() - started,
                                                "stages": STAGES}))
     _commit(tmp, final)
@@ -268,6 +285,7 @@ def _bin_with_neighbours(tile: Tile, tiles: list[Tile], params: LidarParams, cac
                 busy.append(other)
                 continue
             done[other.key] = binned
+            outcome.timed(binned.stage_seconds)
             if binned.copc_error:
                 outcome.warnings.append(binned.copc_error)
             if other is tile:
@@ -289,7 +307,9 @@ def _buffered(name: str, tile: Tile, own: Binned, around: list[tuple[Tile, Binne
 
 
 def _derive(tile: Tile, own: Binned, around: list[tuple[Tile, Binned]], params: LidarParams,
-            footprints: Path | None, out: Path) -> None:
+            footprints: Path | None, out: Path) -> dict[str, float]:
+    """Write the tile's rasters, trees and building heights; return seconds per stage."""
+    clock, seconds = time.perf_counter(), {}
     ground, spec, cells = _buffered("ground", tile, own, around, params)
     dsm_raw, _, _ = _buffered("dsm", tile, own, around, params)
     multi, _, _ = _buffered("multi", tile, own, around, params)
@@ -297,17 +317,22 @@ def _derive(tile: Tile, own: Binned, around: list[tuple[Tile, Binned]], params: 
     dsm = np.maximum(fill_gaps(dsm_raw), dtm)
     chm = (dsm - dtm).astype(np.float32)
     shade = hillshade(dtm, params.resolution)
+    seconds["fill"], clock = time.perf_counter() - clock, time.perf_counter()
     core_spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
     inner = (slice(cells, cells + core_spec.size),) * 2
     for name, grid, nodata in (("dtm", dtm, FLOAT_NODATA), ("dsm", dsm, FLOAT_NODATA),
                                ("chm", chm, FLOAT_NODATA), ("hillshade", shade, 0)):
         write_cog(out / f"{name}.tif", np.ascontiguousarray(grid[inner]), core_spec,
                   params.crs, nodata)
+    seconds["cogs"], clock = time.perf_counter() - clock, time.perf_counter()
     houses = _footprints(footprints, spec, params.crs)
     ids = _rasterize_ids(houses, spec)
     trees = detect(chm, multi, ids > 0, spec, cells, params.trees)
     _trees_frame(trees, params.crs).to_parquet(out / "trees.parquet")
+    seconds["trees"], clock = time.perf_counter() - clock, time.perf_counter()
     _building_heights(houses, ids, chm, core_spec).to_parquet(out / "buildings.parquet")
+    seconds["buildings"] = time.perf_counter() - clock
+    return seconds
 
 
 def _footprints(path: Path | None, spec: GridSpec, crs: str) -> gpd.GeoDataFrame:

@@ -13,12 +13,22 @@ from tests.conftest import missing
 from tests.lidar.conftest import build, settings_for
 
 NRW_TILE = "nrw-lidar-3dm/3dm_32_291_5744_1_nw_subset.laz"
-FIELDS = ["intensity", "classification", "return_number", "number_of_returns"]
+FIELDS = ["intensity", "classification", "return_number", "number_of_returns", "gps_time",
+          "point_source_id", "user_data", "synthetic", "key_point", "withheld",
+          "scan_direction_flag", "edge_of_flight_line"]
+
+
+def _scan_degrees(points: laspy.ScaleAwarePointRecord) -> np.ndarray:
+    """Scan angle in whole degrees: legacy formats store degrees, LAS 1.4 units of 0.006°."""
+    if "scan_angle_rank" in points.array.dtype.names:
+        return np.asarray(points.array["scan_angle_rank"], dtype=np.int16)
+    return np.round(points.array["scan_angle"] * 0.006).astype(np.int16)
 
 
 def _sorted(points: laspy.ScaleAwarePointRecord) -> dict[str, np.ndarray]:
     """Fields of ``points`` in a canonical order (by integer X, Y, Z and the fields themselves)."""
     cols = {n: np.asarray(points[n]) for n in ["X", "Y", "Z", *FIELDS]}
+    cols["scan_angle_degrees"] = _scan_degrees(points)
     order = np.lexsort([cols[n] for n in reversed(list(cols))])
     return {n: c[order] for n, c in cols.items()}
 
