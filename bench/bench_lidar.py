@@ -99,20 +99,25 @@ if __name__ == "__main__":
 """
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants right now (0 once it has exited)."""
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """Resident and proportional (PSS) bytes of ``pid`` and all its descendants right now.
+
+    The RSS sum counts pages the processes share (the fork server's imported libraries) once
+    per process; PSS splits them, so its sum is what the machine's memory really holds.
+    """
     import psutil
 
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0
+    rss = pss = 0
     for proc in procs:
         with contextlib.suppress(psutil.Error):  # exited between listing and reading
-            total += proc.memory_info().rss
-    return total
+            info = proc.memory_full_info()
+            rss, pss = rss + info.rss, pss + info.pss
+    return rss, pss
 
 
 def run_measured(python: str, code: str, args: list[str],
@@ -133,11 +138,12 @@ def run_measured(python: str, code: str, args: list[str],
             os.execv(python, [python, "-c", code, *args])
         finally:
             os._exit(127)
-    peak, done = [0], threading.Event()
+    peak, done = [0, 0], threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_rss(pid))
+            rss, pss = _tree_memory(pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -149,7 +155,8 @@ def run_measured(python: str, code: str, args: list[str],
         raise SystemExit(f"step failed with status {status}: {python} {args[:2]}")
     return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "peak_total_rss_mb": round(peak[0] / 2**20, 1)}
+            "peak_total_rss_mb": round(peak[0] / 2**20, 1),
+            "peak_total_pss_mb": round(peak[1] / 2**20, 1)}
 
 
 def compare_gridding(tile: Path, work: Path, whitebox_python: str | None) -> dict[str, dict]:
@@ -213,7 +220,8 @@ def main() -> None:
         r["points_per_cpu_s"] = round(n / r["cpu_s"]) if r["cpu_s"] else None
         print(f"{name:>14}: {r['wall_s']:7.2f} s wall, {r['cpu_s']:7.2f} s CPU, "
               f"{r['points_per_s'] / 1e6:5.2f} M points/s, peak RSS {r['peak_rss_mb']:7.1f} MB "
-              f"(largest process), {r['peak_total_rss_mb']:7.1f} MB (all processes)")
+              f"(largest process), all processes {r['peak_total_rss_mb']:7.1f} MB RSS, "
+              f"{r['peak_total_pss_mb']:7.1f} MB PSS")
     ratio = results["pipeline"]["wall_s"] / results["decode"]["wall_s"]
     print(f"pipeline / decode wall time: {ratio:.2f}× (issue target ≤ 1.5×)")
     city_min = CITY_POINTS / results["pipeline"]["points_per_s"] / 60

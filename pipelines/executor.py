@@ -26,6 +26,13 @@ from pipelines.base import Pipeline, WorkUnit
 
 Echo = Callable[[str], None]
 
+#: glibc malloc settings for local pool workers: keep freed memory in the heap for the next
+#: array instead of returning every large block to the kernel. A LiDAR tile allocates and
+#: frees a few GB of 100 MB arrays; with glibc's defaults each one was a fresh mmap whose pages
+#: the kernel zeroed on first touch: 2–4 s of system time per 15-million-point tile, gone with
+#: these (a worker's peak stays that of its largest tile, measured in docs/benchmarks.md).
+WORKER_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 << 30)}
+
 
 def _build_one(pipeline: Pipeline, unit: WorkUnit, staging: Path) -> Any:
     return pipeline.build(unit, staging)
@@ -80,11 +87,34 @@ def _pool(pipeline: Pipeline, units: list[WorkUnit], staging: Path, _scheduler: 
     # Never plain fork: it copies a multi-threaded parent's held locks into the workers (a LiDAR
     # worker hung on one in a full test run). forkserver forks from a clean single-threaded
     # server; a pipeline may ask for "spawn" instead.
-    context = mp.get_context(getattr(pipeline, "start_method", None) or "forkserver")
+    method = getattr(pipeline, "start_method", None) or "forkserver"
+    if method == "forkserver":
+        _start_forkserver()
+    context = mp.get_context(method)
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         futures = {pool.submit(_build_one, pipeline, u, staging): u for u in units}
         for future in as_completed(futures):
             yield futures[future], future.result()
+
+
+def _start_forkserver() -> None:
+    """Start this process's fork server (once) with :data:`WORKER_MALLOC` in its environment.
+
+    glibc reads those variables when a program starts, and pool workers are forked from the
+    server, so they inherit the settings; the parent's own environment is left as it was.
+    """
+    from multiprocessing import forkserver
+
+    saved = {name: os.environ.get(name) for name in WORKER_MALLOC}
+    os.environ.update(WORKER_MALLOC)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _dask(pipeline: Pipeline, units: list[WorkUnit], staging: Path, scheduler: str | None,
