@@ -98,19 +98,22 @@ def build_octree(coords: Sequence[np.ndarray], grid: int = GRID,
     if len(coords) != 3:
         raise CopcError(f"octree: expected the x, y and z arrays, got {len(coords)} arrays "
                         f"(pass an (n, 3) array transposed)")
-    # Separate contiguous axes: reductions over an (n, 3) array's columns are strided and slow.
-    axes = [np.ascontiguousarray(a, dtype=np.float64) for a in coords]
-    lo = np.array([a.min() for a in axes])
-    hi = np.array([a.max() for a in axes])
+    # One axis in memory at a time (laspy's scaled views convert on access): a tile's three
+    # float axes would be a third of the COPC step's peak memory.
+    lo = np.array([float(np.min(a)) for a in coords])
+    hi = np.array([float(np.max(a)) for a in coords])
     center = (lo + hi) / 2
     halfsize = float(max((hi - lo).max() / 2, 0.5)) * (1 + 1e-9)
     span = 2 * halfsize
     bits = MAX_DEPTH + gbits
     origin, factor, top = center - halfsize, (1 << bits) / span, (1 << bits) - 1
-    morton = np.zeros(len(axes[0]), np.int64)
-    for a, values in enumerate(axes):  # x in the highest bit of each triple, then y, then z
+    morton = np.zeros(len(coords[0]), np.int64)
+    for a in range(3):  # x in the highest bit of each triple, then y, then z
+        values = np.asarray(coords[a], dtype=np.float64)
         q = np.clip(((values - origin[a]) * factor).astype(np.int64), 0, top)
+        del values
         morton |= _spread(q) << (2 - a)
+        del q
     index = np.argsort(morton, kind="stable")  # ties keep file order
     code = morton[index]
     del morton
@@ -119,27 +122,33 @@ def build_octree(coords: Sequence[np.ndarray], grid: int = GRID,
     for depth in range(MAX_DEPTH + 1):
         if not len(code):
             break
-        node = code >> (3 * (bits - depth))
-        starts = _run_starts(node)
-        counts = np.diff(np.append(starts, len(node)))
+        shift = 3 * (bits - depth)
+        counts = _run_lengths(code >> shift)  # points per node
         keep = np.repeat(counts <= leaf_max, counts)
         if depth < MAX_DEPTH:
-            cell_starts = _run_starts(code >> (3 * (bits - depth - gbits)))
+            cell_counts = _run_lengths(code >> (shift - 3 * gbits))
+            cell_starts = np.cumsum(cell_counts) - cell_counts
             first = np.minimum.reduceat(index, cell_starts)  # the cell's first point in the file
-            cell_counts = np.diff(np.append(cell_starts, len(code)))
             keep |= index == np.repeat(first, cell_counts)
+            del cell_counts, cell_starts, first
         else:
             keep[:] = True
-        kept_nodes = node[keep]
+        kept_nodes = code[keep] >> shift
         bounds = _run_starts(kept_nodes)
         node_codes.append((depth, kept_nodes[bounds], bounds + sum(map(len, placed))))
         placed.append(index[keep])
-        code, index = code[~keep], index[~keep]
+        keep = ~keep
+        code, index = code[keep], index[keep]
     order = np.concatenate(placed)
     starts_all = np.concatenate([b for _, _, b in node_codes]).astype(np.int64)
     keys = [(d, _compact(int(c) >> 2), _compact(int(c) >> 1), _compact(int(c)))
             for d, codes, _ in node_codes for c in codes.tolist()]
     return Octree(center, halfsize, span / grid, keys, starts_all, order)
+
+
+def _run_lengths(sorted_codes: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of equal values in a sorted array."""
+    return np.diff(np.append(_run_starts(sorted_codes), len(sorted_codes)))
 
 
 def _run_starts(sorted_codes: np.ndarray) -> np.ndarray:
@@ -159,13 +168,11 @@ def write_copc(source: Path, target: Path, crs: str) -> int:
     return write_copc_las(read_las(source), target, crs, source)
 
 
-def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | str = "",
-                   xyz: Sequence[np.ndarray] | None = None) -> int:
+def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | str = "") -> int:
     """Write decoded points as a COPC file at ``target`` (atomically); return its points.
 
     The integer coordinates, scales and offsets are kept, so every point is preserved exactly;
-    ``crs`` is written as the WKT VLR (NRW tiles carry none). ``xyz`` (scaled coordinates) may
-    come from the caller when it has them already, as the tile pass does.
+    ``crs`` is written as the WKT VLR (NRW tiles carry none).
     """
     import copclib
 
@@ -177,7 +184,7 @@ def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | st
                           f"(expected 0-10)")
     by_return = np.bincount(np.asarray(las.return_number), minlength=16)[1:16]
     scale, offset = las.header.scales, las.header.offsets
-    xyz = xyz if xyz is not None else (las.x, las.y, las.z)
+    xyz = (las.x, las.y, las.z)  # scaled views: no copies
     tree = build_octree(xyz)
     # Node by node: each node's chunk is then one contiguous slice.
     record = to_las14(las.points.array, las.header.point_format.id, fmt, tree.order)
