@@ -159,7 +159,7 @@ def whitebox_tops(path: Path) -> gpd.GeoDataFrame:
 
 
 def score_line(name: str, r, seconds: str = "") -> str:
-    return (f"{name:>22} | {r.free_standing.precision:.3f} {r.free_standing.recall:.3f} "
+    return (f"{name:>27} | {r.free_standing.precision:.3f} {r.free_standing.recall:.3f} "
             f"{r.free_standing.f1:.3f} | {r.closed_canopy.precision:.3f} "
             f"{r.closed_canopy.recall:.3f} {r.closed_canopy.f1:.3f} | {r.height_rmse_m:5.2f} "
             f"{r.height_bias_m:+5.2f} | {r.crown_diameter_mae_m:5.2f} | {r.matched:4d}/"
@@ -192,7 +192,7 @@ def compare_whitebox(python: str, raw: Path, work: Path, ours: gpd.GeoDataFrame)
     prep = {k: wbt["steps"][k] for k in ("dtm", "normalise")}
     prep_wall = sum(v["wall_s"] for v in prep.values())
     prep_cpu = sum(v["cpu_s"] for v in prep.values())
-    print(f"{'':>22} | free-standing P R F1 | closed canopy P R F1 | height RMSE bias | "
+    print(f"{'':>27} | free-standing P R F1 | closed canopy P R F1 | height RMSE bias | "
           f"crown MAE | matched/detected | seconds")
     print(score_line("ours", score(ours, truth, area=area),
                      f"{mine['wall_s']:.1f} wall, {mine['cpu_s']:.1f} CPU"))
