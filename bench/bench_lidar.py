@@ -63,7 +63,8 @@ if __name__ == "__main__":
     work = Path(sys.argv[1])
     s = Settings.from_env({"GEOPORTAL_HOME": str(PROJECT_ROOT), "GEOPORTAL_DATA_DIR": str(work),
                            "GEOPORTAL_RAW_DIR": str(work / "raw"),
-                           "GEOPORTAL_TILES_DIR": str(work / "tiles")})
+                           "GEOPORTAL_TILES_DIR": str(work / "tiles"),
+                           "GEOPORTAL_DATASETS_DIR": str(work / "datasets")})
     summary = build_all(load_registry(s.datasets_dir), s, sys.argv[2:],
                         echo=lambda line: print(line, flush=True))
     print("ok" if summary.ok else "; ".join(summary.lines()))
@@ -159,6 +160,18 @@ def run_measured(python: str, code: str, args: list[str],
             "peak_total_pss_mb": round(peak[1] / 2**20, 1)}
 
 
+def registry_copy(target: Path, without_copc: bool) -> None:
+    """The project's dataset registry for the pipeline step, optionally without ``lidar_copc``
+    datasets (whose presence makes the tile pass write COPC files)."""
+    import shutil
+
+    shutil.copytree(ROOT / "datasets", target)
+    if without_copc:
+        for path in target.glob("*.yml"):
+            if "kind: lidar_copc" in path.read_text(encoding="utf-8"):
+                path.unlink()
+
+
 def compare_gridding(tile: Path, work: Path, whitebox_python: str | None) -> dict[str, dict]:
     """DSM + DTM gridding of one tile, ours and (if given) WhiteboxTools'.
 
@@ -193,6 +206,9 @@ def main() -> None:
     parser.add_argument("--ids", default=",".join(LIDAR_IDS),
                         help="comma-separated datasets the pipeline step builds (default: every "
                              "LiDAR product)")
+    parser.add_argument("--without-copc", action="store_true",
+                        help="a registry without the COPC dataset: the tile pass then writes no "
+                             "COPC files (the map products alone)")
     parser.add_argument("--log", type=Path, default=None,
                         help="write the pipeline's progress and summary to this file")
     args = parser.parse_args()
@@ -209,6 +225,7 @@ def main() -> None:
     results["decode"] = run_measured(py, DECODE, [str(t) for t in tiles])
     with tempfile.TemporaryDirectory(prefix="bench-lidar-") as work:
         (Path(work) / "raw").symlink_to(args.raw.resolve())
+        registry_copy(Path(work) / "datasets", without_copc=args.without_copc)
         results["pipeline"] = run_measured(py, PIPELINE, [work, *args.ids.split(",")],
                                            log=args.log)
         if not args.skip_grid:
