@@ -15,8 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import yaml
 
 from geoportal.publish import LayerMetadata, atomic_write_text, read_metadata
-from geoportal.settings import Settings
+from geoportal.settings import Settings, temporary_environment
 
 CONFIG_FILE = "pygeoapi-config.yml"
 Echo = Callable[[str], None]
@@ -92,21 +91,6 @@ def _add_published_facts(resource: dict[str, Any], metadata: LayerMetadata | Non
 def _data_exists(resource: dict[str, Any]) -> bool:
     return all(Path(p["data"]).exists() for p in resource.get("providers", [])
                if isinstance(p.get("data"), str))
-
-
-@contextmanager
-def temporary_environment(values: dict[str, str]) -> Iterator[None]:
-    """Temporarily set environment variables (pygeoapi's config loader reads ``os.environ``)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def gunicorn_command(host: str, port: int, workers: int) -> list[str]:

@@ -8,6 +8,8 @@ free of machine-specific paths (it refers to the same variables with ``${VAR:-de
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +60,19 @@ class Settings:
             "GEOPORTAL_DATASETS_DIR": str(self.datasets_dir),
             "GEOPORTAL_URL": self.url,
         }
+
+
+@contextmanager
+def temporary_environment(values: dict[str, str]) -> Iterator[None]:
+    """Temporarily set environment variables, for what reads them at start-up (pygeoapi's
+    config loader, a fork server's glibc, a notebook kernel)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from geoportal.settings import temporary_environment
 from pipelines.base import Pipeline, WorkUnit
 
 Echo = Callable[[str], None]
@@ -105,16 +106,8 @@ def _start_forkserver() -> None:
     """
     from multiprocessing import forkserver
 
-    saved = {name: os.environ.get(name) for name in WORKER_MALLOC}
-    os.environ.update(WORKER_MALLOC)
-    try:
+    with temporary_environment(WORKER_MALLOC):
         forkserver.ensure_running()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _dask(pipeline: Pipeline, units: list[WorkUnit], staging: Path, scheduler: str | None,

@@ -16,8 +16,7 @@ from nbclient import NotebookClient
 from catalog.ckan import CkanTarget, sync
 from catalog.model import describe_all
 from geoportal.registry import load_registry
-from geoportal.server import temporary_environment
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.settings import PROJECT_ROOT, Settings, temporary_environment
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
