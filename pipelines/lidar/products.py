@@ -39,16 +39,16 @@ from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, pas
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
 from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neighbours
 from pipelines.lidar.trees import TreeParams, detect
-from pipelines.pointcloud import points_from_las, read_info, read_las
+from pipelines.pointcloud import Points, points_from_las, read_info, read_las
 
 ALGORITHM_VERSION = "1"
 RASTERS = ("dtm", "dsm", "chm", "hillshade")
 STAGES: list[dict[str, Any]] = [
     {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
      "all fields": "when the tile's COPC file is due as well"},
-    {"step": "copc", "writer": "numpy octree + copclib", "from": "the same decoded records"},
     {"step": "bin", "products": ["dsm: max z", "ground: mean z of ground classes",
                                  "multi: share of multi-return pulses"]},
+    {"step": "copc", "writer": "numpy octree + copclib", "from": "the same decoded records"},
     {"step": "buffer", "from": "neighbour tiles' binned grids"},
     {"step": "fill", "method": "nearest + 3 relaxation passes"},
     {"step": "derive", "products": ["dtm", "dsm", "chm = dsm - dtm", "hillshade(dtm)"]},
@@ -179,7 +179,7 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
                   stage_seconds=seconds)
 
 
-def _bin_and_commit(tile: Tile, points: Any, params: LidarParams, final: Path) -> int:
+def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path) -> int:
     ground = np.isin(points.classification, params.ground_classes)
     if not ground.any():
         raise SourceFormatError(f"{tile.path}: no ground points (classes "
