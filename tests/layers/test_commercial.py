@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -166,17 +167,24 @@ def test_an_unreachable_offer_gets_empty_values_and_a_report_entry(finder_input:
 
 def test_a_schema_without_the_computed_properties_is_explained(finder_input: Settings,
                                                               tmp_path: Path) -> None:
+    def drop_libraries(text: str) -> str:
+        start = text.index("    - name: libraries_within_walk")
+        end = text.index("    - name:", start + 10)
+        return text[:start] + text[end:]
+
+    message = _build_failure(finder_input, tmp_path, drop_libraries)
+    assert "commercial_spaces.yml" in message and "libraries_within_walk" in message
+
+
+def _build_failure(settings: Settings, tmp_path: Path, edit: Callable[[str], str]) -> str:
+    """Why ``commercial_spaces`` fails to build from a registry copy with its YAML edited."""
     datasets = tmp_path / "datasets"
     shutil.copytree(PROJECT_ROOT / "datasets", datasets)
     path = datasets / "commercial_spaces.yml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index("    - name: libraries_within_walk")
-    end = text.index("    - name:", start + 10)
-    path.write_text(text[:start] + text[end:], encoding="utf-8")
-    summary = build_all(load_registry(datasets), finder_input, ["commercial_spaces"],
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    summary = build_all(load_registry(datasets), settings, ["commercial_spaces"],
                         echo=lambda _: None)
-    message = summary.failed["commercial_spaces"]
-    assert "commercial_spaces.yml" in message and "libraries_within_walk" in message
+    return summary.failed["commercial_spaces"]
 
 
 AMENITY_KINDS = {"restaurants": "restaurant", "cafes": "cafe", "shops": "shop",
@@ -254,15 +262,10 @@ def test_amenities_within_walk_are_counted_per_kind(offers: gpd.GeoDataFrame,
 
 def test_an_amenity_filter_on_a_missing_column_is_explained(finder_input: Settings,
                                                             tmp_path: Path) -> None:
-    datasets = tmp_path / "datasets"
-    shutil.copytree(PROJECT_ROOT / "datasets", datasets)
-    path = datasets / "commercial_spaces.yml"
-    text = path.read_text(encoding="utf-8")
-    assert "where: {kategorie: cafe}" in text
-    path.write_text(text.replace("where: {kategorie: cafe}", "where: {kategory: cafe}"),
-                    encoding="utf-8")
-    summary = build_all(load_registry(datasets), finder_input, ["commercial_spaces"],
-                        echo=lambda _: None)
-    message = summary.failed["commercial_spaces"]
+    def misspell(text: str) -> str:
+        assert "where: {kategorie: cafe}" in text
+        return text.replace("where: {kategorie: cafe}", "where: {kategory: cafe}")
+
+    message = _build_failure(finder_input, tmp_path, misspell)
     assert "commercial_spaces.yml" in message and "amenities.cafes.where" in message
     assert "'kategory'" in message and "kategorie" in message
