@@ -52,6 +52,8 @@ class Octree:
     center: np.ndarray
     halfsize: float
     spacing: float
+    mins: np.ndarray  # the points' bounding box (the LAS header's min and max)
+    maxs: np.ndarray
     keys: list[tuple[int, int, int, int]] = field(default_factory=list)
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -143,7 +145,7 @@ def build_octree(coords: Sequence[np.ndarray], grid: int = GRID,
     starts_all = np.concatenate([b for _, _, b in node_codes]).astype(np.int64)
     keys = [(d, _compact(int(c) >> 2), _compact(int(c) >> 1), _compact(int(c)))
             for d, codes, _ in node_codes for c in codes.tolist()]
-    return Octree(center, halfsize, span / grid, keys, starts_all, order)
+    return Octree(center, halfsize, span / grid, lo, hi, keys, starts_all, order)
 
 
 def _run_lengths(sorted_codes: np.ndarray) -> np.ndarray:
@@ -184,17 +186,15 @@ def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | st
                           f"(expected 0-10)")
     by_return = np.bincount(np.asarray(las.return_number), minlength=16)[1:16]
     scale, offset = las.header.scales, las.header.offsets
-    xyz = (las.x, las.y, las.z)  # scaled views: no copies
-    tree = build_octree(xyz)
+    tree = build_octree((las.x, las.y, las.z))  # scaled views: no copies
     # Node by node: each node's chunk is then one contiguous slice.
     record = to_las14(las.points.array, las.header.point_format.id, fmt, tree.order)
-    bounds = [(float(np.min(a)), float(np.max(a))) for a in xyz]
 
     config = copclib.CopcConfigWriter(fmt, copclib.Vector3(*scale), copclib.Vector3(*offset),
                                       crs_wkt(crs))
     header = config.las_header
-    header.min = copclib.Vector3(*(b[0] for b in bounds))
-    header.max = copclib.Vector3(*(b[1] for b in bounds))
+    header.min = copclib.Vector3(*tree.mins.tolist())
+    header.max = copclib.Vector3(*tree.maxs.tolist())
     header.points_by_return = [int(v) for v in by_return]
     header.generating_software = "geoportal copc (copclib)"
     info = config.copc_info
