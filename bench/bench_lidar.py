@@ -80,7 +80,7 @@ if __name__ == "__main__":
     path = Path(sys.argv[1])
     points = read_points(path, returns=True)
     spec = GridSpec.for_tile(tuple(v * 1000.0 for v in tile_origin(path)), 1000.0, 0.5)
-    grids = bin_points(points, spec, (2, 9))
+    grids = bin_points(points, spec, (2, 9)).grids
     dsm, dtm = fill_gaps(grids["dsm"]), fill_gaps(grids["ground"])
     print(len(points), float(np.nanmean(dsm - dtm)))
 """

@@ -48,17 +48,36 @@ class TileInfo:
 
 @dataclass
 class Points:
-    """The decoded points of one tile: coordinates in metres, NRW class codes."""
+    """The decoded points of one tile as stored: integer coordinates with their scale and
+    offset (a view into the decoded records, no copy), NRW class codes, return numbers.
 
-    x: np.ndarray
-    y: np.ndarray
-    z: np.ndarray
+    The metre coordinates ``x``, ``y``, ``z`` are computed on access; the tile pass itself
+    never needs them as arrays (three float copies of a city tile are 350 MB).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    Z: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
     classification: np.ndarray
     return_number: np.ndarray | None = None
     number_of_returns: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.X)
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.X * self.scale[0] + self.offset[0]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.Y * self.scale[1] + self.offset[1]
+
+    @property
+    def z(self) -> np.ndarray:
+        return self.Z * self.scale[2] + self.offset[2]
 
 
 def tile_origin(path: Path) -> tuple[int, int] | None:
@@ -125,11 +144,12 @@ def read_las(path: Path, all_fields: bool = True) -> laspy.LasData:
 
 
 def points_from_las(las: laspy.LasData, returns: bool = False) -> Points:
-    """The fields the raster products need, as plain arrays (coordinates scaled to metres)."""
+    """The fields the raster products need, as arrays over the decoded records."""
+    record = las.points.array
     points = Points(
-        x=np.asarray(las.x, dtype=np.float64),
-        y=np.asarray(las.y, dtype=np.float64),
-        z=np.asarray(las.z, dtype=np.float64),
+        X=record["X"], Y=record["Y"], Z=record["Z"],
+        scale=np.asarray(las.header.scales, dtype=np.float64),
+        offset=np.asarray(las.header.offsets, dtype=np.float64),
         classification=np.asarray(las.classification, dtype=np.uint8),
     )
     if returns:

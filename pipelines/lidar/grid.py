@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from pipelines.pointcloud import Points
 
@@ -59,47 +58,48 @@ class GridSpec:
                 self.y_top - (rows + 0.5) * self.resolution)
 
 
-#: Points reduced per step: the per-point temporaries (cell index, masks, heights) of a whole
-#: 15-million-point tile were 0.6 GB on top of the decoded tile; in steps of this size they
-#: are a few tens of MB, at the same speed.
-BIN_CHUNK = 2_000_000
+@dataclass(frozen=True)
+class CellGrids:
+    """A tile's points reduced to cells: the grids (NaN where a cell has no point) and the
+    range of the ground heights (None without ground points)."""
+
+    grids: dict[str, np.ndarray]
+    ground_points: int
+    ground_range: tuple[float, float] | None
 
 
-def bin_points(points: Points, spec: GridSpec, ground_classes: tuple[int, ...]
-               ) -> dict[str, np.ndarray]:
-    """Reduce a tile's points to per-cell grids (NaN where a cell has no point).
+def _lookup(classes: tuple[int, ...]) -> np.ndarray:
+    table = np.zeros(256, dtype=np.bool_)
+    table[list(classes)] = True
+    return table
+
+
+def bin_points(points: Points, spec: GridSpec, ground_classes: tuple[int, ...]) -> CellGrids:
+    """Reduce a tile's points to per-cell grids in one compiled pass (:func:`.kernels.bin_cells`).
 
     ``dsm``: highest return; ``ground``: mean height of ground-class points; ``multi``: share of
     points from pulses with several returns (vegetation lets the beam through, roofs do not).
+    Noise classes count for nothing.
     """
-    cells = spec.size * spec.size
-    dsm = np.full(cells, -np.inf)
-    g_count = np.zeros(cells, np.int64)
-    g_sum = np.zeros(cells)
-    count = np.zeros(cells, np.int64)
-    multi = np.zeros(cells, np.int64)
-    for start in range(0, len(points), BIN_CHUNK):
-        part = slice(start, start + BIN_CHUNK)
-        classes = points.classification[part]
-        keep = ~np.isin(classes, NOISE_CLASSES)
-        idx = spec.cell_index(points.x[part][keep], points.y[part][keep])
-        z = points.z[part][keep]
-        np.maximum.at(dsm, idx, z)
-        is_ground = np.isin(classes[keep], ground_classes)
-        g_count += np.bincount(idx[is_ground], minlength=cells)
-        g_sum += np.bincount(idx[is_ground], weights=z[is_ground], minlength=cells)
-        count += np.bincount(idx, minlength=cells)
-        if points.number_of_returns is not None:
-            several = (points.number_of_returns[part][keep] > 1) & ~is_ground
-            multi += np.bincount(idx[several], minlength=cells)
+    from pipelines.lidar.kernels import bin_cells
+
+    returns = points.number_of_returns
+    if returns is None:
+        returns = np.ones(len(points), dtype=np.uint8)
+    dsm, g_sum, g_count, count, multi, g_lo, g_hi = bin_cells(
+        points.X, points.Y, points.Z, points.classification, returns, points.scale,
+        points.offset, spec.x0, spec.y_top, spec.resolution, spec.size,
+        _lookup(ground_classes), _lookup(NOISE_CLASSES))
     dsm[np.isneginf(dsm)] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         ground = g_sum / g_count
         share = np.where(count > 0, multi / np.maximum(count, 1), np.nan)
     shape = (spec.size, spec.size)
-    return {"dsm": dsm.reshape(shape).astype(np.float32),
-            "ground": ground.reshape(shape).astype(np.float32),
-            "multi": share.reshape(shape).astype(np.float32)}
+    grids = {"dsm": dsm.reshape(shape).astype(np.float32),
+             "ground": ground.reshape(shape).astype(np.float32),
+             "multi": share.reshape(shape).astype(np.float32)}
+    ground_points = int(g_count.sum())
+    return CellGrids(grids, ground_points, (g_lo, g_hi) if ground_points else None)
 
 
 def paste(dst: np.ndarray, dst_spec: GridSpec, src: np.ndarray, src_spec: GridSpec) -> None:
@@ -119,26 +119,27 @@ def fill_gaps(grid: np.ndarray, smooth_passes: int = 3) -> np.ndarray:
     """Fill NaN cells from the nearest measured cell, then relax the filled cells.
 
     Nearest-neighbour filling never invents heights outside the measured range; the few
-    averaging passes over *filled* cells only remove the terraces it leaves under buildings.
+    averaging passes (5 × 5 mean) over *filled* cells only remove the terraces it leaves under
+    buildings. Both run compiled (:mod:`.kernels`) and touch only what they change.
     """
+    from pipelines.lidar.kernels import nearest_fill, relax
+
     empty = np.isnan(grid)
     if not empty.any():
         return grid
-    nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
-    filled = grid[tuple(nearest)]
-    for _ in range(smooth_passes):
-        relaxed = ndimage.uniform_filter(filled, size=5, mode="nearest")
-        filled[empty] = relaxed[empty]
+    filled = nearest_fill(grid)
+    rows, cols = np.nonzero(empty & ~np.isnan(filled))
+    relax(filled, rows, cols, smooth_passes, 2)
     return filled
 
 
 def hillshade(dtm: np.ndarray, resolution: float, azimuth: float = 315.0,
               altitude: float = 45.0) -> np.ndarray:
-    """Shaded relief (1–255, 0 is nodata) with light from the north-west, as map hillshades."""
-    dy, dx = np.gradient(dtm.astype(np.float32), resolution)
-    slope = np.arctan(np.hypot(dx, dy))
-    aspect = np.arctan2(-dx, dy)
-    az, alt = math.radians(360.0 - azimuth + 90.0), math.radians(altitude)
-    shade = (math.sin(alt) * np.cos(slope)
-             + math.cos(alt) * np.sin(slope) * np.cos(az - aspect))
-    return np.clip(1 + 254 * np.clip(shade, 0, 1), 1, 255).astype(np.uint8)
+    """Shaded relief (1–255, 0 is nodata) with light from the north-west, as map hillshades
+    (slope and aspect from central differences; one compiled pass, :func:`.kernels.shade`)."""
+    from pipelines.lidar.kernels import shade
+
+    if dtm.shape[0] < 2 or dtm.shape[1] < 2:
+        raise ValueError(f"hillshade: a grid of at least 2 x 2 cells expected, got {dtm.shape}")
+    return shade(np.ascontiguousarray(dtm, dtype=np.float32), float(resolution),
+                 math.radians(360.0 - azimuth + 90.0), math.radians(altitude))

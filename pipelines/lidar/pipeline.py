@@ -22,7 +22,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from geoportal.errors import PipelineError
-from geoportal.publish import LayerMetadata, file_record, now_iso
+from geoportal.publish import LayerMetadata, cached_digest, file_record, now_iso
 from geoportal.registry import load_registry
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
@@ -138,16 +138,17 @@ class LidarRasterPipeline(LidarPipeline):
         self.check(results)
         folder = staging / "tiles"
         folder.mkdir()
-        paths = []
+        paths, digests = [], []
         for r in results:
             path = folder / f"{self.dataset.id}_{r.key}.tif"
             _link(Path(r.folder) / f"{product}.tif", path)
             paths.append(path)
+            digests.append(cached_digest(Path(r.folder) / f"{product}.tif"))
         mosaic = write_vrt(staging / f"{self.dataset.id}.vrt", paths, self.dataset.source.crs)
         # The mosaic VRT is the served index (OGC API Coverages), not a download of its own:
         # the catalogue lists the tile COGs, which the VRT references.
         del mosaic
-        files = [file_record(p, "tif") for p in paths]
+        files = [file_record(p, "tif", d) for p, d in zip(paths, digests, strict=True)]
         for record, path in zip(files, paths, strict=True):
             record.path = str(path.relative_to(staging))
         meta = self.metadata(files, len(paths), results)
@@ -237,7 +238,7 @@ class CopcPipeline(LidarPipeline):
         for r in results:
             path = folder / f"{self.dataset.id}_{r.key}.copc.laz"
             _link(Path(str(r.path)), path)
-            record = file_record(path, "laz")
+            record = file_record(path, "laz", cached_digest(Path(str(r.path))))
             record.path = str(path.relative_to(staging))
             files.append(record)
         meta = self.metadata(files, len(files), results)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ import pyogrio
 import rasterio.features
 
 from geoportal.errors import GeoportalError, SourceFormatError
+from geoportal.publish import keep_digest
 from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
@@ -41,7 +42,7 @@ from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neig
 from pipelines.lidar.trees import TreeParams, detect
 from pipelines.pointcloud import Points, points_from_las, read_info, read_las
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 RASTERS = ("dtm", "dsm", "chm", "hillshade")
 STAGES: list[dict[str, Any]] = [
     {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
@@ -172,37 +173,34 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
     # as a neighbour goes on while this one writes the COPC file (nobody else decodes it).
     copc_error = None
     if with_copc:
-        clock = time.perf_counter()
-        copc_error = _write_copc(las, copc, params.crs, tile.path)
-        seconds["copc"] = time.perf_counter() - clock
+        copc_error = _write_copc(las, copc, params.crs, tile.path, seconds)
     return Binned(final, fp, count, decoded=True, copc_error=copc_error,
                   stage_seconds=seconds)
 
 
 def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path) -> int:
-    ground = np.isin(points.classification, params.ground_classes)
-    if not ground.any():
+    spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
+    cells = bin_points(points, spec, params.ground_classes)
+    if cells.ground_range is None:
         raise SourceFormatError(f"{tile.path}: no ground points (classes "
                                 f"{list(params.ground_classes)}); cannot model the terrain")
-    spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
-    grids = bin_points(points, spec, params.ground_classes)
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name, grid in grids.items():
+    for name, grid in cells.grids.items():
         np.save(tmp / f"{name}.npy", grid)
-    meta = {"points": len(points), "ground_z": [float(points.z[ground].min()),
-                                                float(points.z[ground].max())]}
+    meta = {"points": len(points), "ground_z": list(cells.ground_range)}
     (tmp / "meta.json").write_text(json.dumps(meta))
     _commit(tmp, final)
     return len(points)
 
 
-def _write_copc(las: Any, target: Path, crs: str, source: Path) -> str | None:
+def _write_copc(las: Any, target: Path, crs: str, source: Path,
+                seconds: dict[str, float]) -> str | None:
     """The COPC file from records decoded for binning; a failure is reported, not raised:
     the raster products are fine, and the ``point_cloud`` dataset retries and reports it."""
     try:
-        write_copc_las(las, target, crs, source)
+        write_copc_las(las, target, crs, source, seconds)
     except (CopcError, GeoportalError, OSError, ValueError, RuntimeError) as exc:
         return f"{source}: COPC not written in the tile pass ({exc})"
     return None
@@ -321,8 +319,8 @@ def _derive(tile: Tile, own: Binned, around: list[tuple[Tile, Binned]], params: 
     inner = (slice(cells, cells + core_spec.size),) * 2
     for name, grid, nodata in (("dtm", dtm, FLOAT_NODATA), ("dsm", dsm, FLOAT_NODATA),
                                ("chm", chm, FLOAT_NODATA), ("hillshade", shade, 0)):
-        write_cog(out / f"{name}.tif", np.ascontiguousarray(grid[inner]), core_spec,
-                  params.crs, nodata)
+        keep_digest(write_cog(out / f"{name}.tif", np.ascontiguousarray(grid[inner]),
+                              core_spec, params.crs, nodata))
     seconds["cogs"], clock = time.perf_counter() - clock, time.perf_counter()
     houses = _footprints(footprints, spec, params.crs)
     ids = _rasterize_ids(houses, spec)

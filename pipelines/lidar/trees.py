@@ -105,12 +105,22 @@ def near(mask: np.ndarray, radius_cells: float) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=disk(radius_cells))
 
 
-def window_share(share: np.ndarray, radius_cells: float) -> np.ndarray:
-    """Mean of a gappy (NaN) grid over a circular window: the pulses' evidence around a top."""
-    valid = ~np.isnan(share)
-    footprint = disk(radius_cells).astype(np.float64)
-    total = ndimage.convolve(np.where(valid, share, 0.0), footprint, mode="nearest")
-    weight = ndimage.convolve(valid.astype(np.float64), footprint, mode="nearest")
+def window_share(share: np.ndarray, radius_cells: float, rows: np.ndarray,
+                 cols: np.ndarray) -> np.ndarray:
+    """Mean of a gappy (NaN) grid over a circular window around each of the cells ``rows``,
+    ``cols``: the pulses' evidence around a top (the window is clamped at the grid's edge).
+
+    Only tops need it, so it is summed at a few thousand cells instead of convolving the whole
+    buffered tile (two 2080² convolutions were half of the detection's time).
+    """
+    dr, dc = np.nonzero(disk(radius_cells))
+    r = int(np.floor(radius_cells))
+    rr = np.clip(rows[:, None] + (dr - r)[None, :], 0, share.shape[0] - 1)
+    cc = np.clip(cols[:, None] + (dc - r)[None, :], 0, share.shape[1] - 1)
+    values = share[rr, cc].astype(np.float64)
+    valid = ~np.isnan(values)
+    total = np.where(valid, values, 0.0).sum(axis=1)
+    weight = valid.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(weight > 0, total / weight, 0.0)
 
@@ -130,11 +140,12 @@ def detect(chm: np.ndarray, multi: np.ndarray, buildings: np.ndarray, spec: Grid
         closed = chm
     smooth = ndimage.gaussian_filter(closed, sigma=p.smooth_sigma_m / r)
     canopy = (closed >= p.min_height) & ~buildings
-    evidence = window_share(multi, p.evidence_radius_m / r)
     candidates = canopy & ~near(buildings, p.building_margin_m / r)
-    tops = local_maxima(np.where(candidates, smooth, 0.0), r, p)
-    tops &= canopy & (evidence >= p.min_multi_return_share)
+    tops = local_maxima(np.where(candidates, smooth, 0.0), r, p) & canopy
     rows, cols = np.nonzero(tops)
+    evidence = window_share(multi, p.evidence_radius_m / r, rows, cols)
+    pulses = evidence >= p.min_multi_return_share
+    rows, cols, evidence = rows[pulses], cols[pulses], evidence[pulses]
     markers = np.zeros(chm.shape, dtype=np.int32)
     markers[rows, cols] = np.arange(1, len(rows) + 1)
     labels = watershed(-smooth, markers, mask=canopy)
@@ -152,7 +163,7 @@ def detect(chm: np.ndarray, multi: np.ndarray, buildings: np.ndarray, spec: Grid
         x=x, y=y,
         height=top_height[keep_ids].astype(np.float64),
         crown_diameter=2.0 * np.sqrt(area / np.pi),
-        multi_return_share=evidence[rows[inside], cols[inside]],
+        multi_return_share=evidence[inside],
         crowns=[crowns.get(int(i)) for i in keep_ids],
     )
 

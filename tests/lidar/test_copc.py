@@ -8,6 +8,7 @@ from pathlib import Path
 import laspy
 import numpy as np
 
+from geoportal.publish import sha256_file
 from pipelines.lidar.copc import build_octree, write_copc
 from tests.conftest import missing
 from tests.lidar.conftest import build, settings_for
@@ -81,6 +82,27 @@ def test_octree_puts_every_point_in_one_node_inside_its_cube() -> None:
             assert (d - 1, x // 2, y // 2, z // 2) in keys
 
 
+def test_octree_levels_of_detail_keep_the_first_point_per_cell_in_file_order() -> None:
+    """The root keeps one point per cell of its grid (the first in the file), a node's points
+    stay in file order, and a node over ``leaf_max`` passes the others to its children."""
+    rng = np.random.default_rng(7)
+    xyz = rng.uniform([0, 0, 0], [100, 100, 10], (20_000, 3))
+    tree = build_octree(xyz.T, grid=8, leaf_max=500)
+    root = tree.node(tree.keys.index((0, 0, 0, 0)))
+    assert np.all(np.diff(root) > 0), "file order within the node"
+    origin, size = tree.center - tree.halfsize, 2 * tree.halfsize / 8
+    cells = np.floor((xyz - origin) / size).astype(int)
+    flat = (cells[:, 0] * 8 + cells[:, 1]) * 8 + cells[:, 2]
+    _, first = np.unique(flat, return_index=True)
+    assert np.array_equal(np.sort(root), np.sort(first))
+    assert all(np.all(np.diff(tree.node(i)) > 0) for i in range(len(tree.keys)))
+    for i, (depth, *_) in enumerate(tree.keys):
+        points = tree.node(i)
+        if len(points) > 500:  # not a leaf: one point per cell of its grid
+            cell = np.floor((xyz[points] - origin) / (size / 2 ** depth)).astype(np.int64)
+            assert len(np.unique(cell, axis=0)) == len(points)
+
+
 def test_sample_tile_as_copc_keeps_every_point(sample_raw, tmp_path) -> None:
     source = sorted((sample_raw / "lidar").glob("*.laz"))[0]
     out = tmp_path / "tile.copc.laz"
@@ -134,7 +156,10 @@ def test_terrain_build_writes_the_copc_files_from_the_same_decode(sample_raw,
     assert again.ok and f"{len(tiles)} tile(s) unchanged, reused" in again.built[0].headline, log
     meta = json.loads((settings.published_dir / "point_cloud" / "metadata.json").read_text())
     for record, tile in zip(meta["files"], tiles, strict=True):
-        assert_same_cloud(tile, settings.published_dir / "point_cloud" / record["path"])
+        path = settings.published_dir / "point_cloud" / record["path"]
+        assert_same_cloud(tile, path)
+        # the workers hashed the files they wrote; the catalogue's digest is the file's
+        assert record["sha256"] == sha256_file(path) and record["bytes"] == path.stat().st_size
 
 
 def test_corrupt_tile_is_reported_with_its_name_and_nothing_published(sample_raw,

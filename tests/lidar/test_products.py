@@ -12,8 +12,9 @@ import laspy
 import numpy as np
 import pytest
 import rasterio
+from rio_cogeo.cogeo import cog_validate
 
-from geoportal.publish import read_metadata
+from geoportal.publish import read_metadata, sha256_file
 from pipelines.lidar.score import complete_sample_truth, match, score
 from tests.lidar.conftest import LIDAR_IDS, build, settings_for
 
@@ -48,6 +49,16 @@ def test_terrain_tiles_are_cogs_without_holes_within_ground_range(built, two_til
         assert mosaic.bounds == (350000.0, 5685000.0, 352000.0, 5686000.0)
         edge = mosaic.read(1, window=((0, 2000), (1995, 2005)))
     assert np.abs(np.diff(edge, axis=1)).max() < 1.0, "no step in the terrain at the tile edge"
+
+
+def test_published_rasters_are_valid_cogs_with_their_true_digests(built) -> None:
+    settings, _ = built
+    for dataset in ("terrain_dtm", "canopy_height", "hillshade"):
+        for record in read_metadata(settings.published_dir, dataset).files:
+            path = settings.published_dir / dataset / record.path
+            valid, errors, _ = cog_validate(str(path), quiet=True)
+            assert valid, (path, errors)
+            assert record.sha256 == sha256_file(path), path
 
 
 def test_canopy_is_surface_minus_terrain(built) -> None:

@@ -1,0 +1,93 @@
+"""The compiled per-point loops against plain numpy/scipy written out independently."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade
+from pipelines.pointcloud import Points
+
+
+def _cloud(n: int = 200_000) -> Points:
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 100_000, n, dtype=np.int32)  # 0.01 m: a 1 km tile
+    Y = rng.integers(0, 100_000, n, dtype=np.int32)
+    Z = rng.integers(4_000, 9_000, n, dtype=np.int32)
+    classes = rng.choice(np.array([1, 2, 9, 18, 20], np.uint8), n, p=[.3, .4, .05, .05, .2])
+    returns = rng.integers(1, 4, n).astype(np.uint8)
+    return Points(X, Y, Z, np.array([0.01, 0.01, 0.01]), np.array([350_000.0, 5_685_000.0, 0.0]),
+                  classes, returns.copy(), returns)
+
+
+def test_binning_matches_a_plain_numpy_reduction() -> None:
+    points = _cloud()
+    spec = GridSpec.for_tile((350_000.0, 5_685_000.0), 1000.0, 2.0)
+    cells = bin_points(points, spec, (2, 9))
+    keep = ~np.isin(points.classification, (7, 18))
+    x, y, z = points.x[keep], points.y[keep], points.z[keep]
+    idx = spec.cell_index(x, y)
+    dsm = np.full(spec.size ** 2, -np.inf)
+    np.maximum.at(dsm, idx, z)
+    ground = np.isin(points.classification[keep], (2, 9))
+    g_sum = np.bincount(idx[ground], weights=z[ground], minlength=spec.size ** 2)
+    g_n = np.bincount(idx[ground], minlength=spec.size ** 2)
+    multi = np.bincount(idx[~ground & (points.number_of_returns[keep] > 1)],
+                        minlength=spec.size ** 2)
+    count = np.bincount(idx, minlength=spec.size ** 2)
+    shape = (spec.size, spec.size)
+    np.testing.assert_array_equal(cells.grids["dsm"],
+                                  np.where(np.isinf(dsm), np.nan, dsm).reshape(shape)
+                                  .astype(np.float32))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(cells.grids["ground"], (g_sum / g_n).reshape(shape),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(cells.grids["multi"], (multi / count).reshape(shape),
+                                   rtol=1e-6)
+    assert cells.ground_points == int(ground.sum())
+    assert cells.ground_range == (z[ground].min(), z[ground].max())
+
+
+def test_a_tile_without_ground_points_has_no_ground_range() -> None:
+    points = _cloud(1000)
+    points.classification[:] = 1
+    cells = bin_points(points, GridSpec.for_tile((350_000.0, 5_685_000.0), 1000.0, 2.0), (2,))
+    assert cells.ground_range is None and np.isnan(cells.grids["ground"]).all()
+
+
+def test_gap_filling_takes_the_nearest_cell_then_relaxes_like_uniform_filter() -> None:
+    rng = np.random.default_rng(5)
+    grid = rng.normal(50, 5, (300, 280)).astype(np.float32)
+    grid[rng.random(grid.shape) < 0.3] = np.nan
+    grid[100:160, 40:120] = np.nan  # a building's footprint
+    empty = np.isnan(grid)
+    nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
+    expected = grid[tuple(nearest)]
+    for _ in range(3):
+        relaxed = ndimage.uniform_filter(expected, size=5, mode="nearest")
+        expected[empty] = relaxed[empty]
+    filled = fill_gaps(grid)
+    assert not np.isnan(filled).any()
+    np.testing.assert_allclose(filled, expected, atol=1e-4)
+    np.testing.assert_array_equal(filled[~empty], grid[~empty])
+
+
+def test_nothing_to_fill_and_nothing_to_fill_from() -> None:
+    full = np.ones((10, 10), np.float32)
+    assert fill_gaps(full) is full
+    empty = np.full((10, 10), np.nan, np.float32)
+    assert np.isnan(fill_gaps(empty)).all()
+
+
+def test_hillshade_matches_the_trigonometric_formula() -> None:
+    yy, xx = np.mgrid[0:200, 0:240].astype(np.float32)
+    dtm = (40 + 3 * np.sin(xx / 17) + 2 * np.cos(yy / 11) + 0.02 * xx).astype(np.float32)
+    dy, dx = np.gradient(dtm, 0.5)
+    slope, aspect = np.arctan(np.hypot(dx, dy)), np.arctan2(-dx, dy)
+    az, alt = np.radians(360.0 - 315.0 + 90.0), np.radians(45.0)
+    value = np.sin(alt) * np.cos(slope) + np.cos(alt) * np.sin(slope) * np.cos(az - aspect)
+    expected = np.clip(1 + 254 * np.clip(value, 0, 1), 1, 255).astype(np.uint8)
+    shade = hillshade(dtm, 0.5)
+    assert shade.dtype == np.uint8 and shade.min() >= 1
+    assert np.abs(shade.astype(int) - expected).max() <= 1
+    assert (shade != expected).mean() < 1e-3
