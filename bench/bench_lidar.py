@@ -4,7 +4,10 @@ against WhiteboxTools, on the same tiles in the same run.
 Each measurement runs in a child process of its own; its wall time, CPU time (user + system,
 children included) and peak RSS come from ``os.wait4``, so they belong to that step alone.
 
-1. ``decode``: laspy + lazrs read every tile (xyz, class, returns) on 2 processes — the floor;
+1. ``decode``: laspy + lazrs read every tile (all fields) on 2 processes — the floor;
+   ``codec`` (``--codec-floor``): the same, then each tile converted to LAS 1.4 and LAZ-encoded
+   again by stock laspy + lazrs — what any pipeline that publishes COPC must at least do, since
+   a COPC file is the same points re-encoded node by node (PDAL's writer included);
 2. ``pipeline``: ``geoportal build`` of every LiDAR product (DTM, DSM, CHM, hillshade, detected
    trees, building heights, COPC downloads, and the tree cadastre conflated with the detected
    trees) from an empty cache, on the local pool (2 processes);
@@ -51,6 +54,20 @@ def read(path):
 if __name__ == "__main__":
     with ProcessPoolExecutor(2) as pool:
         print(sum(pool.map(read, sys.argv[1:])))
+"""
+
+CODEC = """
+import io, sys, laspy
+from concurrent.futures import ProcessPoolExecutor
+def recode(path):
+    las = laspy.read(path)
+    fmt = 7 if las.header.point_format.id in (2, 3, 5, 7, 8, 10) else 6
+    out = laspy.convert(las, point_format_id=fmt, file_version="1.4")
+    out.write(io.BytesIO(), do_compress=True)
+    return len(las.points)
+if __name__ == "__main__":
+    with ProcessPoolExecutor(2) as pool:
+        print(sum(pool.map(recode, sys.argv[1:])))
 """
 
 PIPELINE = """
@@ -209,6 +226,9 @@ def main() -> None:
     parser.add_argument("--without-copc", action="store_true",
                         help="a registry without the COPC dataset: the tile pass then writes no "
                              "COPC files (the map products alone)")
+    parser.add_argument("--codec-floor", action="store_true",
+                        help="also time decode + re-encode of every tile (stock laspy + lazrs): "
+                             "the floor of any pipeline that publishes COPC")
     parser.add_argument("--log", type=Path, default=None,
                         help="write the pipeline's progress and summary to this file")
     args = parser.parse_args()
@@ -223,6 +243,8 @@ def main() -> None:
     results: dict[str, dict] = {}
 
     results["decode"] = run_measured(py, DECODE, [str(t) for t in tiles])
+    if args.codec_floor:
+        results["codec"] = run_measured(py, CODEC, [str(t) for t in tiles])
     with tempfile.TemporaryDirectory(prefix="bench-lidar-") as work:
         (Path(work) / "raw").symlink_to(args.raw.resolve())
         registry_copy(Path(work) / "datasets", without_copc=args.without_copc)
@@ -241,6 +263,10 @@ def main() -> None:
               f"{r['peak_total_pss_mb']:7.1f} MB PSS")
     ratio = results["pipeline"]["wall_s"] / results["decode"]["wall_s"]
     print(f"pipeline / decode wall time: {ratio:.2f}× (issue target ≤ 1.5×)")
+    if "codec" in results:
+        codec = results["codec"]["wall_s"]
+        print(f"decode + re-encode / decode: {codec / results['decode']['wall_s']:.2f}×; "
+              f"pipeline / (decode + re-encode): {results['pipeline']['wall_s'] / codec:.2f}×")
     city_min = CITY_POINTS / results["pipeline"]["points_per_s"] / 60
     decode_min = CITY_POINTS / results["decode"]["points_per_s"] / 60
     print(f"city (1.35 billion points) at this rate: {city_min:.0f} min on 2 cores "

@@ -5,8 +5,9 @@ node, into an octree, with a ``copc info`` VLR (cube centre, half size, root spa
 hierarchy EVLR listing every node's chunk. Clients (QGIS, potree, laspy's ``CopcReader``) then
 fetch only the nodes covering a bbox at the detail they need, over HTTP range requests.
 
-PDAL (``writers.copc``) cannot be installed here, so the octree is built with numpy and the file
-layout (VLRs, chunk table, hierarchy) is left to ``copclib``, which ships wheels. The octree is
+PDAL (``writers.copc``) cannot be installed here, so the octree is built by a compiled pass
+(:mod:`.kernels`), the chunks are compressed by lazrs and the file layout (VLRs, hierarchy) is
+left to ``copclib``; all three ship wheels. The octree is
 the usual level-of-detail scheme: every node keeps at most one point per cell of a
 ``GRID``³ grid over its cube, the other points go down to its children, and a node holding at
 most ``LEAF_MAX`` points keeps them all. Every source point ends in exactly one node.
@@ -14,9 +15,10 @@ most ``LEAF_MAX`` points keeps them all. Every source point ends in exactly one 
 
 from __future__ import annotations
 
+import io
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,11 +163,13 @@ def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | st
     try:
         writer = copclib.FileWriter(str(tmp), config)
         try:
+            compress = chunk_compressor(fmt)
             for i, key in enumerate(tree.keys):
                 # Node by node: one chunk's records at a time (a few MB), never the whole
                 # reordered tile (440 MB for a city tile) next to the decoded one.
-                chunk = to_las14(source, source_format, fmt, tree.node(i)).view(np.int8)
-                writer.AddNode(copclib.VoxelKey(*key), copclib.VectorChar(chunk))
+                chunk = compress(to_las14(source, source_format, fmt, tree.node(i)))
+                writer.AddNodeCompressed(copclib.VoxelKey(*key), copclib.VectorChar(chunk),
+                                         len(tree.node(i)))
         finally:
             writer.Close()
         # The digest for the catalogue now, while the file is in the page cache; kept before
@@ -179,6 +183,32 @@ def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | st
         seconds["octree"] = octree_seconds
         seconds["copc"] = time.perf_counter() - clock - octree_seconds
     return len(tree.order)
+
+
+def chunk_compressor(fmt: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A function compressing LAS 1.4 records of format ``fmt`` into one LAZ chunk (bytes).
+
+    lazrs compresses the same records ~1.5× faster than copclib's own ``AddNode`` (measured on
+    a city tile: 6.5 s against 8.9 s), so the chunks are made by lazrs and handed to copclib,
+    which still lays out the file (header, hierarchy, COPC info). The VLR is lazrs' own with
+    variable-sized chunks, as in every COPC file: one chunk per node, however many points.
+    """
+    import lazrs
+
+    record = bytearray(lazrs.LazVlr.new_for_compression(fmt, 0).record_data())
+    record[12:16] = (0xFFFFFFFF).to_bytes(4, "little")  # chunk size: variable
+    vlr = lazrs.LazVlr(bytes(record))
+
+    def compress(points: np.ndarray) -> np.ndarray:
+        stream = io.BytesIO()
+        compressor = lazrs.LasZipCompressor(stream, vlr)
+        compressor.compress_many(points.tobytes())
+        compressor.finish_current_chunk()
+        # the stream starts with 8 bytes reserved for the offset of a chunk table, which a
+        # COPC file keeps in its hierarchy instead
+        return np.frombuffer(stream.getbuffer()[8:], dtype=np.int8)
+
+    return compress
 
 
 #: Legacy scan angle rank (int8 degrees, indexed by its byte) → LAS 1.4 scan angle (0.006°):

@@ -92,15 +92,13 @@ def octree_nodes(qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, bits: int, gbit
     remaining = np.arange(n).astype(np.int32)
     slot = np.zeros(n, np.int32)
     slot_keys = np.zeros((1, 3), np.int64)
+    counts = np.full(1, n, np.int64)  # points per slot, counted while the level above placed
     keys = np.empty((16, 4), np.int64)
     n_nodes = 0
     for depth in range(max_depth + 1):
         m = len(remaining)
         if m == 0:
             break
-        counts = np.zeros(len(slot_keys), np.int64)
-        for j in range(m):
-            counts[slot[j]] += 1
         node_id = np.full(len(slot_keys), -1, np.int64)
         split_id = np.full(len(slot_keys), -1, np.int64)
         n_split = 0
@@ -126,6 +124,7 @@ def octree_nodes(qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, bits: int, gbit
         cell_shift = bits - depth - gbits
         child_shift = bits - depth - 1
         k = 0
+        below = np.zeros(8 * n_split, np.int64)
         for j in range(m):
             i = remaining[j]
             s = slot[j]
@@ -144,9 +143,11 @@ def octree_nodes(qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, bits: int, gbit
                       | ((qz[i] >> child_shift) & 1))
             remaining[k] = i
             slot[k] = p * 8 + octant
+            below[p * 8 + octant] += 1
             k += 1
         remaining = remaining[:k]
         slot = slot[:k]
+        counts = below
         slot_keys = np.empty((8 * n_split, 3), np.int64)
         for p in range(n_split):
             for octant in range(8):

@@ -46,13 +46,18 @@ ALGORITHM_VERSION = "2"
 RASTERS = ("dtm", "dsm", "chm", "hillshade")
 STAGES: list[dict[str, Any]] = [
     {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
-     "all fields": "when the tile's COPC file is due as well"},
-    {"step": "bin", "products": ["dsm: max z", "ground: mean z of ground classes",
-                                 "multi: share of multi-return pulses"]},
-    {"step": "copc", "writer": "numpy octree + copclib", "from": "the same decoded records"},
+     "all fields": "when the tile's COPC file is due as well (one decode feeds both)"},
+    {"step": "bin", "kernel": "kernels.bin_cells",
+     "products": ["dsm: max z", "ground: mean z of ground classes",
+                  "multi: share of multi-return pulses"]},
+    {"step": "octree", "kernel": "kernels.octree_nodes",
+     "rule": "first point per cell of a 128³ grid per node, all points at <= 100,000"},
+    {"step": "copc", "writer": "kernels.gather_records + copclib", "order": "file order "
+     "within a node", "from": "the same decoded records"},
     {"step": "buffer", "from": "neighbour tiles' binned grids"},
-    {"step": "fill", "method": "nearest + 3 relaxation passes"},
+    {"step": "fill", "method": "nearest measured cell (exact) + 3 relaxation passes (5 x 5)"},
     {"step": "derive", "products": ["dtm", "dsm", "chm = dsm - dtm", "hillshade(dtm)"]},
+    {"step": "cogs", "writer": "GDAL GTiff, COPY_SRC_OVERVIEWS, ZSTD", "digests": "sha256"},
     {"step": "trees", "method": "pit-filled CHM, lmf (height-dependent window, no tops within "
                                 "1 m of a footprint) + watershed (dalponte-like)"},
     {"step": "buildings", "method": "p95 of dsm - dtm inside the footprint"},
