@@ -52,8 +52,8 @@ STAGES: list[dict[str, Any]] = [
                   "multi: share of multi-return pulses"]},
     {"step": "octree", "kernel": "kernels.octree_nodes",
      "rule": "first point per cell of a 128³ grid per node, all points at <= 100,000"},
-    {"step": "copc", "writer": "kernels.gather_records + copclib", "order": "file order "
-     "within a node", "from": "the same decoded records"},
+    {"step": "copc", "writer": "kernels.gather_records, lazrs chunks, copclib layout",
+     "order": "file order within a node", "from": "the same decoded records"},
     {"step": "buffer", "from": "neighbour tiles' binned grids"},
     {"step": "fill", "method": "nearest measured cell (exact) + 3 relaxation passes (5 x 5)"},
     {"step": "derive", "products": ["dtm", "dsm", "chm = dsm - dtm", "hillshade(dtm)"]},
