@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.lidar.kernels import bin_cells, nearest_fill, relax, shade
 from pipelines.pointcloud import Points
 
 NOISE_CLASSES = (7, 18)
@@ -42,12 +43,6 @@ class GridSpec:
         grown = cells * self.resolution
         return GridSpec(self.x0 - grown, self.y_top + grown, self.resolution,
                         self.size + 2 * cells), cells
-
-    def cell_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Flat cell index of each point (points on the far edges fall into the last cell)."""
-        col = np.clip(((x - self.x0) / self.resolution).astype(np.int64), 0, self.size - 1)
-        row = np.clip(((self.y_top - y) / self.resolution).astype(np.int64), 0, self.size - 1)
-        return row * self.size + col
 
     def transform(self):  # -> affine.Affine, imported lazily to keep this module light
         from rasterio.transform import from_origin
@@ -81,8 +76,6 @@ def bin_points(points: Points, spec: GridSpec, ground_classes: tuple[int, ...]) 
     points from pulses with several returns (vegetation lets the beam through, roofs do not).
     Noise classes count for nothing.
     """
-    from pipelines.lidar.kernels import bin_cells
-
     returns = points.number_of_returns
     if returns is None:
         returns = np.ones(len(points), dtype=np.uint8)
@@ -122,8 +115,6 @@ def fill_gaps(grid: np.ndarray, smooth_passes: int = 3) -> np.ndarray:
     averaging passes (5 × 5 mean) over *filled* cells only remove the terraces it leaves under
     buildings. Both run compiled (:mod:`.kernels`) and touch only what they change.
     """
-    from pipelines.lidar.kernels import nearest_fill, relax
-
     empty = np.isnan(grid)
     if not empty.any():
         return grid
@@ -137,8 +128,6 @@ def hillshade(dtm: np.ndarray, resolution: float, azimuth: float = 315.0,
               altitude: float = 45.0) -> np.ndarray:
     """Shaded relief (1–255, 0 is nodata) with light from the north-west, as map hillshades
     (slope and aspect from central differences; one compiled pass, :func:`.kernels.shade`)."""
-    from pipelines.lidar.kernels import shade
-
     if dtm.shape[0] < 2 or dtm.shape[1] < 2:
         raise ValueError(f"hillshade: a grid of at least 2 x 2 cells expected, got {dtm.shape}")
     return shade(np.ascontiguousarray(dtm, dtype=np.float32), float(resolution),

@@ -111,7 +111,7 @@ def window_share(share: np.ndarray, radius_cells: float, rows: np.ndarray,
     ``cols``: the pulses' evidence around a top (the window is clamped at the grid's edge).
 
     Only tops need it, so it is summed at a few thousand cells instead of convolving the whole
-    buffered tile (two 2080² convolutions were half of the detection's time).
+    buffered tile twice (values and weights).
     """
     dr, dc = np.nonzero(disk(radius_cells))
     r = int(np.floor(radius_cells))
