@@ -156,12 +156,15 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
     """
     fp = binned_fingerprint(tile, params)
     final = cache / "binned" / tile.key / fp
+    clock = time.perf_counter()
     with _locked(cache / "locks" / f"{tile.key}.lock", wait) as held:
         if not held:
             return None
+        # Time spent waiting for another worker binning this tile (a neighbour both need).
+        seconds = {"wait": time.perf_counter() - clock} if wait else {}
         if (final / "meta.json").exists():
             meta = json.loads((final / "meta.json").read_text())
-            return Binned(final, fp, meta["points"], decoded=False)
+            return Binned(final, fp, meta["points"], decoded=False, stage_seconds=seconds)
         read_info(tile.path, params.crs)  # refuses a tile declaring another CRS
         with_copc = copc is not None and not copc.exists()
         clock = time.perf_counter()
@@ -169,7 +172,7 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
         points = points_from_las(las, returns=True)
         if not with_copc:
             del las
-        seconds = {"decode": time.perf_counter() - clock}
+        seconds["decode"] = time.perf_counter() - clock
         clock = time.perf_counter()
         count = _bin_and_commit(tile, points, params, final)
         seconds["bin"] = time.perf_counter() - clock
