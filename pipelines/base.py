@@ -53,6 +53,14 @@ class Pipeline(ABC):
     def build(self, unit: WorkUnit, staging: Path) -> Any:
         """Build one unit into the private ``staging`` folder and return its partial result."""
 
+    def submission_order(self, units: list[WorkUnit], workers: int) -> list[WorkUnit]:
+        """The order in which a pool or a cluster is handed the units (plan order by default).
+
+        Results still come back in plan order; this only decides which units run side by
+        side, for pipelines whose units share inputs (LiDAR tiles need their neighbours).
+        """
+        return units
+
     @abstractmethod
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
         """Combine the units' results in ``staging`` into the layer's outputs and metadata."""

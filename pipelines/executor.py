@@ -75,8 +75,9 @@ def run_units(pipeline: Pipeline, units: list[WorkUnit], staging: Path,
             progress.update(unit.key, results[-1])
         return results
     runner = _dask if scheduler else _pool
+    order = pipeline.submission_order(units, workers or os.cpu_count() or 1)
     by_key: dict[str, Any] = {}
-    for unit, result in runner(pipeline, units, staging, scheduler, workers):
+    for unit, result in runner(pipeline, order, staging, scheduler, workers):
         by_key[unit.key] = result
         progress.update(unit.key, result)
     return [by_key[u.key] for u in units]

@@ -63,7 +63,8 @@ class CellGrids:
     ground_range: tuple[float, float] | None
 
 
-def _lookup(classes: tuple[int, ...]) -> np.ndarray:
+def lookup(classes: tuple[int, ...]) -> np.ndarray:
+    """A 256-entry table, True at the given class codes (the kernels look classes up by it)."""
     table = np.zeros(256, dtype=np.bool_)
     table[list(classes)] = True
     return table
@@ -82,7 +83,7 @@ def bin_points(points: Points, spec: GridSpec, ground_classes: tuple[int, ...]) 
     dsm, g_sum, g_count, count, multi, g_lo, g_hi = bin_cells(
         points.X, points.Y, points.Z, points.classification, returns, points.scale,
         points.offset, spec.x0, spec.y_top, spec.resolution, spec.size,
-        _lookup(ground_classes), _lookup(NOISE_CLASSES))
+        lookup(ground_classes), lookup(NOISE_CLASSES))
     dsm[np.isneginf(dsm)] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         ground = g_sum / g_count

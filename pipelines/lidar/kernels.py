@@ -21,6 +21,16 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
+def _cell(X: int, Y: int, scale: np.ndarray, offset: np.ndarray, x0: float, y_top: float,
+          resolution: float, size: int) -> int:
+    """The row-major cell (from the upper-left corner) of a point's integer coordinates;
+    points on the far edges fall into the last cell."""
+    col = min(max(int((X * scale[0] + offset[0] - x0) / resolution), 0), size - 1)
+    row = min(max(int((y_top - (Y * scale[1] + offset[1])) / resolution), 0), size - 1)
+    return row * size + col
+
+
+@_jit
 def bin_cells(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, classes: np.ndarray,
               returns: np.ndarray, scale: np.ndarray, offset: np.ndarray, x0: float,
               y_top: float, resolution: float, size: int, is_ground: np.ndarray,
@@ -42,12 +52,8 @@ def bin_cells(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, classes: np.ndarray,
         c = classes[i]
         if is_noise[c]:
             continue
-        x = X[i] * scale[0] + offset[0]
-        y = Y[i] * scale[1] + offset[1]
+        cell = _cell(X[i], Y[i], scale, offset, x0, y_top, resolution, size)
         z = Z[i] * scale[2] + offset[2]
-        col = min(max(int((x - x0) / resolution), 0), size - 1)
-        row = min(max(int((y_top - y) / resolution), 0), size - 1)
-        cell = row * size + col
         if z > dsm[cell]:
             dsm[cell] = z
         count[cell] += 1
@@ -304,4 +310,51 @@ def shade(dtm: np.ndarray, resolution: float, azimuth_rad: float, altitude_rad: 
             value = ((sin_alt + cos_alt * (cos_az * dy - sin_az * dx))
                      / np.sqrt(1.0 + dx * dx + dy * dy))
             out[r, c] = np.uint8(1.0 + 254.0 * min(max(value, 0.0), 1.0))
+    return out
+
+
+@_jit
+def lowest_cells(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, classes: np.ndarray,
+                 scale: np.ndarray, offset: np.ndarray, x0: float, y_top: float,
+                 resolution: float, size: int, is_noise: np.ndarray) -> np.ndarray:
+    """Per cell the lowest point's height (NaN where a cell has none), noise classes left out:
+    the minimum surface a morphological ground filter starts from."""
+    low = np.full(size * size, np.inf)
+    for i in range(len(X)):
+        if is_noise[classes[i]]:
+            continue
+        cell = _cell(X[i], Y[i], scale, offset, x0, y_top, resolution, size)
+        z = Z[i] * scale[2] + offset[2]
+        if z < low[cell]:
+            low[cell] = z
+    for cell in range(size * size):
+        if low[cell] == np.inf:
+            low[cell] = np.nan
+    return low.reshape((size, size))
+
+
+@_jit
+def near_surface(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, classes: np.ndarray,
+                 scale: np.ndarray, offset: np.ndarray, x0: float, y_top: float,
+                 resolution: float, surface: np.ndarray, tolerance: np.ndarray,
+                 is_noise: np.ndarray) -> np.ndarray:
+    """Whether each point lies within ``tolerance`` (per cell) of ``surface``, interpolated
+    bilinearly between cell centres at the point; noise points never do."""
+    h, w = surface.shape
+    out = np.zeros(len(X), np.bool_)
+    for i in range(len(X)):
+        if is_noise[classes[i]]:
+            continue
+        x = X[i] * scale[0] + offset[0]
+        y = Y[i] * scale[1] + offset[1]
+        z = Z[i] * scale[2] + offset[2]
+        fc = min(max((x - x0) / resolution - 0.5, 0.0), w - 1.0)
+        fr = min(max((y_top - y) / resolution - 0.5, 0.0), h - 1.0)
+        c0, r0 = min(int(fc), w - 2), min(int(fr), h - 2)
+        tc, tr = fc - c0, fr - r0
+        top = surface[r0, c0] * (1 - tc) + surface[r0, c0 + 1] * tc
+        bottom = surface[r0 + 1, c0] * (1 - tc) + surface[r0 + 1, c0 + 1] * tc
+        ground = top * (1 - tr) + bottom * tr
+        cell_r, cell_c = min(int(fr + 0.5), h - 1), min(int(fc + 0.5), w - 1)
+        out[i] = abs(z - ground) <= tolerance[cell_r, cell_c]
     return out

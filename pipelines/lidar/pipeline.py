@@ -46,7 +46,8 @@ class LidarPipeline(Pipeline):
     """Shared planning and per-tile building of every LiDAR dataset."""
 
     def lidar_params(self) -> LidarParams:
-        return LidarParams.from_options(self.dataset.source.crs, self.params)
+        return LidarParams.from_options(self.dataset.source.crs, self.params,
+                                        f"datasets/{self.dataset.id}.yml")
 
     def tiles(self) -> list[Tile]:
         return discover(self.settings.raw_dir, self.dataset.source.path, self.dataset.id)
@@ -54,6 +55,20 @@ class LidarPipeline(Pipeline):
     def plan(self) -> list[WorkUnit]:
         params = {"copc": True} if self.copc_published() else {}
         return [WorkUnit(key=t.key, inputs=(t.path,), params=params) for t in self.tiles()]
+
+    def submission_order(self, units: list[WorkUnit], workers: int) -> list[WorkUnit]:
+        """One front of tiles per worker, far apart: the planned (E, N) order cut into
+        ``workers`` runs of columns, handed out in turn.
+
+        A tile's products need its eight neighbours binned. In plan order the workers start
+        on adjacent tiles and keep meeting on the next column, each waiting while the other
+        decodes a tile both need: 222 of 2,694 worker seconds at city scale. Fronts sweeping
+        their own columns meet only where one front ends.
+        """
+        fronts = max(1, min(workers, len(units)))
+        size = -(-len(units) // fronts)
+        runs = [units[i:i + size] for i in range(0, len(units), size)]
+        return [run[i] for i in range(size) for run in runs if i < len(run)]
 
     def copc_published(self) -> bool:
         """Whether the registry also publishes these tiles as COPC downloads (``lidar_copc``).

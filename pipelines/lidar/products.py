@@ -33,20 +33,24 @@ import pandas as pd
 import pyogrio
 import rasterio.features
 
-from geoportal.errors import GeoportalError, SourceFormatError
+from geoportal.errors import GeoportalError, PipelineError, SourceFormatError
 from geoportal.publish import keep_digest
 from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
+from pipelines.lidar.ground import GROUND, SmrfParams, classified_by_smrf
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
 from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neighbours
 from pipelines.lidar.trees import TreeParams, detect
 from pipelines.pointcloud import Points, points_from_las, read_info, read_las
 
 ALGORITHM_VERSION = "2"
+GROUND_SOURCES = ("classes", "smrf")
 RASTERS = ("dtm", "dsm", "chm", "hillshade")
 STAGES: list[dict[str, Any]] = [
     {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
      "all fields": "when the tile's COPC file is due as well (one decode feeds both)"},
+    {"step": "ground", "when": "params.ground is smrf (clouds without a ground class)",
+     "method": "SMRF: minimum surface, progressive opening, points near the provisional terrain"},
     {"step": "bin", "kernel": "kernels.bin_cells",
      "products": ["dsm: max z", "ground: mean z of ground classes",
                   "multi: share of multi-return pulses"]},
@@ -72,14 +76,26 @@ class LidarParams:
     resolution: float = 0.5
     buffer_m: float = 20.0
     ground_classes: tuple[int, ...] = (2, 9)
+    #: Where the terrain's points come from: ``classes`` (the delivered ground classes) or
+    #: ``smrf`` (the built-in ground filter, for clouds delivered without a ground class).
+    ground: str = "classes"
+    smrf: SmrfParams = field(default_factory=SmrfParams)
     footprints: str | None = "alkis/gebaeude.gpkg"
     trees: TreeParams = field(default_factory=TreeParams)
 
     @classmethod
-    def from_options(cls, crs: str, options: dict[str, Any]) -> LidarParams:
+    def from_options(cls, crs: str, options: dict[str, Any],
+                     where: str = "the dataset's YAML") -> LidarParams:
+        """The parameters from a dataset's ``pipeline.params`` (unknown keys are another
+        pipeline's); a bad ``ground`` value is refused naming ``where`` and the parameter."""
         opts = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
         if "ground_classes" in opts:
             opts["ground_classes"] = tuple(opts["ground_classes"])
+        if opts.get("ground", "classes") not in GROUND_SOURCES:
+            raise PipelineError(f"{where} pipeline.params.ground: expected one of "
+                                f"{list(GROUND_SOURCES)}, got {opts['ground']!r}")
+        if "smrf" in opts:
+            opts["smrf"] = SmrfParams(**opts["smrf"])
         if "trees" in opts:
             opts["trees"] = TreeParams(**opts["trees"])
         return cls(crs=crs, **opts)
@@ -141,8 +157,10 @@ class Binned:
 
 
 def binned_fingerprint(tile: Tile, params: LidarParams) -> str:
+    # The filter's parameters only when it runs: caches of classified deliveries stay valid.
+    ground = asdict(params.smrf) if params.ground == "smrf" else None
     return fingerprint(file_stamp(tile.path), params.resolution, params.ground_classes,
-                       params.crs, ALGORITHM_VERSION)
+                       params.crs, ALGORITHM_VERSION, *([ground] if ground else []))
 
 
 def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = True,
@@ -188,10 +206,18 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
 
 def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path) -> int:
     spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
-    cells = bin_points(points, spec, params.ground_classes)
+    classes = params.ground_classes
+    if params.ground == "smrf":
+        points, classes = classified_by_smrf(points, tile.origin, TILE_SIZE, params.smrf), (GROUND,)
+    cells = bin_points(points, spec, classes)
+    if cells.ground_range is None and params.ground == "smrf":
+        raise SourceFormatError(f"{tile.path}: the ground filter (smrf) found no ground points; "
+                                f"cannot model the terrain")
     if cells.ground_range is None:
-        raise SourceFormatError(f"{tile.path}: no ground points (classes "
-                                f"{list(params.ground_classes)}); cannot model the terrain")
+        raise SourceFormatError(
+            f"{tile.path}: no ground points (classes {list(classes)}); cannot model the "
+            f"terrain. An unclassified cloud? Set `ground: smrf` in the LiDAR datasets' "
+            f"pipeline.params (datasets/*.yml) to classify ground with the built-in filter")
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -247,7 +273,9 @@ def build_tile(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path
 
 def _products_fingerprint(own_fp: str, around: list[tuple[str, str]], params: LidarParams,
                           footprints: Path | None) -> str:
-    return fingerprint(own_fp, sorted(around), asdict(params),
+    # How the ground was found is in the binned fingerprints already (own and around).
+    options = {k: v for k, v in asdict(params).items() if k not in ("ground", "smrf")}
+    return fingerprint(own_fp, sorted(around), options,
                        file_stamp(footprints) if footprints else None, ALGORITHM_VERSION)
 
 

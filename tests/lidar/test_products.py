@@ -227,3 +227,18 @@ def test_dask_local_cluster_gives_identical_outputs(built, two_tiles, tmp_path) 
     theirs = {f.path: f.sha256 for f in read_metadata(other.published_dir,
                                                       "terrain_dtm").files}
     assert mine == theirs and len(mine) == 2
+
+
+def test_workers_are_handed_tiles_far_apart() -> None:
+    """Two workers on adjacent tiles wait for each other's decode of the tiles both need."""
+    from pipelines.base import WorkUnit
+    from pipelines.lidar.pipeline import LidarRasterPipeline
+
+    units = [WorkUnit(key=f"{e}_{n}") for e in range(340, 350) for n in range(5680, 5690)]
+    pipeline = object.__new__(LidarRasterPipeline)  # the order needs no dataset
+    order = pipeline.submission_order(units, 2)
+    assert sorted(u.key for u in order) == sorted(u.key for u in units)
+    side_by_side = [(order[i], order[i + 1]) for i in range(0, len(order) - 1, 2)]
+    e_apart = [abs(int(a.key[:3]) - int(b.key[:3])) for a, b in side_by_side]
+    assert min(e_apart) >= 4, e_apart  # never neighbours: each sweeps its own columns
+    assert pipeline.submission_order(units, 1) == units
