@@ -70,9 +70,8 @@ def object_cells(surface: np.ndarray, p: SmrfParams) -> np.ndarray:
 
 
 def provisional_terrain(low: np.ndarray, p: SmrfParams) -> np.ndarray:
-    """The minimum surface without its objects, the removed and empty cells filled."""
-    if np.isnan(low).all():
-        return low
+    """The minimum surface without its objects, the removed and empty cells filled (a grid
+    without a single point stays empty)."""
     objects = object_cells(nearest_fill(low), p)
     return fill_gaps(np.where(objects, np.nan, low))
 

@@ -158,9 +158,9 @@ class Binned:
 
 def binned_fingerprint(tile: Tile, params: LidarParams) -> str:
     # The filter's parameters only when it runs: caches of classified deliveries stay valid.
-    ground = asdict(params.smrf) if params.ground == "smrf" else None
+    smrf = [asdict(params.smrf)] if params.ground == "smrf" else []
     return fingerprint(file_stamp(tile.path), params.resolution, params.ground_classes,
-                       params.crs, ALGORITHM_VERSION, *([ground] if ground else []))
+                       params.crs, ALGORITHM_VERSION, *smrf)
 
 
 def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = True,
@@ -210,14 +210,13 @@ def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path
     if params.ground == "smrf":
         points, classes = classified_by_smrf(points, tile.origin, TILE_SIZE, params.smrf), (GROUND,)
     cells = bin_points(points, spec, classes)
-    if cells.ground_range is None and params.ground == "smrf":
-        raise SourceFormatError(f"{tile.path}: the ground filter (smrf) found no ground points; "
-                                f"cannot model the terrain")
     if cells.ground_range is None:
-        raise SourceFormatError(
-            f"{tile.path}: no ground points (classes {list(classes)}); cannot model the "
-            f"terrain. An unclassified cloud? Set `ground: smrf` in the LiDAR datasets' "
-            f"pipeline.params (datasets/*.yml) to classify ground with the built-in filter")
+        raise SourceFormatError(f"{tile.path}: " + (
+            "the ground filter (smrf) found no ground points; cannot model the terrain"
+            if params.ground == "smrf" else
+            f"no ground points (classes {list(classes)}); cannot model the terrain. An "
+            f"unclassified cloud? Set `ground: smrf` in the LiDAR datasets' pipeline.params "
+            f"(datasets/*.yml) to classify ground with the built-in filter"))
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -124,9 +124,8 @@ def test_unclassified_tiles_fail_with_a_hint_and_build_with_ground_smrf(two_tile
     smrf = LidarParams.from_options("EPSG:25832", {"ground": "smrf", "footprints": None})
     built = build_tile(tiles[0], tiles, smrf, raw, tmp_path / "cache")
     assert built.error is None, built.error
-    reference = build_tile(discover(two_tiles, "lidar/3dm_32_*_1_nw.laz", "x")[0],
-                           discover(two_tiles, "lidar/3dm_32_*_1_nw.laz", "x"), classes,
-                           two_tiles, tmp_path / "reference")
+    delivered = discover(two_tiles, "lidar/3dm_32_*_1_nw.laz", "terrain_dtm")
+    reference = build_tile(delivered[0], delivered, classes, two_tiles, tmp_path / "reference")
     with rasterio.open(Path(built.folder) / "dtm.tif") as a, \
             rasterio.open(Path(reference.folder) / "dtm.tif") as b:
         diff = np.abs(a.read(1) - b.read(1))
