@@ -69,7 +69,7 @@ def config(path: Path, provider: dict, port: int) -> dict:
 
 
 def ours(path: Path) -> dict:
-    return {"name": "geoportal.providers.geopackage.GeoPackageProvider", "data": str(path)}
+    return {"name": "geoportal.app.providers.geopackage.GeoPackageProvider", "data": str(path)}
 
 
 def ogr(path: Path) -> dict:
@@ -80,11 +80,11 @@ def ogr(path: Path) -> dict:
 
 
 # (label, WSGI app, provider): the stock peer a city would run today, the peer provider inside
-# our app (which carries geoportal/pygeoapi_patches.py), and ours.
+# our app (which carries geoportal/app/pygeoapi_patches.py), and ours.
 VARIANTS = [
     ("stock pygeoapi 0.24 + OGR provider", "pygeoapi.flask_app:APP", ogr),
-    ("geoportal app + OGR provider", "geoportal.wsgi:app", ogr),
-    ("geoportal app + GeoPackageProvider", "geoportal.wsgi:app", ours),
+    ("geoportal app + OGR provider", "geoportal.app.wsgi:app", ogr),
+    ("geoportal app + GeoPackageProvider", "geoportal.app.wsgi:app", ours),
 ]
 
 

@@ -50,9 +50,9 @@ from rasterio.windows import Window
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geoportal.registry import load_registry  # noqa: E402
-from geoportal.sample import ortho  # noqa: E402
-from geoportal.sample.surface import TileSurface  # noqa: E402
+from geoportal.app.sample import ortho  # noqa: E402
+from geoportal.app.sample.surface import TileSurface  # noqa: E402
+from geoportal.core.registry import load_registry  # noqa: E402
 from pipelines.executor import run_units  # noqa: E402
 from pipelines.imagery.pipeline import MOSAIC, OrthophotoPipeline  # noqa: E402
 from pipelines.imagery.webtiles import TMS  # noqa: E402
@@ -159,8 +159,8 @@ def wrk(url_or_script: str, base: str, seconds: int, script: Path) -> tuple[floa
 
 
 def bench_serving(settings, staging: Path, zdeep: int, seconds: int) -> dict[str, tuple]:
-    from geoportal.publish import publish_version
-    from geoportal.server import start, stop
+    from geoportal.app.server import start, stop
+    from geoportal.core.publish import publish_version
 
     settings.published_dir.mkdir(parents=True, exist_ok=True)
     version = settings.published_dir / ".versions" / "orthophoto" / "bench"

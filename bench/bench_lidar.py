@@ -73,9 +73,9 @@ if __name__ == "__main__":
 PIPELINE = """
 import sys
 from pathlib import Path
-from geoportal.build import build_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
 if __name__ == "__main__":
     work = Path(sys.argv[1])
     s = Settings.from_env({"GEOPORTAL_HOME": str(PROJECT_ROOT), "GEOPORTAL_DATA_DIR": str(work),

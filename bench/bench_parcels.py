@@ -32,11 +32,11 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from geoportal.build import build_all
-from geoportal.registry import load_registry
-from geoportal.sample import DISTRICTS, cadastre
-from geoportal.sample import scene as sc
-from geoportal.settings import Settings
+from geoportal.app.sample import DISTRICTS, cadastre
+from geoportal.app.sample import scene as sc
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import Settings
+from pipelines.build import build_all
 from pipelines.writers import tippecanoe_binary, write_mvt
 
 ROOT = Path(__file__).resolve().parent.parent

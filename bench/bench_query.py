@@ -3,7 +3,7 @@
 39,000 synthetic parcel polygons (a jittered grid over ~9 × 9 km of Ratingen, EPSG:25832) and
 500 commercial-space offers (points with size, zoning, price and distances to the nearest
 motorway junction and S-Bahn station) are written as GeoPackages and copied into a private
-PostGIS cluster (``geoportal.postgis``). One pygeoapi app under gunicorn (2 workers) serves each
+PostGIS cluster (``geoportal.app.postgis``). One pygeoapi app under gunicorn (2 workers) serves each
 layer twice: ``<id>`` from the GeoPackage (geoportal's provider) and ``<id>_pg`` from PostGIS
 (pygeoapi's PostgreSQL provider, with geoportal's fixes). For each query the answers of both
 back ends are compared first (numberMatched and ids), then wrk (2 threads, 8 connections, 15 s)
@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import config as base_config
 from bench_features import start
 
-from geoportal.postgis import Cluster, load_layer
-from geoportal.providers.postgis import PostGISProvider
+from geoportal.app.postgis import Cluster, load_layer
+from geoportal.app.providers.postgis import PostGISProvider
 
 N_PARCELS, N_OFFERS = 39_000, 500
 CRS_URIS = ["http://www.opengis.net/def/crs/OGC/1.3/CRS84",
@@ -144,7 +144,7 @@ def main() -> None:
                 gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
                 load_layer(path, conn, name)
                 template = base_config(path, {}, 0)["resources"]["points"]
-                gpkg = {"name": "geoportal.providers.geopackage.GeoPackageProvider",
+                gpkg = {"name": "geoportal.app.providers.geopackage.GeoPackageProvider",
                         "data": str(path), "storage_crs": CRS_URIS[0]}
                 pg = {"name": f"{PostGISProvider.__module__}.PostGISProvider",
                       "data": conn.provider_data(), "table": name, "geom_field": "geom",
@@ -155,7 +155,7 @@ def main() -> None:
             port = 55_434
             cfg = base_config(folder / "x", {}, port)
             cfg["resources"] = resources
-            server = start(cfg, folder, "query", port, "geoportal.wsgi:app")
+            server = start(cfg, folder, "query", port, "geoportal.app.wsgi:app")
             base = f"http://127.0.0.1:{port}/collections"
             results = {}
             for label, (layer, params) in QUERIES.items():

@@ -46,10 +46,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
-from geoportal.build import build_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
-from pipelines.lidar.score import complete_sample_truth, score
+from geoportal.app.sample.truth import complete_sample_truth
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
+from pipelines.lidar.score import score
 
 IDS = ["trees_lidar", "trees", "trees_not_in_cadastre"]
 CRS = "EPSG:25832"  # the registry's; the sample's LAZ tiles carry none
@@ -118,8 +119,8 @@ def settings_for(work: Path, raw: Path) -> Settings:
 OURS_TILE = """
 import json, sys
 from pathlib import Path
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT
 from pipelines.lidar.products import LidarParams, build_tile
 from pipelines.lidar.tiles import discover
 if __name__ == "__main__":

@@ -133,10 +133,10 @@ def median(values: list[float | None]) -> float | None:
 def own_server() -> Iterator[str]:
     """The tiny sample city, built and served from a temporary folder."""
     from catalog.static import write_static_catalog
-    from geoportal.build import build_all
-    from geoportal.registry import load_registry
-    from geoportal.sample import DISTRICTS, SampleSpec, generate
-    from geoportal.server import start, stop
+    from geoportal.app.sample import DISTRICTS, SampleSpec, generate
+    from geoportal.app.server import start, stop
+    from geoportal.core.registry import load_registry
+    from pipelines.build import build_all
 
     with tempfile.TemporaryDirectory(prefix="bench-webmap-") as tmp:
         base = Path(tmp)

@@ -19,8 +19,8 @@ from catalog.errors import CatalogError
 from catalog.model import describe_all
 from catalog.static import write_static_catalog
 from catalog.validate import validate_records
-from geoportal.registry import load_registry
-from geoportal.settings import Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

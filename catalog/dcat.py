@@ -22,7 +22,7 @@ from catalog import vocab
 from catalog.errors import CatalogMappingError
 from catalog.model import Distribution, Record, Service, catalog_uri
 from catalog.vocab import DCAT, DCATAP, DCATDE, DCT, FOAF, GSP, LOCN, SPDX, VCARD
-from geoportal.registry import Contact, Dataset, Organisation
+from geoportal.core.registry import Contact, Dataset, Organisation
 
 Profile = TypingLiteral["3.0", "2.0"]
 PROFILES: tuple[Profile, ...] = ("3.0", "2.0")

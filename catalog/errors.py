@@ -1,7 +1,8 @@
 """Exceptions of the catalogue publisher.
 
-They follow the project's style (see :mod:`geoportal.errors`): each derives from
-:class:`~geoportal.errors.GeoportalError` and from the standard-library type a caller would catch.
+They follow the project's style (see :mod:`geoportal.core.errors`): each derives from
+:class:`~geoportal.core.errors.GeoportalError` and from the standard-library type a caller
+would catch.
 Messages name the dataset and the field, and never contain a credential: they end up in CI logs.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from geoportal.errors import GeoportalError
+from geoportal.core.errors import GeoportalError
 
 
 class CatalogError(GeoportalError):

@@ -17,8 +17,8 @@ from datetime import date
 from pathlib import Path
 
 from catalog import vocab
-from geoportal.publish import LayerMetadata, read_metadata
-from geoportal.registry import Dataset
+from geoportal.core.publish import LayerMetadata, read_metadata
+from geoportal.core.registry import Dataset
 
 #: Key of the distribution that points at the OGC API Features collection (not a file).
 

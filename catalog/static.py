@@ -17,8 +17,8 @@ from pathlib import Path
 from catalog.dcat import DEFAULT_PROFILE, Profile, catalog_graph
 from catalog.model import describe_all
 from catalog.validate import Severity, ValidationReport, validate_records
-from geoportal.publish import atomic_write_text
-from geoportal.registry import Dataset
+from geoportal.core.publish import atomic_write_text
+from geoportal.core.registry import Dataset
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from rdflib import Namespace
 
 from catalog.errors import CatalogMappingError
-from geoportal.registry import Frequency, License, Theme
+from geoportal.core.registry import Frequency, License, Theme
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCT = Namespace("http://purl.org/dc/terms/")

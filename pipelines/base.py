@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoportal.publish import LayerMetadata
-from geoportal.registry import Dataset
-from geoportal.settings import Settings
+from geoportal.core.publish import LayerMetadata
+from geoportal.core.registry import Dataset
+from geoportal.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class BuildResult:
 
 
 class Pipeline(ABC):
-    """Base class of all pipelines; subclasses are registered in :mod:`geoportal.plugin`."""
+    """Base class of all pipelines; subclasses are registered in :mod:`geoportal.core.plugin`."""
 
     def __init__(self, dataset: Dataset, settings: Settings) -> None:
         self.dataset = dataset
@@ -47,7 +47,8 @@ class Pipeline(ABC):
 
     @abstractmethod
     def plan(self) -> list[WorkUnit]:
-        """The units to build; raise :class:`~geoportal.errors.SourceError` for missing inputs."""
+        """The units to build; raise :class:`~geoportal.core.errors.SourceError` when inputs
+        are missing."""
 
     @abstractmethod
     def build(self, unit: WorkUnit, staging: Path) -> Any:

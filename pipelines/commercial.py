@@ -30,8 +30,8 @@ import pyogrio
 import shapely
 from pydantic import ValidationError
 
-from geoportal.errors import RegistryError
-from geoportal.registry import Source, load_registry
+from geoportal.core.errors import RegistryError
+from geoportal.core.registry import Source, load_registry
 from pipelines.conform import STORAGE_CRS, conform
 from pipelines.network import Nearest, RoadNetwork
 from pipelines.readers import read_source

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geoportal.errors import SourceFormatError
-from geoportal.registry import Dataset, Property
+from geoportal.core.errors import SourceFormatError
+from geoportal.core.registry import Dataset, Property
 from pipelines.readers import RawTable, parse_number
 from pipelines.rejects import RejectsReport
 

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from geoportal.settings import temporary_environment
+from geoportal.core.settings import temporary_environment
 from pipelines.base import Pipeline, WorkUnit
 
 Echo = Callable[[str], None]

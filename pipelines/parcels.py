@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geoportal.errors import RegistryError
+from geoportal.core.errors import RegistryError
 from pipelines.rejects import RejectsReport
 from pipelines.vector import VectorPipeline
 

@@ -17,7 +17,7 @@ import laspy
 import numpy as np
 from pyproj import CRS
 
-from geoportal.errors import CRSMismatchError, SourceFormatError
+from geoportal.core.errors import CRSMismatchError, SourceFormatError
 
 # NRW tile names: 3dm_32_<E km>_<N km>_1_nw.laz (the 1 km tile's lower-left corner).
 TILE_NAME = re.compile(r"3dm_32_(?P<e>\d{3})_(?P<n>\d{4})_1_nw", re.I)

@@ -26,9 +26,9 @@ import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
-from geoportal.errors import CRSMismatchError, SourceError, SourceFormatError
-from geoportal.privacy import personal_fields
-from geoportal.registry import Source
+from geoportal.core.errors import CRSMismatchError, SourceError, SourceFormatError
+from geoportal.core.privacy import personal_fields
+from geoportal.core.registry import Source
 from pipelines.rejects import RejectsReport
 
 

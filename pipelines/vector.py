@@ -9,8 +9,8 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from geoportal.errors import PublishError, SourceError
-from geoportal.publish import LayerMetadata, file_record, now_iso, sha256_file
+from geoportal.core.errors import PublishError, SourceError
+from geoportal.core.publish import LayerMetadata, file_record, now_iso, sha256_file
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.readers import read_source

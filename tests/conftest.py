@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.settings import PROJECT_ROOT, Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CKAN_BASE = Path(os.environ.get("GEOPORTAL_CKAN_BASE", "/tmp/geoportal-ckan"))
@@ -62,7 +62,7 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     if os.environ.get("GEOPORTAL_TEST_RAW"):
         return Path(os.environ["GEOPORTAL_TEST_RAW"])
-    from geoportal.sample import DISTRICTS, SampleSpec, generate
+    from geoportal.app.sample import DISTRICTS, SampleSpec, generate
 
     out = tmp_path_factory.mktemp("sample") / "raw"
     generate(SampleSpec(tiles=DISTRICTS["tiny"], seed=42, lidar_density=2.0,
@@ -74,8 +74,8 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def portal(tmp_path_factory: pytest.TempPathFactory, sample_raw: Path) -> Settings:
     """Every registry dataset built from the tiny sample city into a temporary data folder."""
     from catalog.static import write_static_catalog
-    from geoportal.build import build_all
-    from geoportal.registry import load_registry
+    from geoportal.core.registry import load_registry
+    from pipelines.build import build_all
 
     port = free_port()
     base = tmp_path_factory.mktemp("portal")
@@ -91,7 +91,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory, sample_raw: Path) -> Settin
 @pytest.fixture(scope="session")
 def server(portal: Settings) -> Iterator[str]:
     """pygeoapi under gunicorn on a free local port, serving the built portal."""
-    from geoportal.server import start, stop
+    from geoportal.app.server import start, stop
 
     host, port = "127.0.0.1", int(portal.url.rsplit(":", 1)[1])
     proc = start(portal, host, port, workers=2, log=portal.data_dir / "server.log")

@@ -9,10 +9,10 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
-from geoportal.build import build_all
-from geoportal.publish import read_metadata
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.publish import read_metadata
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
 from tests.conftest import make_settings
 
 TOILETS_HEADER = "id,name,adresse,oeffnungszeiten,barrierefrei,gebuehr,wickeltisch,breite,laenge"

@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 
 from catalog.ckan import CkanTarget, sync
 from catalog.model import describe_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings, temporary_environment
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings, temporary_environment
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))

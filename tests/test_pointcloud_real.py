@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoportal.errors import CRSMismatchError, SourceFormatError
+from geoportal.core.errors import CRSMismatchError, SourceFormatError
 from pipelines.pointcloud import read_info, read_points, tile_origin
 
 TILE = "nrw-lidar-3dm/3dm_32_291_5744_1_nw_subset.laz"

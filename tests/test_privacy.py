@@ -13,9 +13,9 @@ import geopandas as gpd
 import pytest
 import requests
 
-from geoportal.privacy import is_personal_field
-from geoportal.registry import load_dataset
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.privacy import is_personal_field
+from geoportal.core.registry import load_dataset
+from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
 

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from pygeoapi.config import validate_config
 from pygeoapi.util import yaml_load
 
-from geoportal.cli import main
-from geoportal.pygeoapi_config import render_config, render_text
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT
+from geoportal.app.cli import main
+from geoportal.app.pygeoapi_config import render_config, render_text
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / "pygeoapi-config.yml"
 

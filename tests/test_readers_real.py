@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from geoportal.build import build_dataset
-from geoportal.errors import CRSMismatchError
-from geoportal.registry import load_dataset
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.errors import CRSMismatchError
+from geoportal.core.registry import load_dataset
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_dataset
 from tests.conftest import make_settings
 
 PORTAL = yaml.safe_load((PROJECT_ROOT / "datasets" / "_portal.yml").read_text(encoding="utf-8"))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from geoportal.errors import RegistryError
-from geoportal.registry import License, load_registry
-from geoportal.settings import PROJECT_ROOT
+from geoportal.core.errors import RegistryError
+from geoportal.core.registry import License, load_registry
+from geoportal.core.settings import PROJECT_ROOT
 
 DATASETS = PROJECT_ROOT / "datasets"
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 import shapely
 
-from geoportal.publish import read_metadata
-from geoportal.settings import Settings
+from geoportal.core.publish import read_metadata
+from geoportal.core.settings import Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 HTML = {"Accept": "text/html"}
@@ -51,7 +51,7 @@ def get_json(url: str, **params: object) -> dict:
 
 def test_landing_page_lists_every_layer_in_german_and_english(server: str,
                                                               portal: Settings) -> None:
-    from geoportal.registry import load_registry
+    from geoportal.core.registry import load_registry
 
     registry = load_registry(portal.datasets_dir)
     german = requests.get(f"{server}/", headers=HTML, timeout=30)

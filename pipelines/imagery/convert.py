@@ -16,8 +16,8 @@ from pathlib import Path
 
 from rio_cogeo.cogeo import cog_validate
 
-from geoportal.errors import GeoportalError
-from geoportal.publish import sha256_file
+from geoportal.core.errors import GeoportalError
+from geoportal.core.publish import sha256_file
 from pipelines.imagery.encoders import CogSpec, select_encoder
 from pipelines.imagery.sources import OrthoTile, check_tile
 

@@ -22,7 +22,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.errors import RasterioError
 
-from geoportal.errors import PipelineError
+from geoportal.core.errors import PipelineError
 from pipelines.imagery.vrt import RasterFacts, band_view
 
 COLOR_NAMES = {1: "gray", 3: "red,green,blue"}

@@ -29,8 +29,8 @@ from typing import Any
 import rasterio
 from pyproj import Transformer
 
-from geoportal.errors import PipelineError
-from geoportal.publish import MEDIA_TYPES, FileRecord, LayerMetadata, now_iso
+from geoportal.core.errors import PipelineError
+from geoportal.core.publish import MEDIA_TYPES, FileRecord, LayerMetadata, now_iso
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery import vrt, webtiles
 from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile

@@ -18,7 +18,7 @@ from pyproj import CRS
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from geoportal.errors import CRSMismatchError, SourceError, SourceFormatError
+from geoportal.core.errors import CRSMismatchError, SourceError, SourceFormatError
 
 # dop10rgbi_32_350_5685_1_nw_2025.jp2: product, UTM zone 32, the tile's lower-left km, year.
 DOP_NAME = re.compile(

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geoportal.errors import RegistryError, SourceError
-from geoportal.registry import Dataset, load_registry
+from geoportal.core.errors import RegistryError, SourceError
+from geoportal.core.registry import Dataset, load_registry
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.lidar.score import match

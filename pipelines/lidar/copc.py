@@ -27,8 +27,8 @@ import laspy
 import numpy as np
 from pyproj import CRS
 
-from geoportal.errors import PipelineError, SourceError
-from geoportal.publish import keep_digest
+from geoportal.core.errors import PipelineError, SourceError
+from geoportal.core.publish import keep_digest
 from pipelines.lidar import kernels
 from pipelines.lidar.tiles import Tile, file_stamp, fingerprint
 from pipelines.pointcloud import read_las

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from geoportal.errors import PipelineError
-from geoportal.publish import LayerMetadata, cached_digest, file_record, now_iso
-from geoportal.registry import load_registry
+from geoportal.core.errors import PipelineError
+from geoportal.core.publish import LayerMetadata, cached_digest, file_record, now_iso
+from geoportal.core.registry import load_registry
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
 from pipelines.lidar.products import (

@@ -33,8 +33,8 @@ import pandas as pd
 import pyogrio
 import rasterio.features
 
-from geoportal.errors import GeoportalError, PipelineError, SourceFormatError
-from geoportal.publish import keep_digest
+from geoportal.core.errors import GeoportalError, PipelineError, SourceFormatError
+from geoportal.core.publish import keep_digest
 from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.ground import GROUND, SmrfParams, classified_by_smrf

@@ -115,34 +115,3 @@ def score(detected, truth, max_distance: float = 3.0, area=None) -> TreeScore:
         crown_diameter_bias_m=round(float(np.mean(dc)), 3) if len(dc) else float("nan"),
         matched=len(pairs),
     )
-
-
-def complete_sample_truth(raw_dir, pattern: str = "lidar/3dm_32_*_1_nw.laz"):
-    """The sample generator's truth trees over the scanned tiles, complete to their edges.
-
-    ``truth/trees.gpkg`` lists the trees of the sample's own cells; the scan also shows the
-    neighbouring cells' trees along its edges (streets run along cell edges). This regenerates
-    the truth of the tiles' cells and their neighbours (seed and year from the sample's
-    manifest) and returns it with the scanned area, to pass as ``score(..., area=area)``.
-    """
-    import json
-    from pathlib import Path
-
-    import shapely
-
-    from geoportal.sample import cadastre
-    from geoportal.sample import scene as sc
-    from pipelines.lidar.tiles import TILE_SIZE, discover
-
-    raw_dir = Path(raw_dir)
-    manifest = json.loads((raw_dir / "manifest.json").read_text(encoding="utf-8"))
-    seed, year = int(manifest["spec"]["seed"]), int(manifest["spec"]["year"])
-    tiles = discover(raw_dir, pattern, "trees_lidar")
-    cells = {}
-    for t in tiles:
-        for c in sc.neighbourhood(seed, year, t.e_km, t.n_km):
-            cells[(c.e, c.n)] = c
-    truth, _ = cadastre.trees_frames(list(cells.values()), seed, year)
-    area = shapely.union_all([shapely.box(*t.origin, t.origin[0] + TILE_SIZE,
-                                          t.origin[1] + TILE_SIZE) for t in tiles])
-    return truth, area

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geoportal.errors import SourceError
+from geoportal.core.errors import SourceError
 from pipelines.pointcloud import tile_origin
 
 TILE_SIZE = 1000.0

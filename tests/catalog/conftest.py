@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from catalog.vocab import SERVED_ONLY
-from geoportal.publish import LayerMetadata, file_record
-from geoportal.registry import Registry, load_registry
-from geoportal.settings import PROJECT_ROOT
+from geoportal.core.publish import LayerMetadata, file_record
+from geoportal.core.registry import Registry, load_registry
+from geoportal.core.settings import PROJECT_ROOT
 
 BASE_URL = "https://geoportal.ratingen.example"
 # Ratingen's extent in WGS84, as a build of a city-wide layer reports it.

@@ -12,7 +12,7 @@ from rdflib import Graph, URIRef
 from catalog.ckan import CkanTarget, package_name, sync
 from catalog.model import describe_all
 from catalog.vocab import DCAT, DCT, VCARD
-from geoportal.registry import Text
+from geoportal.core.registry import Text
 
 from .conftest import BASE_URL
 

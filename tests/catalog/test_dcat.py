@@ -12,8 +12,8 @@ from catalog.dcat import catalog_graph, dataset_graph
 from catalog.errors import CatalogMappingError
 from catalog.model import describe, describe_all
 from catalog.vocab import DCAT, DCATDE, DCT, SPDX, VCARD
-from geoportal.publish import read_metadata
-from geoportal.registry import Frequency, Theme
+from geoportal.core.publish import read_metadata
+from geoportal.core.registry import Frequency, Theme
 
 from .conftest import BASE_URL
 

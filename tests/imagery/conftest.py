@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from geoportal.sample import ortho
-from geoportal.sample.surface import TileSurface
-from geoportal.settings import Settings
+from geoportal.app.sample import ortho
+from geoportal.app.sample.surface import TileSurface
+from geoportal.core.settings import Settings
 from tests.conftest import make_settings
 
 TILES = [(350, 5685), (351, 5685)]

@@ -10,9 +10,9 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from geoportal.build import build_all, build_dataset
-from geoportal.registry import load_registry
-from geoportal.settings import Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import Settings
+from pipelines.build import build_all, build_dataset
 from pipelines.imagery.encoders import (
     CogSpec,
     GdalTranslateEncoder,

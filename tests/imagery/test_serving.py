@@ -14,7 +14,7 @@ from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from geoportal.settings import Settings
+from geoportal.core.settings import Settings
 from pipelines.imagery.webtiles import TMS
 
 from .test_webtiles import decode

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import shapely
 
-from geoportal.build import build_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
 from pipelines.network import ACCESS_SPEED_KMH, RoadNetwork
 from tests.conftest import make_settings
 

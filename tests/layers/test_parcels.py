@@ -15,9 +15,9 @@ import pytest
 import requests
 import shapely
 
-from geoportal.build import build_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
 from tests.conftest import make_settings
 
 

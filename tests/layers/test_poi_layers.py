@@ -11,10 +11,10 @@ import geopandas as gpd
 import pyogrio
 import pytest
 
-from geoportal.build import build_all
-from geoportal.providers.geopackage import GeoPackageProvider
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.app.providers.geopackage import GeoPackageProvider
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
 from tests.conftest import make_settings
 
 # dataset id → (raw file, geometry type published)

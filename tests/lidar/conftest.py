@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from geoportal.build import BuildSummary, build_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import BuildSummary, build_all
 from tests.conftest import make_settings
 
 TWO_TILES = [(350, 5685), (351, 5685)]
@@ -25,7 +25,7 @@ def two_tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     if os.environ.get("GEOPORTAL_TEST_LIDAR_RAW"):
         return Path(os.environ["GEOPORTAL_TEST_LIDAR_RAW"])
-    from geoportal.sample import SampleSpec, generate
+    from geoportal.app.sample import SampleSpec, generate
 
     out = tmp_path_factory.mktemp("two_tiles") / "raw"
     generate(SampleSpec(tiles=TWO_TILES, seed=42, lidar_density=3.0, ortho_resolution=4.0), out)

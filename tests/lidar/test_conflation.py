@@ -13,9 +13,9 @@ import pytest
 import requests
 import shapely
 
-from geoportal.build import build_all
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
+from pipelines.build import build_all
 from pipelines.lidar.conflation import LidarTrees, conflate
 from tests.conftest import make_settings
 from tests.test_build import GOOD_TREES, write_trees
@@ -188,7 +188,7 @@ def test_conflated_fields_are_served(server: str, portal: Settings) -> None:
 
 
 def test_an_unknown_dependency_is_a_registry_error(tmp_path: Path) -> None:
-    from geoportal.errors import RegistryError
+    from geoportal.core.errors import RegistryError
 
     folder = tmp_path / "datasets"
     folder.mkdir()

@@ -8,7 +8,7 @@ from pathlib import Path
 import laspy
 import numpy as np
 
-from geoportal.publish import sha256_file
+from geoportal.core.publish import sha256_file
 from pipelines.lidar.copc import build_octree, write_copc
 from tests.conftest import missing
 from tests.lidar.conftest import build, settings_for

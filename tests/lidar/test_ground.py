@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from scipy import ndimage
 
-from geoportal.errors import PipelineError, SourceFormatError
+from geoportal.core.errors import PipelineError, SourceFormatError
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps
 from pipelines.lidar.ground import SmrfParams, minimum_surface, smrf_ground
 from pipelines.lidar.kernels import near_surface

@@ -14,8 +14,9 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from geoportal.publish import read_metadata, sha256_file
-from pipelines.lidar.score import complete_sample_truth, match, score
+from geoportal.app.sample.truth import complete_sample_truth
+from geoportal.core.publish import read_metadata, sha256_file
+from pipelines.lidar.score import match, score
 from tests.lidar.conftest import LIDAR_IDS, build, settings_for
 
 
@@ -146,8 +147,8 @@ def test_rebuild_skips_unchanged_tiles_and_resumes(built, two_tiles, tmp_path) -
     assert "2 tile(s) unchanged, reused" in summary.built[0].headline
     # A run killed after one tile: only that tile's cache entry exists; the rerun reuses it.
     fresh = settings_for(tmp_path / "resume", two_tiles)
-    from geoportal.registry import load_registry
-    from geoportal.settings import PROJECT_ROOT
+    from geoportal.core.registry import load_registry
+    from geoportal.core.settings import PROJECT_ROOT
     from pipelines.lidar.pipeline import LidarRasterPipeline
     dataset = load_registry(PROJECT_ROOT / "datasets")["terrain_dtm"]
     pipeline = LidarRasterPipeline(dataset, fresh)

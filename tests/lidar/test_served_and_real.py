@@ -11,7 +11,7 @@ import rasterio
 import requests
 from rasterio.io import MemoryFile
 
-from geoportal.settings import Settings
+from geoportal.core.settings import Settings
 from tests.conftest import missing
 from tests.lidar.conftest import build, settings_for
 

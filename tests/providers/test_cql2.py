@@ -18,7 +18,7 @@ import shapely
 from pygeoapi.crs import modify_pygeofilter
 from pygeoapi.provider.base import ProviderInvalidQueryError
 
-from geoportal.providers import cql2
+from geoportal.app.providers import cql2
 from tests.providers.test_geopackage import CRS84_URI, EPSG_25832, all_pages, make
 
 TO_UTM = pyproj.Transformer.from_crs("OGC:CRS84", 25832, always_xy=True)

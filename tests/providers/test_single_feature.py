@@ -7,7 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from geoportal.providers.geopackage import GeoPackageProvider
+from geoportal.app.providers.geopackage import GeoPackageProvider
 
 
 def test_a_one_point_layer_is_served(tmp_path: Path) -> None:

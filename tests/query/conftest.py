@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from geoportal.settings import Settings
+from geoportal.core.settings import Settings
 from tests.conftest import free_port, missing
 
 EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
@@ -26,7 +26,7 @@ MAX_ITEMS = 500
 @pytest.fixture(scope="session")
 def pg() -> Iterator[object]:
     """A throw-away PostgreSQL 15 + PostGIS cluster on a free local port."""
-    from geoportal.postgis import PG_BIN, Cluster, PostGISError
+    from geoportal.app.postgis import PG_BIN, Cluster, PostGISError
 
     if not (PG_BIN / "initdb").exists() or shutil.which("ogr2ogr") is None:
         missing("PostgreSQL 15 / ogr2ogr not installed; run scripts/install-system-deps.sh")
@@ -45,7 +45,7 @@ def pg() -> Iterator[object]:
 
 def feature_layers(settings: Settings) -> dict[str, dict]:
     """The runtime pygeoapi resources that serve features from a published GeoPackage."""
-    from geoportal.server import prepare
+    from geoportal.app.server import prepare
 
     runtime = prepare(settings)
     config = yaml.safe_load(runtime.config.read_text(encoding="utf-8"))
@@ -60,9 +60,9 @@ def dual_server(portal: Settings, pg) -> Iterator[str]:
     """pygeoapi serving each feature layer from the GeoPackage and (as ``<id>_pg``) PostGIS."""
     from pygeoapi.openapi import generate_openapi_document
 
-    from geoportal.postgis import load_layer
-    from geoportal.providers.postgis import PostGISProvider
-    from geoportal.server import gunicorn_command, stop, wait_until_ready
+    from geoportal.app.postgis import load_layer
+    from geoportal.app.providers.postgis import PostGISProvider
+    from geoportal.app.server import gunicorn_command, stop, wait_until_ready
 
     config, layers = feature_layers(portal)
     for rid, resource in layers.items():

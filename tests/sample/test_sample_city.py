@@ -14,7 +14,7 @@ import rasterio
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geoportal.sample import DISTRICTS, SampleSpec, generate
+from geoportal.app.sample import DISTRICTS, SampleSpec, generate
 
 TINY = {"lidar_density": 2.0, "ortho_resolution": 1.0}
 TILE = (350, 5685)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from geoportal.pygeoapi_config import render_config
-from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
-from geoportal.webmap import GROUPS, build_manifest
+from geoportal.app.pygeoapi_config import render_config
+from geoportal.app.webmap import GROUPS, build_manifest
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import PROJECT_ROOT, Settings
 from tests.conftest import make_settings
 
 REGISTRY = load_registry(PROJECT_ROOT / "datasets")

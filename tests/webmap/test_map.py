@@ -13,8 +13,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from geoportal.registry import load_registry
-from geoportal.settings import Settings
+from geoportal.core.registry import load_registry
+from geoportal.core.settings import Settings
 from tests.webmap.conftest import assert_clean, open_page, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

@@ -5,7 +5,7 @@
 //   "hillshade"  the shaded relief of the laser-scanned terrain (raster tiles)
 //
 // Which base maps exist, and their tile URLs, come from the web-map manifest
-// (/assets/webmap.json, written by geoportal/webmap.py from the registry). A base map whose
+// (/assets/webmap.json, written by geoportal/app/webmap.py from the registry). A base map whose
 // layers are not built is simply not offered. No text labels: they would need glyph files.
 //
 // Usage (MapLibre is loaded as a classic script, /assets/vendor/maplibre-gl/maplibre-gl.js):

@@ -1,7 +1,7 @@
 """The WSGI application gunicorn serves: pygeoapi, plus the published files under /downloads.
 
 pygeoapi reads ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI`` when its Flask module is imported,
-which :func:`geoportal.server.prepare` sets up; importing this module elsewhere is a mistake.
+which :func:`geoportal.app.server.prepare` sets up; importing this module elsewhere is a mistake.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
-from geoportal import pygeoapi_patches
-from geoportal.settings import Settings
+from geoportal.app import pygeoapi_patches
+from geoportal.core.settings import Settings
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TEXT_TYPES = ("text/html", "text/csv")
@@ -204,7 +204,7 @@ settings = Settings.from_env()
 APP.wsgi_app = declare_utf8(german_by_default(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
                    "/assets": web_assets(web_roots(settings.root)),
-                   # the citizens' map's manifest, written by geoportal.server.prepare
+                   # the citizens' map's manifest, written by geoportal.app.server.prepare
                    "/assets/webmap.json": single_file(settings.data_dir / "webmap.json"),
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),

@@ -1,7 +1,7 @@
 """The web map's manifest: which layers the citizens' map shows, and how, from the registry.
 
 The map page (``web/src/``) holds no dataset facts. At server start
-(:func:`geoportal.server.prepare`) this module writes ``webmap.json`` from the registry and the
+(:func:`geoportal.app.server.prepare`) this module writes ``webmap.json`` from the registry and the
 runtime pygeoapi config (only layers that are built and served appear): base maps, the layer
 tree grouped by theme, titles and field titles in German and English with units, how each layer
 is drawn, legend colours, and the catalogue and download links. A new dataset therefore appears
@@ -22,9 +22,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from geoportal.publish import atomic_write_text, read_metadata
-from geoportal.registry import Dataset, Registry, Theme
-from geoportal.settings import Settings
+from geoportal.core.publish import atomic_write_text, read_metadata
+from geoportal.core.registry import Dataset, Registry, Theme
+from geoportal.core.settings import Settings
 
 MANIFEST_FILE = "webmap.json"
 MANIFEST_VERSION = 1

@@ -4,7 +4,7 @@ The city's real LiDAR, orthophotos, cadastre and registers cannot be shipped, so
 generates the same kinds of files, in the real NRW formats and frame (EPSG:25832, DHHN2016),
 from one consistent synthetic scene, together with its ground truth::
 
-    from geoportal.sample import SampleSpec, generate, DISTRICTS
+    from geoportal.app.sample import SampleSpec, generate, DISTRICTS
     manifest = generate(SampleSpec(tiles=DISTRICTS["default"]), Path("out"), workers=2)
 """
 

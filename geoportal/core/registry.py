@@ -30,8 +30,8 @@ from pydantic import (
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geoportal.errors import RegistryError
-from geoportal.privacy import is_personal_field
+from geoportal.core.errors import RegistryError
+from geoportal.core.privacy import is_personal_field
 
 PORTAL_FILE = "_portal.yml"
 DATASET_ID = r"^[a-z][a-z0-9_]{1,62}$"

@@ -48,7 +48,7 @@ def make_header(e: int, n: int, year: int) -> laspy.LasHeader:
     h.scales = np.array([0.01, 0.01, 0.01])
     h.offsets = np.array([e * 1000.0, n * 1000.0, 0.0])
     h.system_identifier = "geoportal sample city"
-    h.generating_software = "geoportal.sample"
+    h.generating_software = "geoportal.app.sample"
     h.creation_date = dt.date(year, 4, 15)
     return h
 

@@ -23,8 +23,8 @@ PLUGINS: dict[str, dict[str, str]] = {
         "orthophoto": "pipelines.imagery.OrthophotoPipeline",
     },
     "provider": {
-        "GeoPackage": "geoportal.providers.geopackage.GeoPackageProvider",
-        "RasterTiles": "geoportal.providers.rastertiles.RasterTileProvider",
+        "GeoPackage": "geoportal.app.providers.geopackage.GeoPackageProvider",
+        "RasterTiles": "geoportal.app.providers.rastertiles.RasterTileProvider",
     },
 }
 

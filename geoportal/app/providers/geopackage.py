@@ -52,7 +52,7 @@ from pygeoapi.provider.base import (
     SchemaType,
 )
 
-from geoportal.providers import cql2
+from geoportal.app.providers import cql2
 
 LOGGER = logging.getLogger(__name__)
 
@@ -611,7 +611,7 @@ class GeoPackageProvider(BaseProvider):
 
     Configuration (``providers`` entry of a collection)::
 
-        name: geoportal.providers.geopackage.GeoPackageProvider
+        name: geoportal.app.providers.geopackage.GeoPackageProvider
         type: feature
         data: /srv/published/gebaeude/gebaeude.gpkg   # may go through a symbolic link
         id_field: objekt_id

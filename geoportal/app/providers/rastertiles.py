@@ -61,7 +61,7 @@ _LOCK = threading.Lock()
 #: The tile format the current request asked for (set by the wrapper :func:`install` adds).
 _REQUESTED: ContextVar[str | None] = ContextVar("requested_tile_format", default=None)
 FORMAT_ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
-OUR_NAMES = {"geoportal.providers.rastertiles.RasterTileProvider", "RasterTiles"}
+OUR_NAMES = {"geoportal.app.providers.rastertiles.RasterTileProvider", "RasterTiles"}
 _OPEN: dict[Path, tuple[Path, PMTilesReader | None, Any, Reader]] = {}
 
 

@@ -1,7 +1,7 @@
 """Copy published layers into PostgreSQL/PostGIS, and run a private PostGIS cluster.
 
 A city that runs PostgreSQL can serve the same layers from it with
-:class:`geoportal.providers.postgis.PostGISProvider`. :func:`load_layer` copies one published
+:class:`geoportal.app.providers.postgis.PostGISProvider`. :func:`load_layer` copies one published
 GeoPackage table with GDAL's ``ogr2ogr`` (Debian ``gdal-bin``): same columns and types, the
 geometry in the file's CRS (EPSG:25832) with a GiST index, and the GeoPackage row id kept as
 ``fid`` — the provider's tie-breaker, so pages come in the same order as from the file.
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoportal.errors import GeoportalError
+from geoportal.core.errors import GeoportalError
 
 PG_BIN = Path(os.environ.get("GEOPORTAL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import click
 
-from geoportal.errors import GeoportalError
-from geoportal.registry import Registry, load_registry
-from geoportal.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+from geoportal.core.errors import GeoportalError
+from geoportal.core.registry import Registry, load_registry
+from geoportal.core.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
 
 
 def _settings() -> Settings:
@@ -61,7 +61,7 @@ def main() -> None:
 def sample(district: str, density: float | None, ortho_resolution: float | None, seed: int,
            workers: int, out: Path | None, force: bool) -> None:
     """Generate the sample city: LiDAR, orthophoto, ALKIS, tree cadastre, POIs, ground truth."""
-    from geoportal.sample_cli import run_sample
+    from geoportal.app.sample_cli import run_sample
 
     settings = _settings()
     run_sample(out or settings.raw_dir, district, density, ortho_resolution, seed, workers,
@@ -75,7 +75,7 @@ def sample(district: str, density: float | None, ortho_resolution: float | None,
                    "LocalCluster); default: a process pool on this machine.")
 def build(ids: tuple[str, ...], scheduler: str | None) -> None:
     """Build the given datasets (default: all) and publish them atomically."""
-    from geoportal.build import build_all
+    from pipelines.build import build_all
 
     settings = _settings()
     registry = _registry(settings)
@@ -94,8 +94,8 @@ def build(ids: tuple[str, ...], scheduler: str | None) -> None:
               help="Fail if pygeoapi-config.yml differs from the registry.")
 def config(check: bool) -> None:
     """Render pygeoapi-config.yml from datasets/*.yml."""
-    from geoportal.pygeoapi_config import render_text, write_config
-    from geoportal.server import CONFIG_FILE
+    from geoportal.app.pygeoapi_config import render_text, write_config
+    from geoportal.app.server import CONFIG_FILE
 
     settings = _settings()
     registry = _registry(settings)
@@ -116,7 +116,7 @@ def config(check: bool) -> None:
 @click.option("--workers", type=int, default=2, show_default=True)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the published layers (OGC API Features, downloads, portal page)."""
-    from geoportal.server import serve_forever
+    from geoportal.app.server import serve_forever
 
     settings = _settings()
     sys.exit(serve_forever(settings, host, port, workers, click.echo))
@@ -132,7 +132,7 @@ def demo(ctx: click.Context, district: str, host: str, port: int) -> None:
     """Generate the sample city (if needed), build every layer and serve the portal."""
     started = time.perf_counter()
     ctx.invoke(sample, district=district)
-    from geoportal.build import build_all
+    from pipelines.build import build_all
 
     settings = _settings()
     registry = _registry(settings)

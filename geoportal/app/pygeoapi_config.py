@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from geoportal.registry import Dataset, License, Registry
+from geoportal.core.registry import Dataset, License, Registry
 
 HEADER = (
     "# GENERATED from datasets/*.yml by `geoportal config` — do not edit by hand.\n"
@@ -78,7 +78,7 @@ def _server() -> dict[str, Any]:
         "languages": ["de-DE", "en-US"],
         "cors": True,
         "pretty_print": False,
-        # a limit over the maximum is a 400 naming both (geoportal/pygeoapi_patches.py), not a
+        # a limit over the maximum is a 400 naming both (geoportal/app/pygeoapi_patches.py), not a
         # silently shorter page: a client that asked for everything learns it did not get it
         "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "error"},
         # pygeoapi's HTML pages draw a Leaflet map; the portal is offline, so the base map must
@@ -86,7 +86,7 @@ def _server() -> dict[str, Any]:
         "map": {"url": f"{URL}/collections/{BASEMAP}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
                        "?f=jpeg",
                 "attribution": "Stadt Ratingen, Geobasis NRW"},
-        "templates": {"path": f"{HOME}/geoportal/templates"},
+        "templates": {"path": f"{HOME}/geoportal/app/templates"},
     }
 
 
@@ -125,7 +125,7 @@ def _feature_provider(d: Dataset) -> dict[str, Any] | None:
         return None
     provider: dict[str, Any] = {
         "type": "feature",
-        "name": "geoportal.providers.geopackage.GeoPackageProvider",
+        "name": "geoportal.app.providers.geopackage.GeoPackageProvider",
         "data": f"{PUBLISHED}/{d.id}/{d.id}.gpkg",
         "id_field": d.schema.id_field,
         "crs": OUTPUT_CRS,
@@ -167,7 +167,7 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
     fmt = str(tiles.get("format", "jpeg"))
     return {
         "type": "tile",
-        "name": "geoportal.providers.rastertiles.RasterTileProvider",
+        "name": "geoportal.app.providers.rastertiles.RasterTileProvider",
         "data": f"{PUBLISHED}/{d.id}",
         "options": {"zoom": {"min": int(tiles.get("min_zoom", params.get("min_zoom", 10))),
                              "max": int(tiles.get("max_zoom", params.get("max_zoom", 21)))},

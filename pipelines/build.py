@@ -12,17 +12,17 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from geoportal.errors import GeoportalError
-from geoportal.plugin import PluginError, load_plugin
-from geoportal.publish import (
+from geoportal.core.errors import GeoportalError
+from geoportal.core.plugin import PluginError, load_plugin
+from geoportal.core.publish import (
     METADATA_FILE,
     LayerMetadata,
     publish_version,
     read_metadata,
     staging,
 )
-from geoportal.registry import Dataset, Registry
-from geoportal.settings import Settings
+from geoportal.core.registry import Dataset, Registry
+from geoportal.core.settings import Settings
 from pipelines.base import BuildResult, Pipeline
 
 Echo = Callable[[str], None]

@@ -4,7 +4,7 @@ What :class:`pygeoapi.provider.sql.PostgreSQLProvider` (0.24) gets wrong, and wh
 
 * CQL2 filters are handed to pygeofilter's SQLAlchemy back end unchecked: an unknown property or
   a string compared with a number becomes a database error, i.e. a 500. The tree is checked with
-  :func:`geoportal.providers.cql2.check` first (the same rules as the GeoPackage provider), and
+  :func:`geoportal.app.providers.cql2.check` first (the same rules as the GeoPackage provider), and
   any remaining database error is reported as a query error, not a stack trace.
 * ``sortby`` on a column with ties orders nothing else, so pages overlap and skip features. The
   order is completed with a unique key (``order_key``, by default the loader's ``fid``, which
@@ -18,7 +18,7 @@ What :class:`pygeoapi.provider.sql.PostgreSQLProvider` (0.24) gets wrong, and wh
 
 Configuration: as pygeoapi's provider, plus ``order_key`` (optional)::
 
-    name: geoportal.providers.postgis.PostGISProvider
+    name: geoportal.app.providers.postgis.PostGISProvider
     type: feature
     data: {host: 127.0.0.1, port: 5432, dbname: geoportal, user: postgres}
     table: parcels
@@ -42,9 +42,9 @@ from pygeoapi.provider.sql import PostgreSQLProvider
 from sqlalchemy import asc, desc
 from sqlalchemy.exc import SQLAlchemyError
 
-from geoportal import pygeoapi_patches
-from geoportal.providers import cql2
-from geoportal.providers.geopackage import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
+from geoportal.app import pygeoapi_patches
+from geoportal.app.providers import cql2
+from geoportal.app.providers.geopackage import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
 
 DEFAULT_ORDER_KEY = "fid"
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from geoportal.errors import PublishError
+from geoportal.core.errors import PublishError
 
 VERSIONS = ".versions"
 METADATA_FILE = "metadata.json"

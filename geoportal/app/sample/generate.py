@@ -67,7 +67,7 @@ def generate(spec: SampleSpec, out_dir: Path, progress: Progress | None = None,
     es = [t[0] for t in spec.tiles]
     ns = [t[1] for t in spec.tiles]
     manifest = {
-        "generator": "geoportal.sample", "generator_version": GENERATOR_VERSION,
+        "generator": "geoportal.app.sample", "generator_version": GENERATOR_VERSION,
         "spec": spec.as_dict(), "crs": "EPSG:25832", "vertical_crs": "DHHN2016 (EPSG:7837)",
         "extent": [min(es) * 1000, min(ns) * 1000, (max(es) + 1) * 1000, (max(ns) + 1) * 1000],
         "tiles": tiles, "total_points": int(sum(t["points"] for t in tiles)), "files": files,

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from geoportal.publish import LayerMetadata, atomic_write_text, read_metadata
-from geoportal.settings import Settings, temporary_environment
+from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
+from geoportal.core.settings import Settings, temporary_environment
 
 CONFIG_FILE = "pygeoapi-config.yml"
 Echo = Callable[[str], None]
@@ -65,8 +65,8 @@ def prepare(settings: Settings) -> Runtime:
 
 def write_webmap_manifest(settings: Settings, resources: dict[str, Any]) -> Path:
     """The citizens' web map reads which layers exist from this file (``/assets/webmap.json``)."""
-    from geoportal.registry import load_registry
-    from geoportal.webmap import write_manifest
+    from geoportal.app.webmap import write_manifest
+    from geoportal.core.registry import load_registry
 
     return write_manifest(load_registry(settings.datasets_dir), resources, settings)
 
@@ -97,7 +97,7 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     return [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
             "--access-logfile", "-", "--error-logfile", "-", "--log-level", "warning",
-            "--timeout", "120", "geoportal.wsgi:app"]
+            "--timeout", "120", "geoportal.app.wsgi:app"]
 
 
 def start(settings: Settings, host: str, port: int, workers: int = 2,

@@ -94,7 +94,7 @@ def apply() -> None:
         module.transform_bbox = transform_bbox  # type: ignore[attr-defined]
     itemtypes.evaluate_limit = evaluate_limit  # type: ignore[attr-defined]
     # CQL2: standard CQL2 JSON, bbox literals, parse errors that say what is wrong
-    from geoportal.providers import cql2, rastertiles
+    from geoportal.app.providers import cql2, rastertiles
 
     cql2.install()
     # map tiles: f=png or f=jpeg as asked, with the matching media type

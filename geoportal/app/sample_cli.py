@@ -41,7 +41,7 @@ class ProgressPrinter:
 def run_sample(out: Path, district: str, density: float | None, ortho_resolution: float | None,
                seed: int, workers: int, force: bool, echo: Echo) -> dict:
     """Generate ``district`` into ``out`` unless it is already there; return the manifest."""
-    from geoportal.sample import DISTRICTS, GENERATOR_VERSION, SampleSpec, generate
+    from geoportal.app.sample import DISTRICTS, GENERATOR_VERSION, SampleSpec, generate
 
     default_density, default_resolution = DEFAULTS[district]
     spec = SampleSpec(tiles=DISTRICTS[district], seed=seed,
