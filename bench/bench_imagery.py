@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from geoportal.app.sample import ortho  # noqa: E402
 from geoportal.app.sample.surface import TileSurface  # noqa: E402
 from geoportal.core.registry import load_registry  # noqa: E402
+from pipelines.base import PipelineContext  # noqa: E402
 from pipelines.executor import run_units  # noqa: E402
 from pipelines.imagery.pipeline import MOSAIC, OrthophotoPipeline  # noqa: E402
 from pipelines.imagery.webtiles import TMS  # noqa: E402
@@ -96,11 +97,12 @@ def make_input(raw: Path, tiles: list[tuple[int, int]], size: int) -> float:
 
 def pipeline(settings, encoder: str, zmin: int, zmax: int) -> OrthophotoPipeline:
     dataset = load_registry(ROOT / "datasets")["orthophoto"]
-    params = {**dataset.pipeline.params, "encoder": encoder, "min_zoom": zmin,
-              "prerender_max_zoom": zmax, "workers": 2}
+    params = dataset.pipeline.params.model_copy(update={
+        "encoder": encoder, "min_zoom": zmin, "prerender_max_zoom": zmax, "workers": 2})
     dataset = dataset.model_copy(update={"pipeline": dataset.pipeline.model_copy(
         update={"params": params})})
-    return OrthophotoPipeline(dataset, settings)
+    return OrthophotoPipeline(dataset, PipelineContext(load_registry(ROOT / "datasets"),
+                                                       settings))
 
 
 def bench_conversion(settings, megapixels: float) -> dict[str, float]:

@@ -174,7 +174,7 @@ def _service_distribution(
 ) -> Distribution:
     kind = api.file_type
     if api.key == "ogcapi-tiles":  # map tiles come as the layer's default format (jpeg or png)
-        fmt = str(dataset.pipeline.params.get("tiles", {}).get("format", "jpeg"))
+        fmt = dataset.pipeline.params.raster_tiles().format
         kind = vocab.FILE_TYPES.get(fmt, kind)
     service = Service(
         uri=f"{uri}/services/{api.key}",

@@ -3,6 +3,11 @@
 Keeping the three steps apart is what lets one executor run any pipeline — sequentially, on the
 local cores, or on a Dask cluster — and lets a pipeline skip units whose inputs have not changed.
 A small vector layer plans a single unit; a LiDAR pipeline plans one unit per 1 km tile.
+
+A pipeline is made from its dataset and a :class:`PipelineContext`: the registry (so it never
+reads ``datasets/`` itself), the settings, and the published outputs of the datasets it names
+as dependencies. Its parameters arrive typed: each kind declares a :class:`Params` model, which
+the registry checks when it loads (see docs/architecture.md, "Adding a pipeline kind").
 """
 
 from __future__ import annotations
@@ -10,11 +15,42 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from geoportal.core.publish import LayerMetadata
-from geoportal.core.registry import Dataset
+from geoportal.core.errors import SourceError
+from geoportal.core.publish import METADATA_FILE, LayerMetadata
+from geoportal.core.registry import Dataset, Params, Registry
 from geoportal.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """What a pipeline may use besides its own dataset; picklable, so units can run on a
+    process pool or a Dask cluster."""
+
+    registry: Registry
+    settings: Settings
+
+    def cache_dir(self, name: str) -> Path:
+        """A cache shared by the runs and the datasets of one kind (``cache/lidar``)."""
+        return self.settings.data_dir / "cache" / name
+
+    def published(self, dataset: Dataset, dependency: str) -> Path:
+        """The published folder of ``dependency``, which ``dataset`` must declare.
+
+        Reading another dataset's output without declaring it would let a build publish this
+        one from a stale or absent input; an undeclared read is a bug, a missing output an
+        input error naming what to build.
+        """
+        if dependency not in dataset.pipeline.dependencies:
+            raise RuntimeError(f"{dataset.id} reads {dependency!r} without declaring it "
+                               f"(an OutputRef parameter or pipeline.depends_on)")
+        folder = self.settings.published_dir / dependency
+        if not (folder / METADATA_FILE).exists():
+            raise SourceError(f"{dataset.id} needs the published {dependency!r}, which is not "
+                              f"built: run `geoportal build {dataset.id}` (it builds "
+                              f"{dependency!r} first) or `geoportal build {dependency}`")
+        return folder
 
 
 @dataclass(frozen=True)
@@ -38,12 +74,22 @@ class BuildResult:
 
 
 class Pipeline(ABC):
-    """Base class of all pipelines; subclasses are registered in :mod:`geoportal.core.plugin`."""
+    """Base class of all pipelines; subclasses are registered in :mod:`geoportal.core.plugin`.
 
-    def __init__(self, dataset: Dataset, settings: Settings) -> None:
+    ``Params`` is the kind's parameter model; the registry has validated the dataset's
+    ``pipeline.params`` against it, so ``self.params`` is an instance of it.
+    """
+
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, dataset: Dataset, context: PipelineContext) -> None:
         self.dataset = dataset
-        self.settings = settings
-        self.params = dataset.pipeline.params
+        self.context = context
+        self.settings = context.settings
+        self.params: Any = dataset.pipeline.params
+        if not isinstance(self.params, self.Params):
+            raise TypeError(f"{dataset.id}: pipeline.params is not a {self.Params.__name__}; "
+                            f"load datasets through geoportal.core.registry.load_registry")
 
     @abstractmethod
     def plan(self) -> list[WorkUnit]:

@@ -1,5 +1,11 @@
 """Build the registry's datasets: run each pipeline and publish its output atomically.
 
+``geoportal build X`` builds what X reads first: every dataset X depends on (``depends_on`` and
+the :class:`~geoportal.core.registry.OutputRef` parameters), transitively, is built before it in
+the same run — say so in the progress — so X is never published from an absent or stale input.
+The pipelines' caches make an unchanged dependency cheap to rebuild (LiDAR tiles are not
+decoded again; a rebuild with identical content keeps its ``modified`` date).
+
 One dataset failing (a missing file, a broken column mapping) does not stop the others: its error
 is reported with the reason, the previously published version stays served, and the run ends
 non-zero so that a scheduler notices.
@@ -13,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from geoportal.core.errors import GeoportalError
-from geoportal.core.plugin import PluginError, load_plugin
+from geoportal.core.plugin import load_plugin
 from geoportal.core.publish import (
     METADATA_FILE,
     LayerMetadata,
@@ -21,9 +27,9 @@ from geoportal.core.publish import (
     read_metadata,
     staging,
 )
-from geoportal.core.registry import Dataset, Registry
+from geoportal.core.registry import Dataset, Registry, build_order, type_params
 from geoportal.core.settings import Settings
-from pipelines.base import BuildResult, Pipeline
+from pipelines.base import BuildResult, Pipeline, PipelineContext
 
 Echo = Callable[[str], None]
 
@@ -51,18 +57,20 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
     """Build the selected datasets (all by default), printing progress and a summary."""
     summary = BuildSummary()
     started = time.perf_counter()
-    datasets = registry.select(ids)
+    context = PipelineContext(registry, settings)
+    datasets, needed_by = with_dependencies(registry, ids)
     settings.published_dir.mkdir(parents=True, exist_ok=True)
     for n, dataset in enumerate(datasets, 1):
-        echo(f"[{n}/{len(datasets)}] {dataset.id} ({dataset.pipeline.kind}) …")
-        broken = [i for i in dataset.pipeline.depends_on if i in summary.failed]
+        why = f", needed by {', '.join(needed_by[dataset.id])}" if dataset.id in needed_by else ""
+        echo(f"[{n}/{len(datasets)}] {dataset.id} ({dataset.pipeline.kind}{why}) …")
+        broken = [i for i in dataset.pipeline.dependencies if i in summary.failed]
         if broken:  # it would read a stale version of what it depends on: keep its old one too
             summary.failed[dataset.id] = f"not built: it depends on {broken}, which failed"
             echo(f"    FAILED: {summary.failed[dataset.id]}")
             continue
         try:
-            result = build_dataset(dataset, settings, scheduler, echo)
-        except (GeoportalError, PluginError, OSError, ValueError) as exc:
+            result = build_dataset(dataset, context, scheduler, echo)
+        except (GeoportalError, OSError, ValueError) as exc:
             summary.failed[dataset.id] = str(exc)
             echo(f"    FAILED: {exc}")
             continue
@@ -78,18 +86,48 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
     return summary
 
 
-def build_dataset(dataset: Dataset, settings: Settings, scheduler: str | None = None,
-                  echo: Echo | None = None) -> BuildResult:
+def with_dependencies(registry: Registry, ids: list[str] | None
+                      ) -> tuple[list[Dataset], dict[str, list[str]]]:
+    """The datasets to build in order: the selected ones (all by default) and, before them,
+    every dataset they read, transitively; and for each added one, which selected ones need it.
+    """
+    if not ids:
+        return registry.select(None), {}
+    chosen = [registry[i] for i in ids]
+    needed_by: dict[str, list[str]] = {}
+    todo = [(dep, d.id) for d in chosen for dep in d.pipeline.dependencies]
+    while todo:
+        dep, user = todo.pop(0)
+        if dep in ids or user in needed_by.get(dep, []):
+            continue
+        needed_by.setdefault(dep, []).append(user)
+        todo += [(further, dep) for further in registry[dep].pipeline.dependencies]
+    extra = [registry[i] for i in needed_by]
+    return build_order([*extra, *chosen]), needed_by
+
+
+def make_pipeline(dataset: Dataset, context: PipelineContext) -> Pipeline:
+    """The dataset's pipeline, its parameters typed (a dataset loaded alone gets them here)."""
+    type_params(dataset)
+    pipeline_class = load_plugin("pipeline", dataset.pipeline.kind)
+    return pipeline_class(dataset, context)
+
+
+def build_dataset(dataset: Dataset, context: PipelineContext | Settings,
+                  scheduler: str | None = None, echo: Echo | None = None) -> BuildResult:
     """Plan, build and publish one dataset; the old version stays if anything fails.
 
     Units run through :func:`pipelines.executor.run_units`: in-process for a single unit, on
-    the local cores or on a Dask cluster (``scheduler``) for many (LiDAR tiles).
+    the local cores or on a Dask cluster (``scheduler``) for many (LiDAR tiles). Given bare
+    settings, the context's registry is the settings' ``datasets/`` with this dataset in it.
     """
     from pipelines.executor import run_units
 
+    if isinstance(context, Settings):
+        context = PipelineContext(_registry_with(dataset, context), context)
+    settings = context.settings
     started = time.perf_counter()
-    pipeline_class = load_plugin("pipeline", dataset.pipeline.kind)
-    pipeline: Pipeline = pipeline_class(dataset, settings)
+    pipeline = make_pipeline(dataset, context)
     units = pipeline.plan()
     with staging(settings.published_dir, dataset.id) as folder:
         results = run_units(pipeline, units, folder, scheduler, echo=echo)
@@ -106,3 +144,11 @@ def _keep_modified_if_unchanged(new: LayerMetadata, old: LayerMetadata | None) -
     """A rebuild with identical content keeps its ``modified`` date (catalogue idempotence)."""
     if old is not None and old.content_key() == new.content_key():
         new.modified = old.modified
+
+
+def _registry_with(dataset: Dataset, settings: Settings) -> Registry:
+    from geoportal.core.registry import load_registry
+
+    others = load_registry(settings.datasets_dir) if settings.datasets_dir.is_dir() else []
+    return Registry([*[d for d in others if d.id != dataset.id], type_params(dataset)],
+                    root=settings.datasets_dir)

@@ -28,72 +28,108 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from pydantic import ValidationError
+from pydantic import Field, PositiveFloat, model_validator
 
 from geoportal.core.errors import RegistryError
-from geoportal.core.registry import Source, load_registry
+from geoportal.core.registry import DatasetRef, Source, Strict
 from pipelines.conform import STORAGE_CRS, conform
 from pipelines.network import Nearest, RoadNetwork
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.vector import VectorPipeline
+from pipelines.vector import VectorParams, VectorPipeline
 
 DEFAULT_WALK_M = 800.0
 DEFAULT_MAX_SNAP_M = 500.0
 TARGET_SUFFIXES = ("name", "network_distance_m", "travel_time_min", "straight_line_distance_m")
 
 
+class Target(Source):
+    """A kind of destination (airport, junction, station, stop): a raw file described like a
+    dataset's ``source``, plus which column names each one (``name``) and which further
+    columns to publish (``also``: published suffix → column)."""
+
+    name: str = "name"
+    also: dict[str, str] = Field(default_factory=dict)
+
+
+class Amenity(Strict):
+    """What is counted within walking distance: a registry dataset (``dataset``, read from its
+    raw source), a target (``target``), or a raw file described inline like a ``source``,
+    optionally narrowed to some rows (``where: {column: value or [values]}``)."""
+
+    dataset: DatasetRef | None = None
+    target: str | None = None
+    source: Source | None = None
+    where: dict[str, str | int | list[str | int]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_source(cls, data: Any) -> Any:
+        """``{path: ..., geometry: ...}`` written inline is the ``source``."""
+        if isinstance(data, dict) and "path" in data:
+            own = {k: v for k, v in data.items() if k in ("dataset", "target", "where")}
+            rest = {k: v for k, v in data.items() if k not in own}
+            return {**own, "source": rest}
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Amenity:
+        given = [k for k in ("dataset", "target", "source") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("expected exactly one of 'dataset', 'target' or a source 'path'"
+                             + (f", got {given}" if given else ""))
+        if self.where and self.source is None:
+            raise ValueError("'where' narrows a source file's rows; it needs a 'path'")
+        return self
+
+
+class CommercialParams(VectorParams):
+    """The road network, the walking distance and snap limit, the targets and amenities."""
+
+    network: str = "reference/strassennetz.gpkg"
+    walking_distance_m: PositiveFloat = DEFAULT_WALK_M
+    max_snap_m: PositiveFloat = DEFAULT_MAX_SNAP_M
+    targets: dict[str, Target] = Field(default_factory=dict)
+    amenities: dict[str, Amenity] = Field(default_factory=dict)
+
+
 class CommercialPipeline(VectorPipeline):
     """Offers read and conformed like any point layer, then measured on the road network."""
 
+    Params = CommercialParams
+
     def derive(self, layer: gpd.GeoDataFrame, report: RejectsReport) -> gpd.GeoDataFrame:
-        targets = self._targets()
-        amenities = self.params.get("amenities", {})
+        targets: dict[str, Target] = self.params.targets
+        amenities: dict[str, Amenity] = self.params.amenities
         self._check_schema(targets, amenities)
         network = RoadNetwork(self._network())
         origins = shapely.get_coordinates(layer.geometry.values).reshape(-1, 2)
         ids = layer[self.dataset.schema.id_field].to_numpy()
-        max_snap = float(self.params.get("max_snap_m", DEFAULT_MAX_SNAP_M))
+        max_snap = float(self.params.max_snap_m)
         out = layer.copy()
         points: dict[str, tuple[np.ndarray, gpd.GeoDataFrame]] = {}
-        for key, spec in targets.items():
-            table = self._read_points(spec["source"], key)
+        for key, target in targets.items():
+            table = self._read_points(target, key)
             xy = shapely.get_coordinates(table.geometry.values).reshape(-1, 2)
             points[key] = (xy, table)
             found = network.nearest(origins, xy, max_snap)
-            _put_target(out, key, found, table, spec)
+            _put_target(out, key, found, table, target)
             for offer in ids[found.target < 0]:
                 report.add(0, "nulled", f"no route to a {key.replace('_', ' ')} (offer more than "
                            f"{max_snap:g} m from the road network, or no connection)",
                            self.dataset.schema.id_field, offer)
-        walk = float(self.params.get("walking_distance_m", DEFAULT_WALK_M))
-        for key, spec in amenities.items():
-            xy = points[spec["target"]][0] if "target" in spec else self._amenity_points(key, spec)
+        walk = float(self.params.walking_distance_m)
+        for key, amenity in amenities.items():
+            xy = (points[amenity.target][0] if amenity.target is not None
+                  else self._amenity_points(key, amenity))
             out[f"{key}_within_walk"] = pd.array(network.count_within(origins, xy, walk),
                                                  dtype="Int64")
         return out
 
     # -- inputs ------------------------------------------------------------------------------
 
-    def _targets(self) -> dict[str, dict[str, Any]]:
-        targets = {}
-        for key, raw in self.params.get("targets", {}).items():
-            spec = dict(raw)
-            name = spec.pop("name", "name")
-            also = spec.pop("also", {})
-            source = self._source(spec, f"pipeline.params.targets.{key}")
-            targets[key] = {"source": source, "name": name, "also": also}
-        return targets
-
-    def _source(self, spec: dict[str, Any], where: str) -> Source:
-        """A raw input described inline in the params, checked like a dataset's ``source``."""
-        try:
-            return Source.model_validate(spec)
-        except ValidationError as exc:
-            raise self._error(f"{where}: {exc.errors()[0]['msg']}") from None
-
     def _network(self) -> gpd.GeoDataFrame:
-        path = self.settings.raw_dir / self.params.get("network", "reference/strassennetz.gpkg")
+        path = self.settings.raw_dir / self.params.network
         if not path.exists():
             raise self._error(f"pipeline.params.network: road network {path} not found")
         return pyogrio.read_dataframe(path).to_crs(STORAGE_CRS)
@@ -107,25 +143,23 @@ class CommercialPipeline(VectorPipeline):
         return gpd.GeoDataFrame(frame, geometry=shapely.point_on_surface(geometry.values),
                                 crs=STORAGE_CRS)
 
-    def _amenity_points(self, key: str, spec: dict[str, Any]) -> np.ndarray:
-        if "dataset" in spec:
-            return self._dataset_points(spec["dataset"])
-        spec = dict(spec)
-        where = spec.pop("where", {})
-        source = self._source(spec, f"pipeline.params.amenities.{key}")
-        table = self._read_points(source, key)
+    def _amenity_points(self, key: str, amenity: Amenity) -> np.ndarray:
+        if amenity.dataset is not None:
+            return self._dataset_points(amenity.dataset)
+        assert amenity.source is not None  # one of the three, checked by Amenity
+        table = self._read_points(amenity.source, key)
         keep = np.ones(len(table), dtype=bool)
-        for column, wanted in where.items():
+        for column, wanted in amenity.where.items():
             if column not in table.columns:
-                raise self._error(f"pipeline.params.amenities.{key}.where: {source.path} has no "
-                                  f"column {column!r}; it has {sorted(table.columns)}")
+                raise self._error(f"pipeline.params.amenities.{key}.where: "
+                                  f"{amenity.source.path} has no column {column!r}; it has "
+                                  f"{sorted(table.columns)}")
             allowed = {str(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
             keep &= table[column].astype(str).isin(allowed).to_numpy()
         return shapely.get_coordinates(table.geometry.values[keep]).reshape(-1, 2)
 
     def _dataset_points(self, dataset_id: str) -> np.ndarray:
-        registry = load_registry(self.settings.datasets_dir)
-        dataset = registry[dataset_id]
+        dataset = self.context.registry[dataset_id]
         report = RejectsReport(dataset.id, dataset.source.path)
         table = read_source(dataset.source, self.settings.raw_dir, report)
         layer = conform(table, dataset, report)
@@ -133,16 +167,15 @@ class CommercialPipeline(VectorPipeline):
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_schema(self, targets: dict[str, dict[str, Any]],
-                      amenities: dict[str, Any]) -> None:
+    def _check_schema(self, targets: dict[str, Target], amenities: dict[str, Amenity]) -> None:
         """The schema lists exactly the computed properties, so each has titles and a type."""
-        produced = {f"{key}_{suffix}" for key, spec in targets.items()
-                    for suffix in (*TARGET_SUFFIXES, *spec["also"])}
+        produced = {f"{key}_{suffix}" for key, target in targets.items()
+                    for suffix in (*TARGET_SUFFIXES, *target.also)}
         produced |= {f"{key}_within_walk" for key in amenities}
-        for key, spec in amenities.items():
-            if "target" in spec and spec["target"] not in targets:
+        for key, amenity in amenities.items():
+            if amenity.target is not None and amenity.target not in targets:
                 raise self._error(f"pipeline.params.amenities.{key}: unknown target "
-                                  f"{spec['target']!r}; known: {sorted(targets)}")
+                                  f"{amenity.target!r}; known: {sorted(targets)}")
         declared = {p.name for p in self.dataset.schema.properties if p.computed}
         if produced != declared:
             raise self._error(
@@ -154,7 +187,7 @@ class CommercialPipeline(VectorPipeline):
 
 
 def _put_target(out: gpd.GeoDataFrame, key: str, found: Nearest, table: gpd.GeoDataFrame,
-                spec: dict[str, Any]) -> None:
+                target: Target) -> None:
     reached = found.target >= 0
     pick = np.where(reached, found.target, 0)
 
@@ -164,8 +197,8 @@ def _put_target(out: gpd.GeoDataFrame, key: str, found: Nearest, table: gpd.GeoD
         values = np.asarray(table[column], dtype=object)[pick]
         return pd.Series(np.where(reached, values, None), dtype=object, index=out.index)
 
-    out[f"{key}_name"] = attribute(spec["name"])
-    for name, column in spec["also"].items():
+    out[f"{key}_name"] = attribute(target.name)
+    for name, column in target.also.items():
         out[f"{key}_{name}"] = attribute(column)
     out[f"{key}_network_distance_m"] = pd.array(np.round(found.network_m), dtype="Float64")
     out[f"{key}_travel_time_min"] = pd.array(np.round(found.minutes, 1), dtype="Float64")

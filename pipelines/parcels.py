@@ -11,10 +11,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from geoportal.core.errors import RegistryError
+from geoportal.core.registry import Strict
 from pipelines.rejects import RejectsReport
-from pipelines.vector import VectorPipeline
+from pipelines.vector import VectorParams, VectorPipeline
 
 # Official areas are whole square metres: tiny parcels differ by rounding alone.
 DEFAULT_TOLERANCE_PCT = 3.0
@@ -22,20 +24,33 @@ DEFAULT_TOLERANCE_M2 = 2.0
 COMPUTED = ("computed_area_m2", "area_difference_pct", "area_deviates")
 
 
+class AreaCheck(Strict):
+    """Which property holds the official area, and how far off a parcel may be."""
+
+    official: str = "official_area_m2"
+    tolerance_pct: float = Field(default=DEFAULT_TOLERANCE_PCT, ge=0)
+    tolerance_m2: float = Field(default=DEFAULT_TOLERANCE_M2, ge=0)
+
+
+class ParcelsParams(VectorParams):
+    area_check: AreaCheck = Field(default_factory=AreaCheck)
+
+
 class ParcelsPipeline(VectorPipeline):
     """Parcels: read (owner fields never), repair, conform, reproject, check areas, publish."""
 
+    Params = ParcelsParams
+
     def derive(self, layer: gpd.GeoDataFrame, report: RejectsReport) -> gpd.GeoDataFrame:
-        check = self.params.get("area_check", {})
-        official = check.get("official", "official_area_m2")
+        check: AreaCheck = self.params.area_check
+        official = check.official
         names = {p.name for p in self.dataset.schema.properties}
         missing = [n for n in (official, *COMPUTED) if n not in names]
         if missing:
             raise RegistryError(self.dataset.path or self.dataset.id,
                                 [f"schema: the parcels pipeline needs the properties {missing}"])
         return check_areas(layer, report, self.dataset.schema.id_field, official,
-                           float(check.get("tolerance_pct", DEFAULT_TOLERANCE_PCT)),
-                           float(check.get("tolerance_m2", DEFAULT_TOLERANCE_M2)))
+                           check.tolerance_pct, check.tolerance_m2)
 
 
 def check_areas(layer: gpd.GeoDataFrame, report: RejectsReport, id_field: str, official: str,

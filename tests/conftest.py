@@ -38,13 +38,15 @@ def shared_data() -> Path:
     return path
 
 
-def make_settings(base: Path, url: str = "http://127.0.0.1:5000") -> Settings:
+def make_settings(base: Path, url: str = "http://127.0.0.1:5000",
+                  workers: int | None = None) -> Settings:
     return Settings.from_env({
         "GEOPORTAL_HOME": str(PROJECT_ROOT),
         "GEOPORTAL_DATA_DIR": str(base),
         "GEOPORTAL_RAW_DIR": str(base / "raw"),
         "GEOPORTAL_TILES_DIR": str(base / "tiles"),
         "GEOPORTAL_URL": url,
+        **({"GEOPORTAL_WORKERS": str(workers)} if workers else {}),
     })
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+import yaml
 
 from geoportal.core.publish import read_metadata
 from geoportal.core.registry import load_registry
@@ -54,8 +55,21 @@ def settings(tmp_path: Path) -> Settings:
     return s
 
 
+def cadastre_only(folder: Path) -> Path:
+    """The registry with the tree cadastre as a plain vector layer: these tests are about
+    reading and publishing a delivered table; its LiDAR conflation (which refuses to publish
+    without the detected trees) is tests/lidar/test_conflation.py's."""
+    if not folder.exists():
+        shutil.copytree(PROJECT_ROOT / "datasets", folder)
+        trees = folder / "trees.yml"
+        data = yaml.safe_load(trees.read_text(encoding="utf-8"))
+        data["pipeline"] = {"kind": "vector"}
+        trees.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
 def build(settings: Settings, ids: list[str] | None = None, datasets: Path | None = None):
-    registry = load_registry(datasets or PROJECT_ROOT / "datasets")
+    registry = load_registry(datasets or cadastre_only(settings.data_dir / "datasets"))
     lines: list[str] = []
     summary = build_all(registry, settings, ids, echo=lines.append)
     return summary, "\n".join(lines)
@@ -160,8 +174,7 @@ def test_unchanged_rebuild_keeps_modified_date(settings: Settings) -> None:
 
 def test_a_new_point_layer_takes_one_yaml_file_and_no_code(settings: Settings,
                                                            tmp_path: Path) -> None:
-    datasets = tmp_path / "datasets"
-    shutil.copytree(PROJECT_ROOT / "datasets", datasets)
+    datasets = cadastre_only(tmp_path / "datasets")
     (settings.raw_dir / "poi" / "trinkbrunnen.csv").write_text(
         "nr;standort;rw;hw\n1;Marktplatz;350500,1;5685700,2\n2;Stadtpark;350600,0;5685800,0\n",
         encoding="utf-8")

@@ -67,7 +67,7 @@ def test_missing_and_wrong_fields_are_each_named(registry_copy: Path) -> None:
 
 def test_a_typo_in_a_key_is_reported_not_ignored(registry_copy: Path) -> None:
     edit(registry_copy / "public_toilets.yml", lambda d: d.update(licence="dl-de/by-2-0"))
-    with pytest.raises(RegistryError, match=r"licence: unknown field"):
+    with pytest.raises(RegistryError, match=r"licence: unknown key"):
         load_registry(registry_copy)
 
 

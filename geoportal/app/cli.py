@@ -26,6 +26,16 @@ from geoportal.core.registry import Registry, load_registry
 from geoportal.core.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
 
 
+class InputProblem(click.ClickException):
+    """A mistake in what the user gave (a dataset file, a dataset id): the message, exit 2.
+
+    Exit 2 is the usage-error status, as for a wrong option, so a scheduler tells a broken
+    configuration (fix the YAML) from a failed build (exit 1: look at the data or the logs).
+    """
+
+    exit_code = 2
+
+
 def _settings() -> Settings:
     return Settings.from_env()
 
@@ -34,7 +44,7 @@ def _registry(settings: Settings) -> Registry:
     try:
         return load_registry(settings.datasets_dir)
     except GeoportalError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise InputProblem(str(exc)) from None
 
 
 @click.group(help=__doc__)
@@ -83,7 +93,7 @@ def build(ids: tuple[str, ...], scheduler: str | None) -> None:
         summary = build_all(registry, settings, list(ids) or None, echo=click.echo,
                             scheduler=scheduler)
     except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
+        raise InputProblem(str(exc.args[0])) from None
     _write_static_catalog(registry, settings)
     if not summary.ok:
         sys.exit(1)

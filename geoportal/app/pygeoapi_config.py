@@ -142,13 +142,12 @@ def _vector_tiles_provider(d: Dataset) -> dict[str, Any] | None:
     """OGC API Tiles from the tippecanoe tile folder (``tiles/<id>`` → the published version)."""
     if d.serve.tiles != "vector":
         return None
-    zoom = d.pipeline.params.get("tiles", {})
+    zoom = d.pipeline.params.vector_tiles()
     return {
         "type": "tile",
         "name": "MVT-tippecanoe",
         "data": f"{TILES}/{d.id}",
-        "options": {"zoom": {"min": int(zoom.get("minzoom", 10)),
-                             "max": int(zoom.get("maxzoom", 16))},
+        "options": {"zoom": {"min": zoom.minzoom, "max": zoom.maxzoom},
                     "schemes": ["WebMercatorQuad"]},
         "format": {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
     }
@@ -157,24 +156,22 @@ def _vector_tiles_provider(d: Dataset) -> dict[str, Any] | None:
 def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
     """OGC API Tiles (map tiles) from a raster build: PMTiles archive (if any) + rendered zooms.
 
-    ``pipeline.params.tiles`` may set ``style`` (photo, grey, canopy), ``format`` (jpeg, png)
-    and ``min_zoom``/``max_zoom``; the orthophoto's flat ``min_zoom``/``max_zoom`` still count.
+    The pipeline kind's parameters say how (:meth:`Params.raster_tiles`): style (photo, grey,
+    canopy), format (jpeg, png), zoom range and quality.
     """
     if d.serve.tiles != "raster":
         return None
-    params = d.pipeline.params
-    tiles = params.get("tiles", {})
-    fmt = str(tiles.get("format", "jpeg"))
+    tiles = d.pipeline.params.raster_tiles()
+    fmt = tiles.format
     return {
         "type": "tile",
         "name": "geoportal.app.providers.rastertiles.RasterTileProvider",
         "data": f"{PUBLISHED}/{d.id}",
-        "options": {"zoom": {"min": int(tiles.get("min_zoom", params.get("min_zoom", 10))),
-                             "max": int(tiles.get("max_zoom", params.get("max_zoom", 21)))},
+        "options": {"zoom": {"min": tiles.min_zoom, "max": tiles.max_zoom},
                     "schemes": ["WebMercatorQuad"],
                     "cache_dir": f"{TILES}/{d.id}",
-                    "style": str(tiles.get("style", "photo")),
-                    "quality": int(params.get("quality", 85))},
+                    "style": tiles.style,
+                    "quality": tiles.quality},
         "format": {"name": fmt, "mimetype": f"image/{fmt}"},
     }
 

@@ -8,8 +8,20 @@ code it maps to, in pygeoapi's style, so the serving layer never has to guess.
 
 from __future__ import annotations
 
+import os
 from http import HTTPStatus
 from pathlib import Path
+
+
+def display_path(path: Path | str) -> str:
+    """A path as a person reads it in a message: relative to the working folder when inside
+    it (``datasets/trees.yml``), else as given."""
+    text = os.fspath(path)
+    try:
+        relative = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if relative.startswith("..") else relative
 
 
 class GeoportalError(Exception):
@@ -29,8 +41,12 @@ class RegistryError(GeoportalError, ValueError):
     def __init__(self, path: Path | str, problems: list[str]) -> None:
         self.path = Path(path)
         self.problems = problems
+        where = display_path(self.path)
+        if len(problems) == 1:  # one line: a person (and a CI log) reads it at a glance
+            super().__init__(f"{where}: {problems[0]}")
+            return
         listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{self.path}: invalid dataset description:\n{listing}")
+        super().__init__(f"{where}: {len(problems)} problems:\n{listing}")
 
 
 class SourceError(GeoportalError, OSError):
@@ -49,6 +65,14 @@ class CRSMismatchError(GeoportalError, ValueError):
 
 class PipelineError(GeoportalError, RuntimeError):
     """A pipeline could not build one of its work units."""
+
+
+class PluginError(GeoportalError, ImportError):
+    """A plugin key or dotted path (a pipeline kind, a provider) that cannot be loaded."""
+
+
+class TilesError(GeoportalError, RuntimeError):
+    """The tile builder (tippecanoe) is missing or failed; the message carries its own words."""
 
 
 class PublishError(GeoportalError, OSError):

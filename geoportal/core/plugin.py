@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from geoportal.core.errors import PluginError
+
 PLUGINS: dict[str, dict[str, str]] = {
     "pipeline": {
         "vector": "pipelines.vector.VectorPipeline",
@@ -27,10 +29,6 @@ PLUGINS: dict[str, dict[str, str]] = {
         "RasterTiles": "geoportal.app.providers.rastertiles.RasterTileProvider",
     },
 }
-
-
-class PluginError(ImportError):
-    """A plugin key or dotted path that cannot be loaded."""
 
 
 def load_plugin(kind: str, name: str) -> Any:

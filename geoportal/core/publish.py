@@ -127,6 +127,15 @@ def cached_digest(path: Path) -> str | None:
         return None
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put a cached file into a version folder: a hard link (no bytes copied, the cache and the
+    published version share them), or a copy where the two lie on different file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def read_metadata(published_dir: Path, dataset_id: str) -> LayerMetadata | None:
     """The metadata of the currently published version, or None if nothing is published."""
     path = published_dir / dataset_id / METADATA_FILE

@@ -11,26 +11,33 @@ Portal-wide facts (publisher, contact, the municipality's geocoding) live once i
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
+import types
+import typing
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import core_schema
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geoportal.core.errors import RegistryError
+from geoportal.core.errors import PluginError, RegistryError
+from geoportal.core.plugin import load_plugin
 from geoportal.core.privacy import is_personal_field
 
 PORTAL_FILE = "_portal.yml"
@@ -259,14 +266,128 @@ class Schema(Strict):
         return next(p for p in self.properties if p.name == name)
 
 
+class DatasetRef(str):
+    """A dataset id inside a pipeline's parameters (``conflation: trees``).
+
+    The registry checks, when it loads, that the id names one of its datasets; a pipeline that
+    only reads the other dataset's *description* (its raw source, its schema) uses this type.
+    """
+
+    #: Whether the pipeline reads the other dataset's *published* output, so that a build must
+    #: publish that one first (see :class:`OutputRef`).
+    reads_output: ClassVar[bool] = False
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(pattern=DATASET_ID))
+
+
+class OutputRef(DatasetRef):
+    """A dataset whose published output the pipeline reads: a dependency of the build, which
+    counts like an entry of ``depends_on`` (built first, and a failure there stops this one)."""
+
+    reads_output = True
+
+
+class Params(Strict):
+    """Base of every pipeline kind's parameter model (``pipeline.params`` in a dataset's YAML).
+
+    A pipeline class names its model as ``Params``; the registry validates each dataset's
+    parameters against it when it loads, so an unknown key, a wrong type or a wrong value is
+    refused naming the file and the key before anything is built (``extra="forbid"``: a typo
+    such as ``band`` for ``bands`` would otherwise be ignored and publish a wrong product).
+
+    The serving layer and the catalogue ask a kind's parameters how its layer is tiled through
+    :meth:`vector_tiles` and :meth:`raster_tiles`, so neither reads parameter names itself.
+    """
+
+    def vector_tiles(self) -> VectorTiles:
+        """The zoom range of the layer's vector tiles (when the dataset serves them)."""
+        return VectorTiles()
+
+    def raster_tiles(self) -> RasterTiles:
+        """How the layer's map tiles are rendered (when the dataset serves raster tiles)."""
+        return RasterTiles()
+
+
+class VectorTiles(Strict):
+    """Zoom range of a layer's vector tiles (tippecanoe's ``-Z``/``-z``)."""
+
+    minzoom: int = Field(default=10, ge=0, le=24)
+    maxzoom: int = Field(default=16, ge=0, le=24)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VectorTiles:
+        if self.minzoom > self.maxzoom:
+            raise ValueError(f"minzoom {self.minzoom} is above maxzoom {self.maxzoom}")
+        return self
+
+
+class RasterTiles(Strict):
+    """How a raster layer's map tiles are rendered: style, encoding, zoom range, quality."""
+
+    style: str = "photo"
+    format: Literal["jpeg", "png"] = "jpeg"
+    min_zoom: int = Field(default=10, ge=0, le=24)
+    max_zoom: int = Field(default=21, ge=0, le=24)
+    quality: int = Field(default=85, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RasterTiles:
+        if self.min_zoom > self.max_zoom:
+            raise ValueError(f"min_zoom {self.min_zoom} is above max_zoom {self.max_zoom}")
+        return self
+
+
 class PipelineRef(Strict):
-    """Which pipeline builds the dataset (a plugin key or a dotted path) and its parameters."""
+    """Which pipeline builds the dataset (a plugin key or a dotted path) and its parameters.
+
+    ``params`` is the mapping as written in the YAML until :func:`load_registry` replaces it
+    with an instance of the pipeline kind's :class:`Params` model.
+    """
 
     kind: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Any = Field(default_factory=dict)
     # Datasets whose *published* output this pipeline reads (the tree conflation reads the
     # detected trees): a build runs them first, whatever the file names' order.
     depends_on: list[Annotated[str, Field(pattern=DATASET_ID)]] = Field(default_factory=list)
+
+    @field_validator("params")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if isinstance(value, dict | BaseModel):
+            return value
+        raise ValueError(f"expected a mapping of parameters, got {type(value).__name__}")
+
+    def references(self) -> list[tuple[str, DatasetRef]]:
+        """Every dataset id in the parameters, with its key path (``params.conflation``)."""
+        return list(_walk_refs(self.params, "pipeline.params"))
+
+    @property
+    def dependencies(self) -> list[str]:
+        """The datasets whose published output this one reads: ``depends_on`` and every
+        :class:`OutputRef` in the parameters, each once, in that order."""
+        found = [*self.depends_on, *(r for _, r in self.references() if r.reads_output)]
+        return list(dict.fromkeys(str(i) for i in found))
+
+
+def _walk_refs(value: Any, where: str) -> Iterator[tuple[str, DatasetRef]]:
+    if isinstance(value, DatasetRef):
+        yield where, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _walk_refs(getattr(value, name), f"{where}.{name}")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _walk_refs(getattr(value, f.name), f"{where}.{f.name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_refs(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            yield from _walk_refs(item, f"{where}.{n}")
 
 
 # Vector outputs (gpkg, csv, geojson, parquet), rasters (cog), point clouds (copc), tiles
@@ -355,22 +476,29 @@ class Registry:
 
 
 def load_registry(folder: Path) -> Registry:
-    """Load and validate every ``*.yml`` in ``folder``; report every broken file at once."""
+    """Load and validate every ``*.yml`` in ``folder``; report every broken file at once.
+
+    Validation goes as far as a build would look: the structure of each file, then each
+    dataset's pipeline parameters against its kind's :class:`Params` model, then the dataset
+    ids named in ``depends_on`` and in the parameters.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise RegistryError(folder, ["expected a folder of dataset descriptions (datasets/)"])
     portal = _read_yaml(folder / PORTAL_FILE) if (folder / PORTAL_FILE).exists() else {}
     datasets: list[Dataset] = []
     errors: list[RegistryError] = []
+    broken: set[str] = set()  # files reported already: a reference to one is not a 2nd error
     for path in sorted(folder.glob("*.y*ml")):
         if path.name.startswith("_"):
             continue
         try:
-            datasets.append(load_dataset(path, portal))
+            datasets.append(type_params(load_dataset(path, portal)))
         except RegistryError as exc:
             errors.append(exc)
+            broken.add(path.stem)
     _check_unique_ids(datasets, errors)
-    _check_dependencies(datasets, errors)
+    _check_references(datasets, errors, broken)
     if errors:
         if len(errors) == 1:
             raise errors[0]
@@ -385,11 +513,36 @@ def load_dataset(path: Path, portal: dict[str, Any] | None = None) -> Dataset:
     try:
         dataset = Dataset.model_validate(merged)
     except ValidationError as exc:
-        raise RegistryError(path, [_describe(err) for err in exc.errors()]) from None
+        raise RegistryError(path, [_describe(err, Dataset) for err in exc.errors()]) from None
     if dataset.id != path.stem:
         problem = f"id: expected the file name's stem {path.stem!r}, got {dataset.id!r}"
         raise RegistryError(path, [problem])
     object.__setattr__(dataset, "path", path)
+    return dataset
+
+
+def type_params(dataset: Dataset) -> Dataset:
+    """Replace the dataset's raw ``pipeline.params`` by its pipeline kind's typed model.
+
+    The kind is resolved through the plugin table (:mod:`geoportal.core.plugin`), so a kind of
+    one's own (a dotted path) brings its own parameter model. A pipeline class without one
+    accepts no parameters at all.
+    """
+    where = dataset.path or dataset.id
+    try:
+        pipeline_class = load_plugin("pipeline", dataset.pipeline.kind)
+    except PluginError as exc:
+        raise RegistryError(where, [f"pipeline.kind: {exc}"]) from None
+    model: type[Params] = getattr(pipeline_class, "Params", Params)
+    raw = dataset.pipeline.params
+    if isinstance(raw, model):
+        return dataset
+    try:
+        typed = model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(err, model, "pipeline.params") for err in exc.errors()]
+        raise RegistryError(where, problems) from None
+    object.__setattr__(dataset.pipeline, "params", typed)
     return dataset
 
 
@@ -410,17 +563,70 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(error: dict[str, Any]) -> str:
-    """Turn one pydantic error into 'field.path: what was expected (got X)'."""
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
+
+
+def _describe(error: Any, model: type, prefix: str = "") -> str:
+    """Turn one pydantic error into 'key.path: what was expected (got X)'.
+
+    For an unknown key, the closest key the model does know is offered ("did you mean
+    'bands'?"): the reader is a GIS officer editing YAML, and a near miss is the usual cause.
+    """
+    loc = [str(part) for part in error["loc"]]
+    where = ".".join([prefix, *loc] if prefix else loc) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         return f"{where}: required field is missing"
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown field (check the spelling)"
+    if error["type"] in _UNKNOWN_KEY:
+        known = _keys_at(model, loc[:-1])
+        near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else (
+            f"; expected one of {sorted(known)}" if known else "; this takes no keys")
+        return f"{where}: unknown key{hint}"
     got = error.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
     return f"{where}: {message}{shown}"
+
+
+def _keys_at(model: Any, path: list[str]) -> list[str]:
+    """The keys a model (pydantic model or dataclass, nested) accepts at ``path``."""
+    current: Any = model
+    for part in [*path, None]:
+        current = _unwrap(current)
+        fields = _field_types(current)
+        if part is None:
+            return list(fields)
+        if part in fields:
+            current = fields[part]
+        elif typing.get_origin(current) in (dict, list, tuple):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    return []
+
+
+def _field_types(tp: Any) -> dict[str, Any]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {name: (f.annotation if name != "schema_" else Schema)
+                for name, f in tp.model_fields.items()}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return typing.get_type_hints(tp)
+    return {}
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` to ``X``."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
 
 
 def _check_unique_ids(datasets: list[Dataset], errors: list[RegistryError]) -> None:
@@ -442,7 +648,7 @@ def build_order(datasets: list[Dataset]) -> list[Dataset]:
         if d.id in placed:
             return
         placed.add(d.id)
-        for dep in d.pipeline.depends_on:
+        for dep in d.pipeline.dependencies:
             if dep in by_id:
                 place(by_id[dep])
         ordered.append(d)
@@ -452,22 +658,32 @@ def build_order(datasets: list[Dataset]) -> list[Dataset]:
     return ordered
 
 
-def _check_dependencies(datasets: list[Dataset], errors: list[RegistryError]) -> None:
-    """Every ``depends_on`` names a dataset of the registry, and no dataset needs itself."""
+def _check_references(datasets: list[Dataset], errors: list[RegistryError],
+                      broken: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Every dataset id named in ``depends_on`` or in the parameters is one of the registry's,
+    and no dataset needs itself."""
     known = {d.id: d for d in datasets}
     for d in datasets:
-        unknown = [i for i in d.pipeline.depends_on if i not in known]
+        named = [("pipeline.depends_on", i) for i in d.pipeline.depends_on]
+        named += d.pipeline.references()
+        unknown = [f"{where}: {i!r} is not a dataset of the registry"
+                   + _suggest(i, list(known)) for where, i in named
+                   if i not in known and i not in broken]
         if unknown:
-            errors.append(RegistryError(d.path or d.id, [
-                f"pipeline.depends_on: {unknown} are not datasets of the registry"]))
+            errors.append(RegistryError(d.path or d.id, unknown))
             continue
-        seen, todo = set(), list(d.pipeline.depends_on)
+        seen, todo = set(), list(d.pipeline.dependencies)
         while todo:
             i = todo.pop()
             if i == d.id:
                 errors.append(RegistryError(d.path or d.id, [
-                    "pipeline.depends_on: a dependency cycle leads back to this dataset"]))
+                    "pipeline: a dependency cycle leads back to this dataset"]))
                 break
             if i not in seen and i in known:
                 seen.add(i)
-                todo += known[i].pipeline.depends_on
+                todo += known[i].pipeline.dependencies
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""

@@ -30,6 +30,8 @@ class Settings:
     tiles_dir: Path
     datasets_dir: Path
     url: str
+    #: Local worker processes of the tile pipelines (``GEOPORTAL_WORKERS``; default the cores).
+    workers: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,6 +49,7 @@ class Settings:
             tiles_dir=Path(env.get("GEOPORTAL_TILES_DIR", root / "tiles")).resolve(),
             datasets_dir=Path(env.get("GEOPORTAL_DATASETS_DIR", root / "datasets")).resolve(),
             url=env.get("GEOPORTAL_URL", f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/"),
+            workers=_positive_int(env, "GEOPORTAL_WORKERS"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -59,7 +62,17 @@ class Settings:
             "GEOPORTAL_TILES_DIR": str(self.tiles_dir),
             "GEOPORTAL_DATASETS_DIR": str(self.datasets_dir),
             "GEOPORTAL_URL": self.url,
+            **({"GEOPORTAL_WORKERS": str(self.workers)} if self.workers else {}),
         }
+
+
+def _positive_int(env: dict[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}: expected a whole number of 1 or more, got {value!r}")
+    return int(value)
 
 
 @contextmanager

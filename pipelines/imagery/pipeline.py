@@ -18,23 +18,24 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import rasterio
+from pydantic import Field, field_validator
 from pyproj import Transformer
 
 from geoportal.core.errors import PipelineError
-from geoportal.core.publish import MEDIA_TYPES, FileRecord, LayerMetadata, now_iso
+from geoportal.core.publish import MEDIA_TYPES, FileRecord, LayerMetadata, link_or_copy, now_iso
+from geoportal.core.registry import Params, RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery import vrt, webtiles
 from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile
-from pipelines.imagery.encoders import CogSpec, select_encoder
+from pipelines.imagery.encoders import ENCODERS, CogSpec, select_encoder
 from pipelines.imagery.sources import find_tiles
 
 Echo = Callable[[str], None]
@@ -46,8 +47,48 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+class OrthophotoParams(Params):
+    """One product of the delivered orthophoto tiles.
+
+    ``bands``: the delivered bands, in output order (1-based: 1, 2, 3 true colour; 4, 1, 2
+    colour infrared; 4 NIR alone); ``product``: the cache's name for the product (default the
+    dataset id); ``resolution``: the expected pixel size in metres (else the first tile's);
+    ``min_zoom``/``max_zoom``: the served web tiles, of which ``prerender_max_zoom`` and below
+    are pre-rendered into the archive (default: three levels below the native zoom).
+    """
+
+    bands: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(default=(1, 2, 3),
+                                                                   min_length=1, max_length=4)
+    product: str | None = None
+    compress: Literal["JPEG", "DEFLATE", "ZSTD", "LZW", "WEBP"] = "JPEG"
+    quality: int = Field(default=85, ge=1, le=100)
+    encoder: str = "auto"
+    workers: int | None = Field(default=None, ge=1)
+    resolution: float | None = Field(default=None, gt=0)
+    min_zoom: int = Field(default=10, ge=0, le=24)
+    max_zoom: int = Field(default=21, ge=0, le=24)
+    prerender_max_zoom: int | None = Field(default=None, ge=0, le=24)
+
+    @field_validator("compress", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_encoder(cls, value: str) -> str:
+        if value != "auto" and value not in ENCODERS:
+            raise ValueError(f"expected one of {['auto', *ENCODERS]}")
+        return value
+
+    def raster_tiles(self) -> RasterTiles:
+        return RasterTiles(min_zoom=self.min_zoom, max_zoom=self.max_zoom, quality=self.quality)
+
+
 class OrthophotoPipeline(Pipeline):
     """Builds one orthophoto product (true colour, CIR or NIR) from the delivered tiles."""
+
+    Params = OrthophotoParams
 
     echo: Echo = staticmethod(_stderr)  # type: ignore[assignment]
     start_method = "spawn"  # local tile processes start clean: no GDAL state copied by fork
@@ -62,25 +103,23 @@ class OrthophotoPipeline(Pipeline):
 
     @property
     def spec(self) -> CogSpec:
-        return CogSpec(bands=tuple(self.params.get("bands", (1, 2, 3))),
-                       compress=str(self.params.get("compress", "JPEG")).upper(),
-                       quality=int(self.params.get("quality", 85)))
+        return CogSpec(bands=self.params.bands, compress=self.params.compress,
+                       quality=self.params.quality)
 
     @property
     def encoder(self) -> str:
-        return str(self.params.get("encoder", "auto"))
+        return self.params.encoder
 
     @property
     def workers(self) -> int:
         """Local processes (``params.workers``, else ``GEOPORTAL_WORKERS``, else the cores)."""
-        return int(self.params.get("workers", os.environ.get("GEOPORTAL_WORKERS",
-                                                              os.cpu_count() or 1)))
+        return self.params.workers or self.settings.workers or os.cpu_count() or 1
 
     def task(self, unit: WorkUnit) -> TileTask:
         cache = self.settings.data_dir / "cache" / "imagery" / self.dataset.id
-        return TileTask(unit.params["tile"], str(self.params.get("product", self.dataset.id)),
+        return TileTask(unit.params["tile"], self.params.product or self.dataset.id,
                         cache, self.spec, select_encoder(self.encoder).name,
-                        self.dataset.source.crs, self.params.get("resolution"))
+                        self.dataset.source.crs, self.params.resolution)
 
     def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
         """Convert one tile into the cache (or find it there); failures come back as outcomes."""
@@ -109,7 +148,7 @@ class OrthophotoPipeline(Pipeline):
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
         outcomes = self.check(results)
         for o in outcomes:
-            _link(o.path, staging / o.path.name)  # type: ignore[arg-type]
+            link_or_copy(o.path, staging / o.path.name)  # type: ignore[arg-type]
         facts, crs_wkt = _facts(staging, outcomes)
         (staging / MOSAIC).write_text(vrt.mosaic(facts, crs_wkt, staging), encoding="utf-8")
         bbox_native = [min(f.bounds[0] for f in facts), min(f.bounds[1] for f in facts),
@@ -137,8 +176,9 @@ class OrthophotoPipeline(Pipeline):
         resolution = (facts[0].bounds[2] - facts[0].bounds[0]) / facts[0].width
         lat = (bbox_wgs84[1] + bbox_wgs84[3]) / 2
         native = webtiles.native_zoom(resolution, lat)
-        min_zoom = int(self.params.get("min_zoom", 10))
-        top = int(self.params.get("prerender_max_zoom", max(min_zoom, native - 3)))
+        min_zoom = self.params.min_zoom
+        top = self.params.prerender_max_zoom
+        top = max(min_zoom, native - 3) if top is None else top
         blocks = 4 ** max(0, top - max(min_zoom, top - 3))
         with local_executor(self.workers, blocks) as pool:
             return webtiles.prerender(staging / MOSAIC, staging / ARCHIVE, min_zoom, top, pool,
@@ -179,12 +219,6 @@ def _check_resolutions(outcomes: list[TileOutcome], published: float | None) -> 
                 f"like the {'published mosaic' if published else 'other tiles'}"))
 
 
-def _link(src: Path, dst: Path) -> None:
-    """Hard-link a cached COG into the version folder (a copy across file systems)."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def _facts(staging: Path, outcomes: list[TileOutcome]) -> tuple[list[vrt.RasterFacts], str]:

@@ -8,8 +8,9 @@ was last updated, or recorded at the wrong place — and listed in the layer's r
 the scanned tiles keeps empty LiDAR fields (not surveyed is not "not found"). Detected trees that
 no cadastre tree claimed are the separate dataset ``trees_not_in_cadastre``.
 
-Both datasets read the *published* ``trees_lidar`` layer (declared with ``depends_on``, so a
-build runs the detection first); the matching parameters live once, in ``datasets/trees.yml``.
+Both datasets read the *published* ``trees_lidar`` layer (a typed :class:`OutputRef`
+parameter, so a build runs the detection first, and refuses to publish without it); the
+matching parameters live once, in ``datasets/trees.yml``.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ import laspy
 import numpy as np
 import pandas as pd
 import shapely
+from pydantic import Field
 
 from geoportal.core.errors import RegistryError, SourceError
-from geoportal.core.registry import Dataset, load_registry
+from geoportal.core.registry import OutputRef
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.lidar.score import match
 from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.vector import VectorPipeline
+from pipelines.vector import VectorParams, VectorPipeline
 
 DEFAULT_MAX_DISTANCE_M = 3.0
 FOUND, NOT_FOUND = "found", "not_found"
@@ -121,24 +123,28 @@ def coverage(tiles: list[Tile]) -> shapely.Geometry:
     return shapely.union_all(squares) if squares else shapely.Polygon()
 
 
+class ConflationParams(VectorParams):
+    """``lidar_trees``: the detected trees' dataset; ``max_distance_m``: how far a cadastre
+    tree's partner may lie; ``lidar_year``: the flight year (default: the LAS headers')."""
+
+    lidar_trees: OutputRef = OutputRef("trees_lidar")
+    max_distance_m: float = Field(default=DEFAULT_MAX_DISTANCE_M, gt=0, le=50)
+    lidar_year: int | None = Field(default=None, ge=1990, le=2100)
+
+
 class TreeConflationPipeline(VectorPipeline):
     """The cadastre read like any point layer, then conflated with the published LiDAR trees.
 
-    ``params``: ``lidar_trees`` (the dataset id of the detected trees), ``max_distance_m``
-    (default 3 m) and optionally ``lidar_year`` (else read from the LAS headers).
-    Without a published ``trees_lidar`` (a first build of the cadastre alone) the cadastre is
-    still published, with empty LiDAR fields and a note in the run summary.
+    Without a published ``lidar_trees`` layer the build refuses (a cadastre published with
+    empty LiDAR fields would look like "no tree measured"); ``geoportal build trees`` builds
+    the detection first, since the parameter is a dependency.
     """
+
+    Params = ConflationParams
 
     def derive(self, layer: gpd.GeoDataFrame, report: RejectsReport) -> gpd.GeoDataFrame:
         self._check_schema()
-        lidar = self.lidar_trees()
-        if lidar is None:
-            out = layer.copy()
-            for name in LIDAR_FIELDS:
-                out[name] = pd.array([None] * len(out), dtype=_DTYPES[name])
-            return out
-        result = conflate(layer, lidar, self.max_distance)
+        result = conflate(layer, self.lidar_trees(), self.max_distance)
         self._report(result, report)
         return result.cadastre
 
@@ -146,56 +152,37 @@ class TreeConflationPipeline(VectorPipeline):
                staging: Path) -> BuildResult:
         result = super().finish(results, staging)
         status = results[0][0]["lidar_status"]
-        if status.notna().any():
-            result.headline += (f"; LiDAR: {int((status == FOUND).sum())} found, "
-                                f"{int((status == NOT_FOUND).sum())} not found")
-        elif not (self.settings.published_dir / self.lidar_id).exists():
-            # a fact about the dataset, not about rows: the run summary says it, not the report
-            note = (f"no published {self.lidar_id!r} layer yet: LiDAR fields left empty "
-                    f"(build it, then this layer again)")
-            result.headline += f"; {note}"
-            result.warnings.append(note)
+        result.headline += (f"; LiDAR: {int((status == FOUND).sum())} found, "
+                            f"{int((status == NOT_FOUND).sum())} not found")
         return result
 
-    def conflation(self) -> Conflation | None:
+    def conflation(self) -> Conflation:
         """Read and conform the cadastre and conflate it (for ``trees_not_in_cadastre``)."""
         (unit,) = self.plan()
         report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
         layer = conform(read_source(self.dataset.source, self.settings.raw_dir, report),
                         self.dataset, report)
-        lidar = self.lidar_trees()
-        return None if lidar is None else conflate(layer, lidar, self.max_distance)
+        return conflate(layer, self.lidar_trees(), self.max_distance)
 
     @property
     def lidar_id(self) -> str:
-        return str(self.params.get("lidar_trees", "trees_lidar"))
+        return str(self.params.lidar_trees)
 
     @property
     def max_distance(self) -> float:
-        value = self.params.get("max_distance_m", DEFAULT_MAX_DISTANCE_M)
-        if not isinstance(value, int | float) or not 0 < value <= 50:
-            raise RegistryError(self.dataset.path or self.dataset.id, [
-                f"pipeline.params.max_distance_m: expected metres between 0 and 50, got {value!r}"])
-        return float(value)
+        return float(self.params.max_distance_m)
 
-    def lidar_trees(self) -> LidarTrees | None:
-        """The published detected trees (None if never built) with their scan's extent and year."""
-        registry = load_registry(self.settings.datasets_dir)
-        try:
-            lidar_dataset = registry[self.lidar_id]
-        except KeyError as exc:
-            raise RegistryError(self.dataset.path or self.dataset.id, [
-                f"pipeline.params.lidar_trees: {exc.args[0]}"]) from None
-        path = self.settings.published_dir / lidar_dataset.id / f"{lidar_dataset.id}.gpkg"
-        if not path.exists():
-            return None
-        trees = gpd.read_file(path).to_crs(STORAGE_CRS)
+    def lidar_trees(self) -> LidarTrees:
+        """The published detected trees with their scan's extent and year."""
+        lidar_dataset = self.context.registry[self.lidar_id]
+        folder = self.context.published(self.dataset, lidar_dataset.id)
+        trees = gpd.read_file(folder / f"{lidar_dataset.id}.gpkg").to_crs(STORAGE_CRS)
         try:
             tiles = discover(self.settings.raw_dir, lidar_dataset.source.path, lidar_dataset.id)
         except SourceError:  # the raw tiles moved away: the detected trees still tell the extent
             tiles = []
         area = coverage(tiles) if tiles else shapely.box(*trees.total_bounds)
-        year = self.params.get("lidar_year") or (flight_year(tiles) if tiles else None)
+        year = self.params.lidar_year or (flight_year(tiles) if tiles else None)
         return LidarTrees(trees, area, int(year) if year else None)
 
     def _check_schema(self) -> None:
@@ -220,6 +207,12 @@ _DTYPES = {"lidar_status": "string", "lidar_year": "Int64", "lidar_height_m": "F
            "lidar_tree_id": "string"}
 
 
+class TreesNotInCadastreParams(VectorParams):
+    """``conflation``: the tree conflation dataset whose unmatched detections this lists."""
+
+    conflation: OutputRef = OutputRef("trees")
+
+
 class TreesNotInCadastrePipeline(VectorPipeline):
     """Detected trees that no cadastre tree claimed, from the conflation of ``params.conflation``.
 
@@ -227,26 +220,22 @@ class TreesNotInCadastrePipeline(VectorPipeline):
     in its YAML), on the same published inputs, so the two layers always partition the scan.
     """
 
+    Params = TreesNotInCadastreParams
+
     def source_pipeline(self) -> TreeConflationPipeline:
-        registry = load_registry(self.settings.datasets_dir)
-        name = str(self.params.get("conflation", "trees"))
-        try:
-            dataset: Dataset = registry[name]
-        except KeyError as exc:
+        dataset = self.context.registry[str(self.params.conflation)]
+        if not isinstance(dataset.pipeline.params, ConflationParams):
             raise RegistryError(self.dataset.path or self.dataset.id, [
-                f"pipeline.params.conflation: {exc.args[0]}"]) from None
-        return TreeConflationPipeline(dataset, self.settings)
+                f"pipeline.params.conflation: {dataset.id!r} is a "
+                f"{dataset.pipeline.kind!r} dataset, expected a tree_conflation one"])
+        return TreeConflationPipeline(dataset, self.context)
 
     def plan(self) -> list[WorkUnit]:
         return self.source_pipeline().plan()
 
     def build(self, unit: WorkUnit, staging: Path) -> tuple[gpd.GeoDataFrame, RejectsReport]:
-        source = self.source_pipeline()
         report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
-        result = source.conflation()
-        if result is None:
-            raise SourceError(f"no published {source.lidar_id!r} layer to compare with the "
-                              f"cadastre: build {source.lidar_id!r} first")
+        result = self.source_pipeline().conflation()
         unmatched = result.unmatched
         report.rows_read = report.rows_published = len(unmatched)
         return order_like_schema(unmatched, self.dataset), report

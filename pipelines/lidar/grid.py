@@ -11,8 +11,10 @@ but every tile is decoded once instead of up to nine times.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -133,3 +135,11 @@ def hillshade(dtm: np.ndarray, resolution: float, azimuth: float = 315.0,
         raise ValueError(f"hillshade: a grid of at least 2 x 2 cells expected, got {dtm.shape}")
     return shade(np.ascontiguousarray(dtm, dtype=np.float32), float(resolution),
                  math.radians(360.0 - azimuth + 90.0), math.radians(altitude))
+
+
+def check_non_negative(params: Any) -> None:
+    """Refuse a parameter dataclass (SMRF, tree detection) with a negative size or factor: the
+    YAML gives them, and a negative window would silently detect nothing."""
+    negative = {f.name: v for f in dataclasses.fields(params) if (v := getattr(params, f.name)) < 0}
+    if negative:
+        raise ValueError(f"expected sizes and factors of 0 or more, got {negative}")

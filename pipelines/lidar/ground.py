@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from pipelines.lidar.grid import NOISE_CLASSES, GridSpec, fill_gaps, lookup
+from pipelines.lidar.grid import NOISE_CLASSES, GridSpec, check_non_negative, fill_gaps, lookup
 from pipelines.lidar.kernels import lowest_cells, near_surface, nearest_fill
 from pipelines.pointcloud import Points
 
@@ -49,6 +49,9 @@ class SmrfParams:
     window_m: float = 30.0
     threshold_m: float = 0.5
     scalar: float = 1.25
+
+    def __post_init__(self) -> None:
+        check_non_negative(self)
 
 
 def minimum_surface(points: Points, spec: GridSpec) -> np.ndarray:

@@ -11,23 +11,23 @@ published and the mosaic is never a mix of versions.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator
 from pyproj import Transformer
 
 from geoportal.core.errors import PipelineError
-from geoportal.core.publish import LayerMetadata, cached_digest, file_record, now_iso
-from geoportal.core.registry import load_registry
+from geoportal.core.publish import LayerMetadata, cached_digest, file_record, link_or_copy, now_iso
+from geoportal.core.registry import RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
+from pipelines.imagery.webtiles import STYLES
 from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
 from pipelines.lidar.products import (
-    RASTERS,
+    LidarOptions,
     LidarParams,
     TileOutcome,
     build_tile,
@@ -38,16 +38,35 @@ from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
 from pipelines.writers import WRITERS, index_ids
 
 
-def cache_dir(settings: Any) -> Path:
-    return settings.data_dir / "cache" / "lidar"
+class LidarRasterParams(LidarOptions):
+    """A raster dataset also names its ``product`` and how its map tiles are rendered."""
+
+    product: Literal["dtm", "dsm", "chm", "hillshade"] = "dtm"
+    tiles: RasterTiles = Field(default_factory=RasterTiles)
+
+    @field_validator("tiles")
+    @classmethod
+    def _style(cls, tiles: RasterTiles) -> RasterTiles:
+        if tiles.style not in STYLES:
+            raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
+        return tiles
+
+    def raster_tiles(self) -> RasterTiles:
+        return self.tiles
 
 
 class LidarPipeline(Pipeline):
     """Shared planning and per-tile building of every LiDAR dataset."""
 
+    Params = LidarOptions
+
+    @property
+    def cache(self) -> Path:
+        """The tile cache every LiDAR dataset shares (one decode per tile for all products)."""
+        return self.context.cache_dir("lidar")
+
     def lidar_params(self) -> LidarParams:
-        return LidarParams.from_options(self.dataset.source.crs, self.params,
-                                        f"datasets/{self.dataset.id}.yml")
+        return LidarParams.from_options(self.dataset.source.crs, self.params)
 
     def tiles(self) -> list[Tile]:
         return discover(self.settings.raw_dir, self.dataset.source.path, self.dataset.id)
@@ -77,8 +96,7 @@ class LidarPipeline(Pipeline):
         ``point_cloud`` dataset only collects them: decoding is paid once for every product.
         """
         return any(d.pipeline.kind == "lidar_copc" and d.source.path == self.dataset.source.path
-                   and d.source.crs == self.dataset.source.crs
-                   for d in load_registry(self.settings.datasets_dir))
+                   and d.source.crs == self.dataset.source.crs for d in self.context.registry)
 
     @property
     def workers(self) -> int | None:
@@ -89,7 +107,7 @@ class LidarPipeline(Pipeline):
         per dataset, a fifth of a six-dataset build on the 4-tile sample.
         """
         tiles, params = self.tiles(), self.lidar_params()
-        raw, cache = self.settings.raw_dir, cache_dir(self.settings)
+        raw, cache = self.settings.raw_dir, self.cache
         if all(products_cached(t, tiles, params, raw, cache) for t in tiles):
             return 1
         return None
@@ -97,7 +115,7 @@ class LidarPipeline(Pipeline):
     def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
         tiles = self.tiles()
         tile = next(t for t in tiles if t.key == unit.key)
-        cache, crs = cache_dir(self.settings), self.dataset.source.crs
+        cache, crs = self.cache, self.dataset.source.crs
         copc = (lambda t: copc_path(t, crs, cache)) if unit.params.get("copc") else None
         return build_tile(tile, tiles, self.lidar_params(), self.settings.raw_dir, cache, copc)
 
@@ -135,28 +153,22 @@ class LidarPipeline(Pipeline):
             crs_native=self.dataset.source.crs, source_sha256=None, files=files)
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 class LidarRasterPipeline(LidarPipeline):
     """One raster product as per-tile COGs and a mosaic VRT (``<id>.vrt``)."""
 
+    Params = LidarRasterParams
+
     def finish(self, results: list[TileOutcome], staging: Path) -> BuildResult:
-        product = self.params.get("product", "dtm")
-        if product not in RASTERS:
-            raise PipelineError(f"datasets/{self.dataset.id}.yml pipeline.params.product: "
-                                f"expected one of {list(RASTERS)}, got {product!r}")
+        product = self.params.product
         self.check(results)
         folder = staging / "tiles"
         folder.mkdir()
         paths, digests = [], []
         for r in results:
             path = folder / f"{self.dataset.id}_{r.key}.tif"
-            _link(Path(r.folder) / f"{product}.tif", path)
+            link_or_copy(Path(r.folder) / f"{product}.tif", path)
             paths.append(path)
             digests.append(cached_digest(Path(r.folder) / f"{product}.tif"))
         mosaic = write_vrt(staging / f"{self.dataset.id}.vrt", paths, self.dataset.source.crs)
@@ -238,12 +250,12 @@ class CopcPipeline(LidarPipeline):
     @property
     def workers(self) -> int | None:
         """In-process when the tile pass of an earlier LiDAR dataset wrote every COPC file."""
-        crs, cache = self.dataset.source.crs, cache_dir(self.settings)
+        crs, cache = self.dataset.source.crs, self.cache
         return 1 if all(copc_path(t, crs, cache).exists() for t in self.tiles()) else None
 
     def build(self, unit: Any, staging: Path) -> CopcOutcome:
         tile = next(t for t in self.tiles() if t.key == unit.key)
-        return ensure_copc(tile, self.dataset.source.crs, cache_dir(self.settings))
+        return ensure_copc(tile, self.dataset.source.crs, self.cache)
 
     def finish(self, results: list[CopcOutcome], staging: Path) -> BuildResult:
         self.check(results)  # type: ignore[arg-type]
@@ -252,7 +264,7 @@ class CopcPipeline(LidarPipeline):
         files = []
         for r in results:
             path = folder / f"{self.dataset.id}_{r.key}.copc.laz"
-            _link(Path(str(r.path)), path)
+            link_or_copy(Path(str(r.path)), path)
             record = file_record(path, "laz", cached_digest(Path(str(r.path))))
             record.path = str(path.relative_to(staging))
             files.append(record)

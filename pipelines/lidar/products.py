@@ -25,16 +25,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio.features
+from pydantic import Field
 
-from geoportal.core.errors import GeoportalError, PipelineError, SourceFormatError
+from geoportal.core.errors import GeoportalError, SourceFormatError
 from geoportal.core.publish import keep_digest
+from geoportal.core.registry import Params
 from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.ground import GROUND, SmrfParams, classified_by_smrf
@@ -44,8 +46,6 @@ from pipelines.lidar.trees import TreeParams, detect
 from pipelines.pointcloud import Points, points_from_las, read_info, read_las
 
 ALGORITHM_VERSION = "2"
-GROUND_SOURCES = ("classes", "smrf")
-RASTERS = ("dtm", "dsm", "chm", "hillshade")
 STAGES: list[dict[str, Any]] = [
     {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
      "all fields": "when the tile's COPC file is due as well (one decode feeds both)"},
@@ -84,21 +84,30 @@ class LidarParams:
     trees: TreeParams = field(default_factory=TreeParams)
 
     @classmethod
-    def from_options(cls, crs: str, options: dict[str, Any],
-                     where: str = "the dataset's YAML") -> LidarParams:
-        """The parameters from a dataset's ``pipeline.params`` (unknown keys are another
-        pipeline's); a bad ``ground`` value is refused naming ``where`` and the parameter."""
-        opts = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
-        if "ground_classes" in opts:
-            opts["ground_classes"] = tuple(opts["ground_classes"])
-        if opts.get("ground", "classes") not in GROUND_SOURCES:
-            raise PipelineError(f"{where} pipeline.params.ground: expected one of "
-                                f"{list(GROUND_SOURCES)}, got {opts['ground']!r}")
-        if "smrf" in opts:
-            opts["smrf"] = SmrfParams(**opts["smrf"])
-        if "trees" in opts:
-            opts["trees"] = TreeParams(**opts["trees"])
-        return cls(crs=crs, **opts)
+    def from_options(cls, crs: str, options: LidarOptions) -> LidarParams:
+        """The parameters from a dataset's typed ``pipeline.params`` (the registry checked
+        them); the raster datasets' ``product`` and ``tiles`` do not change the tile pass."""
+        return cls(crs=crs, **{name: getattr(options, name)
+                               for name in LidarOptions.model_fields})
+
+
+class LidarOptions(Params):
+    """``pipeline.params`` of every LiDAR dataset: what changes the shared tile pass.
+
+    ``ground``: where the terrain's points come from, ``classes`` (the delivered
+    ``ground_classes``) or ``smrf`` (the built-in filter, for unclassified clouds, with the
+    ``smrf`` parameters); ``footprints``: ALKIS buildings (relative to the raw folder) kept out
+    of tree detection and measured for building heights.
+    """
+
+    resolution: float = Field(default=0.5, gt=0, le=10)
+    buffer_m: float = Field(default=20.0, ge=0, le=200)
+    ground_classes: tuple[Annotated[int, Field(ge=0, le=255)], ...] = Field(
+        default=(2, 9), min_length=1)
+    ground: Literal["classes", "smrf"] = "classes"
+    smrf: SmrfParams = Field(default_factory=SmrfParams)
+    footprints: str | None = "alkis/gebaeude.gpkg"
+    trees: TreeParams = Field(default_factory=TreeParams)
 
 
 @dataclass

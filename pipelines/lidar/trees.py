@@ -19,7 +19,7 @@ import shapely
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from pipelines.lidar.grid import GridSpec
+from pipelines.lidar.grid import GridSpec, check_non_negative
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class TreeParams:
     # or to the ground) that split crowns and shrink them; a grey closing of this radius fills
     # them before tops and crowns are found. Heights still come from the unfilled model.
     pit_fill_m: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_non_negative(self)
 
 
 @dataclass

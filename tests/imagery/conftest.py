@@ -39,8 +39,7 @@ def imagery_settings(tmp_path: Path, dop_delivery: Path,
     """A private data folder whose raw input is a copy of the delivery (tests may spoil it).
 
     Tiles convert in-process (a two-tile pool costs more to start than it saves) unless a test
-    sets ``GEOPORTAL_WORKERS`` itself.
+    asks for more workers (``dataclasses.replace(settings, workers=2)``).
     """
-    monkeypatch.setenv("GEOPORTAL_WORKERS", "1")
     shutil.copytree(dop_delivery, tmp_path / "raw")
-    return make_settings(tmp_path)
+    return make_settings(tmp_path, workers=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def _build(settings: Settings, dataset_id: str):
 
 def test_one_valid_cog_per_tile_and_a_mosaic(imagery_settings: Settings,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GEOPORTAL_WORKERS", "2")  # the process pool, as in production
+    imagery_settings = replace(imagery_settings, workers=2)  # the process pool, as in production
     result = _build(imagery_settings, "orthophoto")
     out = imagery_settings.published_dir / "orthophoto"
     cogs = sorted(out.glob("dop10rgb_32_*.tif"))
@@ -166,8 +167,7 @@ def test_dask_local_cluster_gives_the_same_cogs_as_the_local_run(
     assert local.ok, local.lines()
     (tmp_path / "dask").mkdir()
     (tmp_path / "dask" / "raw").symlink_to(dop_delivery)
-    other = make_settings(tmp_path / "dask")
-    monkeypatch.setenv("GEOPORTAL_WORKERS", "2")
+    other = make_settings(tmp_path / "dask", workers=2)
     lines: list[str] = []
     on_dask = build_all(registry, other, ["orthophoto"], echo=lines.append, scheduler="local")
     assert on_dask.ok, lines

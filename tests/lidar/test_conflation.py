@@ -97,15 +97,17 @@ def test_the_conflation_is_built_after_the_detection_it_reads() -> None:
     assert everything.index("trees_lidar") < everything.index("trees")
 
 
-def test_without_published_lidar_trees_the_cadastre_still_publishes(tmp_path: Path) -> None:
+def test_building_the_cadastre_alone_builds_its_detection_first_or_refuses(
+        tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    write_trees(settings.raw_dir, GOOD_TREES)
+    write_trees(settings.raw_dir, GOOD_TREES)  # an empty data folder but for the cadastre
+    said: list[str] = []
     summary = build_all(load_registry(PROJECT_ROOT / "datasets"), settings, ["trees"],
-                        echo=lambda _: None)
-    assert summary.ok, summary.lines()
-    trees = gpd.read_file(settings.published_dir / "trees" / "trees.gpkg")
-    assert len(trees) == 3 and trees["lidar_status"].isna().all()
-    assert "no published 'trees_lidar' layer yet" in summary.built[0].headline
+                        echo=said.append)
+    assert any("trees_lidar (lidar_trees, needed by trees)" in line for line in said), said
+    assert "no LiDAR tiles" in summary.failed["trees_lidar"]
+    assert "depends on ['trees_lidar']" in summary.failed["trees"]
+    assert not (settings.published_dir / "trees").exists(), "never published without its input"
 
 
 def test_a_failed_detection_keeps_the_conflation_from_reading_a_stale_layer(
@@ -194,7 +196,7 @@ def test_an_unknown_dependency_is_a_registry_error(tmp_path: Path) -> None:
     folder.mkdir()
     shutil.copy(PROJECT_ROOT / "datasets" / "_portal.yml", folder)
     text = (PROJECT_ROOT / "datasets" / "trees.yml").read_text(encoding="utf-8")
-    (folder / "trees.yml").write_text(text.replace("depends_on: [trees_lidar]",
-                                                   "depends_on: [trees_lidars]"), "utf-8")
-    with pytest.raises(RegistryError, match=r"depends_on: \['trees_lidars'\]"):
+    (folder / "trees.yml").write_text(text.replace("lidar_trees: trees_lidar",
+                                                   "lidar_trees: trees_lidars"), "utf-8")
+    with pytest.raises(RegistryError, match=r"lidar_trees: 'trees_lidars' is not a dataset"):
         load_registry(folder)

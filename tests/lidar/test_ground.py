@@ -12,11 +12,11 @@ import pytest
 import rasterio
 from scipy import ndimage
 
-from geoportal.core.errors import PipelineError, SourceFormatError
+from geoportal.core.errors import SourceFormatError
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps
 from pipelines.lidar.ground import SmrfParams, minimum_surface, smrf_ground
 from pipelines.lidar.kernels import near_surface
-from pipelines.lidar.products import LidarParams, build_tile
+from pipelines.lidar.products import LidarOptions, LidarParams, build_tile
 from pipelines.lidar.tiles import TILE_SIZE, discover
 from pipelines.pointcloud import Points, read_points, tile_origin
 
@@ -121,7 +121,8 @@ def test_unclassified_tiles_fail_with_a_hint_and_build_with_ground_smrf(two_tile
     failed = build_tile(tiles[0], tiles, classes, raw, tmp_path / "cache")
     assert failed.error and "no ground points" in failed.error and "ground: smrf" in failed.error
 
-    smrf = LidarParams.from_options("EPSG:25832", {"ground": "smrf", "footprints": None})
+    smrf = LidarParams.from_options("EPSG:25832",
+                                    LidarOptions(ground="smrf", footprints=None))
     built = build_tile(tiles[0], tiles, smrf, raw, tmp_path / "cache")
     assert built.error is None, built.error
     delivered = discover(two_tiles, "lidar/3dm_32_*_1_nw.laz", "terrain_dtm")
@@ -132,10 +133,11 @@ def test_unclassified_tiles_fail_with_a_hint_and_build_with_ground_smrf(two_tile
     assert float(np.sqrt(np.mean(diff ** 2))) <= 0.15 and np.percentile(diff, 99) <= 0.5
 
 
-def test_an_unknown_ground_source_names_the_parameter() -> None:
-    with pytest.raises(PipelineError, match=r"datasets/x\.yml pipeline\.params\.ground.*'pdal'"):
-        LidarParams.from_options("EPSG:25832", {"ground": "pdal"}, "datasets/x.yml")
-    assert LidarParams.from_options("EPSG:25832", {"smrf": {"window_m": 18}}).smrf.window_m == 18
+def test_the_filter_parameters_come_typed_from_the_yaml() -> None:
+    # the mistakes (an unknown ground source or key) are tests/test_pipeline_params.py's
+    options = LidarOptions.model_validate({"ground": "smrf", "smrf": {"window_m": 18}})
+    params = LidarParams.from_options("EPSG:25832", options)
+    assert params.ground == "smrf" and params.smrf.window_m == 18 and params.smrf.slope == 0.15
 
 
 def test_a_tile_the_filter_finds_no_ground_in_is_refused(tmp_path: Path) -> None:

@@ -149,9 +149,10 @@ def test_rebuild_skips_unchanged_tiles_and_resumes(built, two_tiles, tmp_path) -
     fresh = settings_for(tmp_path / "resume", two_tiles)
     from geoportal.core.registry import load_registry
     from geoportal.core.settings import PROJECT_ROOT
+    from pipelines.base import PipelineContext
     from pipelines.lidar.pipeline import LidarRasterPipeline
-    dataset = load_registry(PROJECT_ROOT / "datasets")["terrain_dtm"]
-    pipeline = LidarRasterPipeline(dataset, fresh)
+    registry = load_registry(PROJECT_ROOT / "datasets")
+    pipeline = LidarRasterPipeline(registry["terrain_dtm"], PipelineContext(registry, fresh))
     pipeline.build(pipeline.plan()[0], tmp_path)
     summary, _ = build(fresh, ["terrain_dtm"])
     assert summary.ok and "1 tile(s) unchanged, reused" in summary.built[0].headline
