@@ -26,7 +26,9 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
-from geoportal.app.providers.geopackage import GeoPackageProvider, converter_for, wkb_offset
+from geoportal.app.providers.geopackage import GeoPackageProvider
+from geoportal.app.providers.gpkg_geometry import wkb_offset
+from geoportal.app.providers.gpkg_sql import converter_for
 
 EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
 EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
@@ -240,7 +242,7 @@ def test_nan_becomes_null(points):
     assert result["features"][0]["properties"]["value"] is None  # value[::50] = NaN
     column = make(points[0])
     assert column.fields["value"] == {"type": "number"}
-    from geoportal.app.providers.geopackage import Column
+    from geoportal.app.providers.gpkg_layer import Column
 
     convert = converter_for(Column("value", "REAL", {"type": "number"}))
     assert convert(math.nan) is None and convert(math.inf) is None and convert(1.5) == 1.5
@@ -345,7 +347,7 @@ def test_header_empty_and_garbage():
 
 
 def test_decoding_is_vectorised_over_mixed_blobs():
-    from geoportal.app.providers.geopackage import decode_geometries
+    from geoportal.app.providers.gpkg_geometry import decode_geometries
 
     wkb = shapely.to_wkb(shapely.Point(3, 4))
     good = b"GP\x00\x01" + struct.pack("<i", 1) + wkb

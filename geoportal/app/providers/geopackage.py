@@ -20,27 +20,25 @@ How it works:
   excluded by id, so SQLite does the ordering, counting and paging over an exact set:
   ``ORDER BY <sortby>, <primary key>`` makes pages stable and free of duplicates.
 * Geometries are returned in CRS84; :func:`pygeoapi.crs.crs_transform` then handles ``crs=``.
+
+The parts live beside it: ``gpkg_geometry`` (binary geometries, transformers), ``gpkg_layer``
+(table description), ``gpkg_bbox`` (boxes and R-tree rectangles), ``gpkg_sql`` (WHERE, values,
+paging). This module is the provider class alone, somewhat over 500 lines: one pygeoapi
+provider whose methods each build one part of a single query, read best together.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import math
 import os
 import sqlite3
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyproj
 import shapely
 from pygeoapi.crs import crs_transform
 from pygeoapi.provider.base import (
@@ -53,552 +51,40 @@ from pygeoapi.provider.base import (
 )
 
 from geoportal.app.providers import cql2
+from geoportal.app.providers.gpkg_bbox import (
+    EVERYWHERE,
+    BboxFilter,
+    _rtree_inner,
+    _rtree_outer,
+    covers_layer,
+    literal_in_layer_crs,
+    parse_bbox,
+    project_bbox,
+)
+from geoportal.app.providers.gpkg_geometry import (
+    CRS84,
+    decode_geometries,
+    get_transformer,
+    reproject,
+)
+from geoportal.app.providers.gpkg_layer import (
+    Column,
+    Layer,
+    describe_layer,
+    id_map,
+    quote,
+)
+from geoportal.app.providers.gpkg_sql import (
+    Page,
+    Where,
+    _interval,
+    _like_pattern,
+    _lower_contains,
+    coerce_value,
+    converter_for,
+)
 
 LOGGER = logging.getLogger(__name__)
-
-CRS84 = "OGC:CRS84"
-
-#: Envelope sizes in bytes by the envelope indicator of the GeoPackage binary header (bits 1-3).
-_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
-_FLAG_EMPTY = 0b0001_0000
-
-#: Densification of the query box before projecting it: a parallel is curved in a transverse
-#: Mercator projection; with 0.0005° (≈ 35-55 m) segments the chord error is below 0.1 mm.
-_DENSIFY_STEP_DEG = 0.0005
-_MAX_SEGMENTS_PER_EDGE = 1024
-#: Margin added to the layer's lon/lat extent; only ever makes the clip box larger, never wrong.
-_EXTENT_MARGIN_DEG = 0.001
-
-_LAYER_CACHE_SIZE = 64
-
-#: Valid CRS84 coordinates; a bbox outside them is a client error, not an empty answer.
-_LON_RANGE, _LAT_RANGE = (-180.0, 180.0), (-90.0, 90.0)
-
-
-# --------------------------------------------------------------------------------------------
-# GeoPackage binary geometries
-# --------------------------------------------------------------------------------------------
-
-
-def wkb_offset(blob: bytes) -> int | None:
-    """Return where the WKB starts inside a GeoPackage geometry blob, or None if there is none.
-
-    None means "no geometry": the empty flag is set, or the blob is not GeoPackage binary (we
-    would rather serve a feature without geometry than fail the whole page).
-    """
-    if len(blob) < 8 or blob[0] != 0x47 or blob[1] != 0x50:  # b"GP"
-        return None
-    flags = blob[3]
-    if flags & _FLAG_EMPTY:
-        return None
-    envelope = _ENVELOPE_BYTES.get((flags >> 1) & 0b111)
-    if envelope is None:
-        return None
-    return 8 + envelope
-
-
-def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
-    """Decode GeoPackage blobs to an object array of shapely geometries (None where absent)."""
-    wkb = np.empty(len(blobs), dtype=object)
-    for i, blob in enumerate(blobs):
-        start = None if blob is None else wkb_offset(blob)
-        wkb[i] = None if start is None else bytes(blob[start:])
-    return shapely.from_wkb(wkb, on_invalid="ignore")
-
-
-# --------------------------------------------------------------------------------------------
-# Coordinate transformation
-# --------------------------------------------------------------------------------------------
-
-_TRANSFORMERS: dict[tuple[str, str, bool, int], pyproj.Transformer] = {}
-_TRANSFORMERS_LOCK = threading.Lock()
-
-
-def get_transformer(src: str, dst: str, always_xy: bool = True) -> pyproj.Transformer:
-    """Return a cached transformer, lon/lat-ordered unless ``always_xy`` is False.
-
-    Building one costs milliseconds, so they are cached; the cache is per thread because pyproj
-    transformers must not be shared between threads.
-    """
-    key = (src, dst, always_xy, threading.get_ident())
-    transformer = _TRANSFORMERS.get(key)
-    if transformer is None:
-        transformer = pyproj.Transformer.from_crs(
-            pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst), always_xy=always_xy
-        )
-        with _TRANSFORMERS_LOCK:
-            _TRANSFORMERS[key] = transformer
-    return transformer
-
-
-def reproject(geoms: np.ndarray, transformer: pyproj.Transformer) -> np.ndarray:
-    """Transform an array of geometries in one vectorised call, keeping Z where present."""
-
-    def apply(coords: np.ndarray) -> np.ndarray:
-        columns = transformer.transform(*(coords[:, i] for i in range(coords.shape[1])))
-        return np.column_stack(columns)
-
-    return shapely.transform(geoms, apply, include_z=None)
-
-
-# --------------------------------------------------------------------------------------------
-# Layer description (cached per file version)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """An attribute column and how it is published."""
-
-    name: str
-    declared: str
-    schema: dict[str, str]
-
-    @property
-    def json_type(self) -> str:
-        return self.schema["type"]
-
-
-@dataclass(frozen=True)
-class Layer:
-    """What one feature table of one GeoPackage file looks like; immutable per file version."""
-
-    table: str
-    geom_column: str
-    pk: str
-    columns: dict[str, Column]
-    crs: str
-    rtree: str | None
-    extent_lonlat: tuple[float, float, float, float] | None
-    rows: int
-    indexed_columns: frozenset[str]
-    version: tuple
-
-
-def json_schema_for(declared: str) -> dict[str, str]:
-    """Map a GeoPackage column type to a JSON Schema fragment.
-
-    Dates are ``string`` with a ``format`` (as pygeoapi's OGR provider does) so that queryables,
-    /schema and the OpenAPI document stay valid JSON Schema.
-    """
-    base = declared.upper().split("(")[0].strip()
-    if base == "BOOLEAN":
-        return {"type": "boolean"}
-    if base in {"TINYINT", "SMALLINT", "MEDIUMINT", "INT", "INTEGER", "BIGINT"}:
-        return {"type": "integer"}
-    if base in {"REAL", "DOUBLE", "FLOAT", "NUMERIC", "DECIMAL"}:
-        return {"type": "number"}
-    if base == "DATE":
-        return {"type": "string", "format": "date"}
-    if base in {"DATETIME", "TIMESTAMP"}:
-        return {"type": "string", "format": "date-time"}
-    return {"type": "string"}
-
-
-def quote(identifier: str) -> str:
-    """Quote an SQL identifier (table and column names come from files and configs)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-_LAYERS: OrderedDict[tuple, Layer] = OrderedDict()
-_LAYERS_LOCK = threading.Lock()
-
-
-def describe_layer(conn: sqlite3.Connection, path: Path, table: str | None, key: tuple) -> Layer:
-    """Return the cached description of a feature table, reading it on the first use."""
-    with _LAYERS_LOCK:
-        layer = _LAYERS.get(key)
-        if layer is not None:
-            _LAYERS.move_to_end(key)
-            return layer
-    layer = _read_layer(conn, path, table, key)
-    with _LAYERS_LOCK:
-        _LAYERS[key] = layer
-        while len(_LAYERS) > _LAYER_CACHE_SIZE:
-            _LAYERS.popitem(last=False)
-    return layer
-
-
-def _read_layer(conn: sqlite3.Connection, path: Path, table: str | None, version: tuple) -> Layer:
-    try:
-        table, geom_column, srs_id = _feature_table(conn, table)
-    except sqlite3.DatabaseError as err:
-        raise ProviderConnectionError(f"{path}: not a readable GeoPackage ({err})") from err
-    info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-    pk = next((row[1] for row in info if row[5]), None) or "fid"
-    columns = {
-        name: Column(name, declared or "", json_schema_for(declared or ""))
-        for _, name, declared, *_ in info
-        if name != geom_column
-    }
-    crs = _table_crs(conn, srs_id)
-    rtree = f"rtree_{table}_{geom_column}"
-    has_rtree = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (rtree,)
-    ).fetchone()
-    rtree_name = rtree if has_rtree else None
-    return Layer(
-        table=table,
-        geom_column=geom_column,
-        pk=pk,
-        columns=columns,
-        crs=crs,
-        rtree=rtree_name,
-        extent_lonlat=_extent_lonlat(conn, table, rtree_name, crs),
-        rows=conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0],
-        indexed_columns=_indexed_columns(conn, table),
-        version=version,
-    )
-
-
-def _feature_table(conn: sqlite3.Connection, table: str | None) -> tuple[str, str, int]:
-    sql = (
-        "SELECT c.table_name, g.column_name, g.srs_id FROM gpkg_contents c "
-        "JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
-        "WHERE c.data_type = 'features'"
-    )
-    params: tuple = ()
-    if table:
-        sql += " AND c.table_name = ?"
-        params = (table,)
-    row = conn.execute(sql + " ORDER BY c.rowid LIMIT 1", params).fetchone()
-    if row is None:
-        what = f"feature table {table!r}" if table else "feature table"
-        raise sqlite3.DatabaseError(f"no {what} in gpkg_contents")
-    return row
-
-
-def _table_crs(conn: sqlite3.Connection, srs_id: int) -> str:
-    """The table's CRS as a string pyproj understands; undefined systems are taken as CRS84."""
-    row = conn.execute(
-        "SELECT organization, organization_coordsys_id, definition "
-        "FROM gpkg_spatial_ref_sys WHERE srs_id = ?",
-        (srs_id,),
-    ).fetchone()
-    if row is None or srs_id in (0, -1):
-        LOGGER.warning("srs_id %s undefined; assuming lon/lat (CRS84)", srs_id)
-        return CRS84
-    organization, code, definition = row
-    if organization and organization.upper() == "EPSG":
-        return f"EPSG:{code}"
-    return definition
-
-
-def _extent_lonlat(
-    conn: sqlite3.Connection, table: str, rtree: str | None, crs: str
-) -> tuple[float, float, float, float] | None:
-    """A lon/lat box that certainly contains every feature, or None if it cannot be known.
-
-    Query boxes are clipped to it before they are projected: far outside its area of use a
-    projection is inaccurate or undefined, and no feature lies there anyway.
-    """
-    if rtree is not None:
-        sql = f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(rtree)}"
-        row = conn.execute(sql).fetchone()
-    else:  # gpkg_contents holds an extent too, but nothing forces writers to keep it current
-        return None
-    if row is None or row[0] is None:
-        return None
-    # A single point (or a straight line) has a degenerate box; widen it so it has an area.
-    minx, miny, maxx, maxy = row
-    pad = 1.0 if maxx - minx < 1.0 or maxy - miny < 1.0 else 0.0
-    box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-    ring = shapely.segmentize(box, max((maxx - minx + 2 * pad) / 64, 1e-9)).exterior
-    lon, lat = get_transformer(crs, CRS84).transform(*np.asarray(ring.coords).T)
-    m = _EXTENT_MARGIN_DEG
-    return (
-        max(-180.0, float(np.min(lon)) - m),
-        max(-90.0, float(np.min(lat)) - m),
-        min(180.0, float(np.max(lon)) + m),
-        min(90.0, float(np.max(lat)) + m),
-    )
-
-
-def _indexed_columns(conn: sqlite3.Connection, table: str) -> frozenset[str]:
-    names = set()
-    for index in conn.execute(f"PRAGMA index_list({quote(table)})").fetchall():
-        first = conn.execute(f"PRAGMA index_info({quote(index[1])})").fetchone()
-        if first is not None:
-            names.add(first[2])
-    return frozenset(names)
-
-
-_ID_MAPS: OrderedDict[tuple, dict[Any, int]] = OrderedDict()
-_ID_MAPS_SIZE = 8
-
-
-def id_map(conn: sqlite3.Connection, layer: Layer, id_field: str) -> dict[Any, int]:
-    """Map id values to primary keys, built once per file version.
-
-    A GeoPackage written by GDAL has no index on the id column, and the server cannot add one to
-    a read-only file; a full scan costs 1.5-2 ms per request on 40,000 rows, the map 10 ms once.
-    The first row wins for duplicate ids, as with ``ORDER BY pk LIMIT 1``.
-    """
-    key = (layer.version, id_field)
-    with _LAYERS_LOCK:
-        mapping = _ID_MAPS.get(key)
-        if mapping is not None:
-            _ID_MAPS.move_to_end(key)
-            return mapping
-    sql = f"SELECT {quote(id_field)}, {quote(layer.pk)} FROM {quote(layer.table)}"
-    mapping = {}
-    for value, pk in conn.execute(sql + f" ORDER BY {quote(layer.pk)} DESC"):
-        mapping[value] = pk
-    with _LAYERS_LOCK:
-        _ID_MAPS[key] = mapping
-        while len(_ID_MAPS) > _ID_MAPS_SIZE:
-            _ID_MAPS.popitem(last=False)
-    return mapping
-
-
-# --------------------------------------------------------------------------------------------
-# Bounding boxes
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BboxFilter:
-    """A CRS84 box as a polygon in the table's CRS, plus the rectangles used with the R-tree."""
-
-    polygon: shapely.Geometry | None
-    outer: tuple[float, float, float, float]
-    inner: tuple[float, float, float, float] | None
-
-
-def parse_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    """Validate a 4- or 6-number CRS84 bbox and return its horizontal part."""
-    try:
-        values = [float(v) for v in bbox]
-    except (TypeError, ValueError) as err:
-        raise ProviderInvalidQueryError(user_msg="bbox must contain numbers") from err
-    if len(values) == 6:
-        values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise ProviderInvalidQueryError(user_msg="bbox must have 4 (or 6) finite numbers")
-    minx, miny, maxx, maxy = values
-    lon_ok = all(_LON_RANGE[0] <= v <= _LON_RANGE[1] for v in (minx, maxx))
-    if not (lon_ok and all(_LAT_RANGE[0] <= v <= _LAT_RANGE[1] for v in (miny, maxy))):
-        raise ProviderInvalidQueryError(
-            user_msg=f"bbox {values} is out of range: longitudes must lie in [-180, 180] and "
-            "latitudes in [-90, 90] (bbox is minLon,minLat,maxLon,maxLat in CRS84)"
-        )
-    if minx > maxx or miny > maxy:
-        raise ProviderInvalidQueryError(
-            user_msg="bbox must be minLon,minLat,maxLon,maxLat with min <= max "
-            "(boxes crossing the antimeridian are not supported)"
-        )
-    return minx, miny, maxx, maxy
-
-
-def project_bbox(box: tuple[float, float, float, float], layer: Layer) -> BboxFilter | None:
-    """Project a CRS84 box to the table's CRS; None if no feature can intersect it.
-
-    The box is first clipped to the layer's lon/lat extent (which changes no answer, as every
-    feature lies inside it) so that a world-wide box is never projected into a UTM zone. Each
-    edge is densified and projected on its own, which also yields the inscribed rectangle.
-    """
-    if layer.extent_lonlat is not None:
-        ex0, ey0, ex1, ey1 = layer.extent_lonlat
-        box = (max(box[0], ex0), max(box[1], ey0), min(box[2], ex1), min(box[3], ey1))
-        if box[0] > box[2] or box[1] > box[3]:
-            return None
-    west, south, east, north = box[0], max(box[1], -90.0), box[2], min(box[3], 90.0)
-    longest = max(east - west, north - south)
-    n = min(_MAX_SEGMENTS_PER_EDGE, max(1, math.ceil(longest / _DENSIFY_STEP_DEG)))
-    steps = np.linspace(0.0, 1.0, n + 1)[:-1]
-    lons = np.concatenate(
-        [
-            west + (east - west) * steps,
-            np.full(n, east),
-            east - (east - west) * steps,
-            np.full(n, west),
-        ]
-    )
-    lats = np.concatenate(
-        [
-            np.full(n, south),
-            south + (north - south) * steps,
-            np.full(n, north),
-            north - (north - south) * steps,
-        ]
-    )
-    x, y = get_transformer(CRS84, layer.crs).transform(lons, lats)
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ProviderInvalidQueryError(user_msg="bbox lies outside the area this layer covers")
-    polygon = shapely.Polygon(np.column_stack([x, y]))
-    if not polygon.is_valid:
-        polygon = shapely.make_valid(polygon)
-    shapely.prepare(polygon)
-    edge = [slice(i * n, (i + 1) * n + 1) for i in range(4)]
-    xr, yr = np.append(x, x[0]), np.append(y, y[0])
-    inner = (xr[edge[3]].max(), yr[edge[0]].max(), xr[edge[1]].min(), yr[edge[2]].min())
-    return BboxFilter(polygon, tuple(polygon.bounds), _checked_inner(polygon, inner))
-
-
-def _checked_inner(
-    polygon: shapely.Geometry, rect: tuple[float, float, float, float]
-) -> tuple[float, float, float, float] | None:
-    """Keep the inscribed rectangle only if it really is inside the polygon.
-
-    The projected box is a slightly rotated, slightly curved quadrilateral: the rectangle between
-    the innermost points of its four edges lies inside it in every practical case, but this is
-    verified rather than assumed; None makes every R-tree candidate go through the exact test.
-    """
-    if rect[0] >= rect[2] or rect[1] >= rect[3]:
-        return None
-    return rect if polygon.covers(shapely.box(*rect)) else None
-
-
-@lru_cache(maxsize=64)
-def same_crs(a: str, b: str) -> bool:
-    """Whether two CRS names mean the same CRS (parsing them costs milliseconds: cached)."""
-    return a == b or pyproj.CRS.from_user_input(a) == pyproj.CRS.from_user_input(b)
-
-
-def literal_in_layer_crs(literal: dict, layer: Layer) -> shapely.Geometry:
-    """A CQL2 geometry literal (GeoJSON, optionally with a ``crs`` name) in the table's CRS.
-
-    pygeoapi has already moved it into the storage CRS and named that CRS (``crs`` member); a
-    literal without one is CRS84, the CQL2 default. Vertices are transformed one by one, as
-    pygeoapi and PostGIS do, so a polygon means the same on every back end.
-    """
-    crs = (literal.get("crs") or {}).get("properties", {}).get("name") or CRS84
-    try:
-        geometry = shapely.geometry.shape({k: v for k, v in literal.items() if k != "crs"})
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as err:
-        msg = f"invalid geometry literal in filter: {err}"
-        raise ProviderInvalidQueryError(user_msg=msg) from err
-    if geometry.is_empty:
-        raise ProviderInvalidQueryError(user_msg="empty geometry literal in filter")
-    if not same_crs(crs, layer.crs):
-        transformer = get_transformer(crs, layer.crs, always_xy=False)
-        geometry = reproject(np.array([geometry], dtype=object), transformer)[0]
-    if not np.isfinite(shapely.get_coordinates(geometry)).all():
-        raise ProviderInvalidQueryError(
-            user_msg="a geometry literal in the filter lies outside the area this layer covers"
-        )
-    return geometry
-
-
-def covers_layer(box: tuple[float, float, float, float], layer: Layer) -> bool:
-    """True if the CRS84 box contains the whole layer, so it filters nothing."""
-    if layer.extent_lonlat is None:
-        return False
-    ex0, ey0, ex1, ey1 = layer.extent_lonlat
-    return box[0] <= ex0 and box[1] <= ey0 and box[2] >= ex1 and box[3] >= ey1
-
-
-# --------------------------------------------------------------------------------------------
-# SQL building
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Where:
-    """SQL conditions joined with AND, with their parameters in order."""
-
-    clauses: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
-
-    def add(self, clause: str, *params: Any) -> None:
-        self.clauses.append(clause)
-        self.params.extend(params)
-
-    def sql(self) -> str:
-        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
-
-    def copy(self) -> Where:
-        return Where(list(self.clauses), list(self.params))
-
-
-def coerce_value(column: Column, value: Any) -> Any:
-    """Turn a query-string value into what SQLite stores for that column type."""
-    kind = column.json_type
-    try:
-        if kind == "boolean":
-            text = str(value).strip().lower()
-            if text in {"true", "1"}:
-                return 1
-            if text in {"false", "0"}:
-                return 0
-            raise ValueError(value)
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value)
-    except (TypeError, ValueError) as err:
-        raise ProviderInvalidQueryError(
-            user_msg=f"invalid value {value!r} for property {column.name!r} ({kind})"
-        ) from err
-    return str(value)
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _lower_contains(haystack: Any, needle: str) -> int:
-    return int(haystack is not None and needle in str(haystack).lower())
-
-
-def _interval(datetime_: str) -> tuple[str | None, str | None]:
-    if "/" in datetime_:
-        start, end = (part.strip() for part in datetime_.split("/", 1))
-        return (None if start in {"", ".."} else start, None if end in {"", ".."} else end)
-    return datetime_, datetime_
-
-
-# --------------------------------------------------------------------------------------------
-# Property values
-# --------------------------------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    return value
-
-
-def _boolean(value: Any) -> Any:
-    return None if value is None else bool(value)
-
-
-def converter_for(column: Column) -> Callable[[Any], Any]:
-    """How a stored value becomes a JSON value: NaN/inf → null, 0/1 → booleans, blobs → base64."""
-    return _boolean if column.json_type == "boolean" else _plain
-
-
-@dataclass(frozen=True)
-class Page:
-    """The requested page, which decides how the bbox condition is best phrased in SQL."""
-
-    offset: int
-    limit: int
-    sorted: bool
-
-
-_FAR = 1e300
-#: The bbox filter of a box that contains the whole layer: every R-tree entry matches.
-EVERYWHERE = BboxFilter(None, (-_FAR, -_FAR, _FAR, _FAR), (-_FAR, -_FAR, _FAR, _FAR))
-
-
-def _rtree_outer(outer: tuple[float, float, float, float]) -> tuple[str, tuple]:
-    """Condition on R-tree entries that intersect a rectangle (xmin, ymin, xmax, ymax)."""
-    sql = "minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?"
-    return sql, (outer[2], outer[0], outer[3], outer[1])
-
-
-def _rtree_inner(inner: tuple[float, float, float, float]) -> tuple[str, tuple]:
-    """Condition on R-tree entries that lie inside a rectangle (xmin, ymin, xmax, ymax).
-
-    Must stay the exact complement of the ring's four strips in :meth:`_ring`.
-    """
-    sql = "minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?"
-    return sql, (inner[0], inner[2], inner[1], inner[3])
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from geoportal.app import pygeoapi_patches
 from geoportal.app.providers import cql2
-from geoportal.app.providers.geopackage import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
+from geoportal.app.providers.gpkg_bbox import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
 
 DEFAULT_ORDER_KEY = "fid"
 
