@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geoportal.core.errors import GeoportalError
-
-PG_BIN = Path(os.environ.get("GEOPORTAL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+from geoportal.core.settings import Settings
 
 
 class PostGISError(GeoportalError, RuntimeError):
@@ -81,20 +80,22 @@ def load_layer(gpkg: Path, conn: Connection, table: str) -> int:
 class Cluster:
     """A private PostgreSQL cluster with PostGIS in ``base`` on ``port`` (stop() removes it)."""
 
-    def __init__(self, base: Path, port: int, dbname: str = "geoportal") -> None:
+    def __init__(self, base: Path, port: int, dbname: str = "geoportal",
+                 pg_bin: Path | None = None) -> None:
         self.base, self.port, self.dbname = Path(base), port, dbname
+        self.pg_bin = pg_bin or Settings.from_env().pg_bin
         self.data = self.base / "pgdata"
         self.conn = Connection("127.0.0.1", port, dbname)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
-        cmd = [str(PG_BIN / args[0]), *args[1:]]
+        cmd = [str(self.pg_bin / args[0]), *args[1:]]
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, capture_output=True, text=True)
 
     def start(self) -> Connection:
-        if not (PG_BIN / "initdb").exists():
-            raise PostGISError(f"PostgreSQL not found in {PG_BIN} (Debian postgresql-15)")
+        if not (self.pg_bin / "initdb").exists():
+            raise PostGISError(f"PostgreSQL not found in {self.pg_bin} (Debian postgresql-15)")
         self.base.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.base, "postgres", "postgres")

@@ -18,7 +18,6 @@ How a layer is drawn follows from how it is served:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,8 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
         group = GROUP_OF_LAYER.get(d.id, d.theme)
         in_tree = group in GROUPS or d.id not in base_ids  # the streets are a base map only
         members = groups.setdefault(group, []) if in_tree else []
-        layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)))
+        layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)),
+                                   settings.ckan_url)
         layers[d.id]["group"] = str(group) if in_tree else None
         if in_tree:
             members.append(d.id)
@@ -110,7 +110,8 @@ def _colour(group: str, index: int) -> str:
     return palette[index % len(palette)]
 
 
-def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, Any]:
+def layer_entry(d: Dataset, resource: dict[str, Any], colour: str,
+                ckan_url: str | None = None) -> dict[str, Any]:
     """One layer of the tree: titles, drawing, fields, legend colour, links."""
     entry: dict[str, Any] = {
         "id": d.id,
@@ -120,7 +121,7 @@ def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, 
         "draw": _drawing(d, resource),
         "items": f"/collections/{d.id}/items" if _has(resource, "feature") else None,
         "api": f"/collections/{d.id}",
-        "catalogue": catalogue_link(d),
+        "catalogue": catalogue_link(d, ckan_url),
         "downloads": _downloads(d, resource),
         "attribution": d.attribution,
     }
@@ -201,14 +202,13 @@ def _downloads(d: Dataset, resource: dict[str, Any]) -> list[dict[str, str]]:
     return links
 
 
-def catalogue_link(d: Dataset) -> str:
+def catalogue_link(d: Dataset, ckan_url: str | None) -> str:
     """The dataset's catalogue entry: its CKAN page when a CKAN is configured, else the
     dataset's landing page (``/collections/<id>``, the DCAT ``landingPage`` of the catalogue)."""
-    ckan = os.environ.get("CKAN_URL")
-    if ckan:
+    if ckan_url:
         from catalog.ckan import package_name
 
-        return f"{ckan.rstrip('/')}/dataset/{package_name(d.id)}"
+        return f"{ckan_url}/dataset/{package_name(d.id)}"
     return f"/collections/{d.id}"
 
 

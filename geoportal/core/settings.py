@@ -17,6 +17,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
+#: Debian's PostgreSQL 15 server binaries (initdb, pg_ctl), used for the PostGIS back end.
+DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Settings:
     url: str
     #: Local worker processes of the tile pipelines (``GEOPORTAL_WORKERS``; default the cores).
     workers: int | None = None
+    #: The CKAN the catalogue is pushed to (``CKAN_URL``); None when the portal has none.
+    ckan_url: str | None = None
+    #: PostgreSQL server binaries (``GEOPORTAL_PG_BIN``) for a private PostGIS cluster.
+    pg_bin: Path = DEFAULT_PG_BIN
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,6 +56,8 @@ class Settings:
             datasets_dir=Path(env.get("GEOPORTAL_DATASETS_DIR", root / "datasets")).resolve(),
             url=env.get("GEOPORTAL_URL", f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/"),
             workers=_positive_int(env, "GEOPORTAL_WORKERS"),
+            ckan_url=env.get("CKAN_URL", "").rstrip("/") or None,
+            pg_bin=Path(env.get("GEOPORTAL_PG_BIN", DEFAULT_PG_BIN)),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -63,6 +71,8 @@ class Settings:
             "GEOPORTAL_DATASETS_DIR": str(self.datasets_dir),
             "GEOPORTAL_URL": self.url,
             **({"GEOPORTAL_WORKERS": str(self.workers)} if self.workers else {}),
+            **({"CKAN_URL": self.ckan_url} if self.ckan_url else {}),
+            "GEOPORTAL_PG_BIN": str(self.pg_bin),
         }
 
 

@@ -26,9 +26,10 @@ MAX_ITEMS = 500
 @pytest.fixture(scope="session")
 def pg() -> Iterator[object]:
     """A throw-away PostgreSQL 15 + PostGIS cluster on a free local port."""
-    from geoportal.app.postgis import PG_BIN, Cluster, PostGISError
+    from geoportal.app.postgis import Cluster, PostGISError
+    from geoportal.core.settings import Settings
 
-    if not (PG_BIN / "initdb").exists() or shutil.which("ogr2ogr") is None:
+    if not (Settings.from_env().pg_bin / "initdb").exists() or shutil.which("ogr2ogr") is None:
         missing("PostgreSQL 15 / ogr2ogr not installed; run scripts/install-system-deps.sh")
     # not under pytest's tmp folders: those are private to root, and PostgreSQL runs as postgres
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="geoportal-pg-")), free_port())

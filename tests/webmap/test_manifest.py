@@ -81,6 +81,17 @@ def test_downloads_and_catalogue_links(manifest: dict) -> None:
         assert layer["catalogue"] == f"/collections/{d.id}"
 
 
+def test_with_a_ckan_configured_the_catalogue_link_opens_its_dataset_page(
+        tmp_path: Path) -> None:
+    from catalog.ckan import package_name
+
+    settings = Settings.from_env({**make_settings(tmp_path).as_env(),
+                                  "CKAN_URL": "http://127.0.0.1:5005/"})
+    manifest = build_manifest(REGISTRY, render_config(REGISTRY)["resources"], settings)
+    assert manifest["layers"]["trees"]["catalogue"] == (
+        f"http://127.0.0.1:5005/dataset/{package_name('trees')}")
+
+
 def test_base_maps_come_from_our_own_tiles(manifest: dict) -> None:
     bases = {b["id"]: b for b in manifest["base"]}
     assert bases["map"]["sources"]["streets"]["tiles"].startswith("/collections/streets/tiles/")
