@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rdflib import Namespace
 
 from catalog.errors import CatalogMappingError
+from geoportal.core.formats import FORMATS, Format
 from geoportal.core.registry import Frequency, License, Theme
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -90,31 +91,12 @@ LICENSES: dict[License, LicenseTerms] = {
 }
 
 
-@dataclass(frozen=True)
-class FileType:
-    """A published file format: EU file-type code, IANA media type and CKAN's format label."""
+#: Output format (the ``format`` of a file in metadata.json) → its row of the formats table, for
+#: the formats the EU file-type list has a code for (vector tiles have none).
+FILE_TYPES: dict[str, Format] = {name: f for name, f in FORMATS.items() if f.eu_code}
 
-    eu_code: str
-    media_type: str
-    label: str
-
-
-#: Output format (the ``format`` of a file in metadata.json) → vocabularies.
-FILE_TYPES: dict[str, FileType] = {
-    "gpkg": FileType("GPKG", "application/geopackage+sqlite3", "GeoPackage"),
-    "csv": FileType("CSV", "text/csv", "CSV"),
-    "geojson": FileType("GEOJSON", "application/geo+json", "GeoJSON"),
-    "tif": FileType("GEOTIFF", "image/tiff", "GeoTIFF"),
-    "cog": FileType("GEOTIFF", "image/tiff", "Cloud Optimized GeoTIFF"),
-    "laz": FileType("LAZ", "application/vnd.laszip", "LAZ"),
-    "parquet": FileType("PARQUET", "application/vnd.apache.parquet", "Parquet"),
-    "json": FileType("JSON", "application/json", "JSON"),
-    "jpeg": FileType("JPEG", "image/jpeg", "JPEG"),
-    "png": FileType("PNG", "image/png", "PNG"),
-}
-
-#: Outputs that are served (OGC API Tiles), not offered as downloadable files.
-SERVED_ONLY = frozenset({"mvt", "pmtiles"})
+#: Formats that are served (OGC API Tiles), never offered as downloadable files.
+SERVED_ONLY = frozenset(name for name, f in FORMATS.items() if f.served_only)
 
 #: OGC API Features answers in GeoJSON by default: the access distribution is described as such.
 FEATURES_FILE_TYPE = FILE_TYPES["geojson"]
@@ -128,7 +110,7 @@ class ApiKind:
     label: str
     path: str  # below /collections/<id>
     conforms_to: str
-    file_type: FileType  # what a client receives by default
+    file_type: Format  # what a client receives by default
 
 
 #: Layers served as raster tiles or coverages get a data-service distribution each, like features.
@@ -159,12 +141,13 @@ def license_title(license_: License) -> str:
     return _lookup(LICENSES, license_, "license").title
 
 
-def file_type(fmt: str) -> FileType:
-    return _lookup(FILE_TYPES, fmt.lower(), "file format")
+def file_type(fmt: str) -> Format:
+    """The format's row of the formats table, if the EU file-type list has a code for it."""
+    return _lookup(FILE_TYPES, fmt.lower(), "file format", "geoportal/core/formats.py")
 
 
 def file_type_uri(fmt: str) -> str:
-    return EU_FILE_TYPE + file_type(fmt).eu_code
+    return f"{EU_FILE_TYPE}{file_type(fmt).eu_code}"
 
 
 def media_type_uri(media_type: str) -> str:
@@ -172,12 +155,12 @@ def media_type_uri(media_type: str) -> str:
     return IANA_MEDIA_TYPES + media_type.split(";", 1)[0].strip()
 
 
-def _lookup[K, V](table: dict[K, V], key: K, what: str) -> V:
+def _lookup[K, V](table: dict[K, V], key: K, what: str, home: str = "catalog/vocab.py") -> V:
     try:
         return table[key]
     except KeyError:
         known = ", ".join(str(k) for k in table)
         raise CatalogMappingError(
-            f"no DCAT-AP.de mapping for {what} {str(key)!r}; add it to catalog/vocab.py "
+            f"no DCAT-AP.de mapping for {what} {str(key)!r}; add it to {home} "
             f"(mapped: {known})"
         ) from None

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.core import formats
 from geoportal.core.registry import Dataset, License, Registry
 
 HEADER = (
@@ -32,12 +33,6 @@ OUTPUT_CRS = [
     "http://www.opengis.net/def/crs/EPSG/0/4326",
     "http://www.opengis.net/def/crs/EPSG/0/3857",
 ]
-DOWNLOAD_TITLES = {
-    "gpkg": ("GeoPackage (EPSG:25832)", "application/geopackage+sqlite3"),
-    "csv": ("CSV", "text/csv"),
-    "geojson": ("GeoJSON (WGS84)", "application/geo+json"),
-    "parquet": ("GeoParquet (EPSG:25832)", "application/vnd.apache.parquet"),
-}
 # Ratingen's municipal area in WGS84, the default extent of every collection.
 CITY_BBOX = [6.77, 51.25, 6.96, 51.36]
 
@@ -149,7 +144,7 @@ def _vector_tiles_provider(d: Dataset) -> dict[str, Any] | None:
         "data": f"{TILES}/{d.id}",
         "options": {"zoom": {"min": zoom.minzoom, "max": zoom.maxzoom},
                     "schemes": ["WebMercatorQuad"]},
-        "format": {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
+        "format": formats.get("mvt").pygeoapi_block(),
     }
 
 
@@ -162,7 +157,6 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
     if d.serve.tiles != "raster":
         return None
     tiles = d.pipeline.params.raster_tiles()
-    fmt = tiles.format
     return {
         "type": "tile",
         "name": "geoportal.app.providers.rastertiles.RasterTileProvider",
@@ -172,7 +166,7 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
                     "cache_dir": f"{TILES}/{d.id}",
                     "style": tiles.style,
                     "quality": tiles.quality},
-        "format": {"name": fmt, "mimetype": f"image/{fmt}"},
+        "format": formats.get(tiles.format).pygeoapi_block(),
     }
 
 
@@ -188,7 +182,7 @@ def _coverage_provider(d: Dataset) -> dict[str, Any] | None:
         "type": "coverage",
         "name": "rasterio",
         "data": f"{PUBLISHED}/{d.id}/{d.id}.vrt",
-        "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
+        "format": formats.get("tif").pygeoapi_block(),
     }
 
 
@@ -222,15 +216,14 @@ def _links(d: Dataset) -> list[dict[str, str]]:
         "href": d.license.page,
         "hreflang": "de",
     }]
-    for fmt in d.outputs:
-        if fmt not in DOWNLOAD_TITLES:  # tiles are served, not downloaded
+    for fmt in map(formats.get, d.outputs):
+        if fmt.download_title is None:  # tiles are served, rasters downloaded per tile
             continue
-        title, media_type = DOWNLOAD_TITLES[fmt]
         links.append({
-            "type": media_type,
+            "type": fmt.media_type,
             "rel": "enclosure",
-            "title": f"Download {title}",
-            "href": f"{URL}/downloads/{d.id}/{d.id}.{fmt}",
+            "title": f"Download {fmt.download_title}",
+            "href": f"{URL}/downloads/{d.id}/{d.id}{fmt.extension}",
             "hreflang": "de",
         })
     return links

@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from geoportal.core import formats
+from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, Theme
 from geoportal.core.settings import Settings
@@ -67,8 +69,6 @@ PALETTES: dict[str, list[str]] = {
 }
 # Attributes that hold a name or an address: the search looks in these and in the title field.
 SEARCH_FIELDS = ("name", "address", "street", "location", "title")
-DOWNLOAD_LABELS = {"csv": "CSV", "geojson": "GeoJSON", "gpkg": "GeoPackage",
-                   "parquet": "GeoParquet"}
 
 
 def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
@@ -196,10 +196,18 @@ def _downloads(d: Dataset, resource: dict[str, Any]) -> list[dict[str, str]]:
             continue
         href = str(link["href"])
         path = href[href.index("/downloads/"):] if "/downloads/" in href else href
-        fmt = path.rsplit(".", 1)[-1]
-        links.append({"format": DOWNLOAD_LABELS.get(fmt, fmt.upper()), "href": path,
+        links.append({"format": _download_label(path.rsplit(".", 1)[-1]), "href": path,
                       "type": str(link.get("type", ""))})
     return links
+
+
+def _download_label(extension: str) -> str:
+    """The button text of a download: the format's title, or the bare extension for a link the
+    formats table does not know (a hand-edited server config may add one)."""
+    try:
+        return formats.by_extension(extension).title
+    except UnknownFormatError:
+        return extension.upper()
 
 
 def catalogue_link(d: Dataset, ckan_url: str | None) -> str:

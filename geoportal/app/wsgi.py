@@ -22,12 +22,11 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
+from geoportal.core import formats
 from geoportal.core.settings import Settings
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TEXT_TYPES = ("text/html", "text/csv")
-MEDIA_TYPES = [("application/geopackage+sqlite3", ".gpkg"), ("application/geo+json", ".geojson"),
-               ("text/turtle", ".ttl"), ("application/ld+json", ".jsonld")]
 
 
 def declare_utf8(app: WSGIApp) -> WSGIApp:
@@ -198,8 +197,7 @@ def web_roots(home: Path) -> dict[str, Path]:
 
 
 pygeoapi_patches.apply()
-for media_type, suffix in MEDIA_TYPES:  # the download server guesses types from suffixes
-    mimetypes.add_type(media_type, suffix)
+formats.register_mimetypes()  # the download server guesses types from suffixes
 settings = Settings.from_env()
 APP.wsgi_app = declare_utf8(german_by_default(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),

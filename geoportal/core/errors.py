@@ -84,3 +84,11 @@ class InvalidQueryError(GeoportalError, ValueError):
 
     http_status = HTTPStatus.BAD_REQUEST
     ogc_code = "InvalidParameterValue"
+
+
+class UnknownFormatError(GeoportalError, KeyError):
+    """A file format (name or extension) that the formats table (``geoportal/core/formats.py``)
+    does not describe."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes, as a repr
+        return str(self.args[0]) if self.args else ""

@@ -23,22 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from geoportal.core import formats
 from geoportal.core.errors import PublishError
 
 VERSIONS = ".versions"
 METADATA_FILE = "metadata.json"
 KEEP_VERSIONS = 2
-
-MEDIA_TYPES = {
-    "gpkg": "application/geopackage+sqlite3",
-    "csv": "text/csv",
-    "geojson": "application/geo+json",
-    "parquet": "application/vnd.apache.parquet",
-    "tif": "image/tiff; application=geotiff; profile=cloud-optimized",
-    "laz": "application/vnd.laszip",
-    "json": "application/json",
-}
-
 
 @dataclass
 class FileRecord:
@@ -94,11 +84,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def file_record(path: Path, fmt: str, sha256: str | None = None) -> FileRecord:
     """The catalogue's record of a published file. ``sha256``: the digest when the step that
     wrote the file computed it already (LiDAR workers hash their tiles while the bytes are in
-    memory, instead of the publishing process re-reading 10 GB of a city build one by one)."""
+    memory, instead of the publishing process re-reading 10 GB of a city build one by one).
+    An unknown ``fmt`` is an :class:`~geoportal.core.errors.UnknownFormatError`: the catalogue
+    could not describe the file either."""
     return FileRecord(
         format=fmt,
         path=path.name,
-        media_type=MEDIA_TYPES.get(fmt, "application/octet-stream"),
+        media_type=formats.get(fmt).media_type,
         bytes=path.stat().st_size,
         sha256=sha256 or sha256_file(path),
     )

@@ -29,8 +29,9 @@ import rasterio
 from pydantic import Field, field_validator
 from pyproj import Transformer
 
+from geoportal.core import formats
 from geoportal.core.errors import PipelineError
-from geoportal.core.publish import MEDIA_TYPES, FileRecord, LayerMetadata, link_or_copy, now_iso
+from geoportal.core.publish import FileRecord, LayerMetadata, link_or_copy, now_iso
 from geoportal.core.registry import Params, RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery import vrt, webtiles
@@ -155,7 +156,8 @@ class OrthophotoPipeline(Pipeline):
                        max(f.bounds[2] for f in facts), max(f.bounds[3] for f in facts)]
         bbox_wgs84 = _to_wgs84(bbox_native, self.dataset.source.crs)
         tile_counts = self._prerender(staging, facts, bbox_wgs84)
-        files = [FileRecord("tif", o.path.name, MEDIA_TYPES["tif"],  # type: ignore[union-attr]
+        cog = formats.get("tif").media_type
+        files = [FileRecord("tif", o.path.name, cog,  # type: ignore[union-attr]
                             (staging / o.path.name).stat().st_size, o.sha256)  # type: ignore
                  for o in sorted(outcomes, key=lambda o: o.key)]
         stamp = now_iso()

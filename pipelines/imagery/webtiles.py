@@ -70,8 +70,9 @@ def canopy(data: np.ndarray, mask: np.ndarray) -> Pixels:
 #: How a mosaic's values become tile colours (``options.style`` of the tile provider).
 STYLES: dict[str, Callable[[np.ndarray, np.ndarray], Pixels]] = {
     "photo": photo, "grey": photo, "canopy": canopy}
-#: Tile encodings and their media types (``f=`` of OGC API Tiles).
-MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+#: The tile encodings :func:`encode` writes (``f=`` of OGC API Tiles); their media types and file
+#: extensions are in :mod:`geoportal.core.formats`.
+ENCODINGS = ("jpeg", "png")
 
 
 def read_tile(reader: Reader, z: int, x: int, y: int, style: str = "photo") -> Pixels | None:

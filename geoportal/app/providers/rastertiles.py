@@ -49,18 +49,20 @@ from pygeoapi.provider.tile import (
 )
 from rio_tiler.io import Reader
 
+from geoportal.core import formats
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-from pipelines.imagery.webtiles import MEDIA_TYPES, STYLES, TMS, render_tile
+from pipelines.imagery.webtiles import ENCODINGS, STYLES, TMS, render_tile
 
 LOGGER = logging.getLogger(__name__)
 SCHEME = TileMatrixSetEnum.WEBMERCATORQUAD.value
-EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 ARCHIVE_FORMATS = {TileType.JPEG: "jpeg", TileType.PNG: "png"}
 
 _LOCK = threading.Lock()
 #: The tile format the current request asked for (set by the wrapper :func:`install` adds).
 _REQUESTED: ContextVar[str | None] = ContextVar("requested_tile_format", default=None)
-FORMAT_ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
+#: ``f=`` values a request may use: the encoding's name or its file extension (``f=jpg``).
+FORMAT_ALIASES = {alias: fmt for fmt in ENCODINGS
+                  for alias in (fmt, formats.get(fmt).extension.lstrip("."))}
 OUR_NAMES = {"geoportal.app.providers.rastertiles.RasterTileProvider", "RasterTiles"}
 _OPEN: dict[Path, tuple[Path, PMTilesReader | None, Any, Reader]] = {}
 
@@ -99,10 +101,10 @@ class RasterTileProvider(BaseTileProvider):
         if self.style not in STYLES:
             raise ProviderConnectionError(f"{self.folder.name}: options.style {self.style!r}, "
                                           f"expected one of {sorted(STYLES)}")
-        if self.format_type not in MEDIA_TYPES:
+        if self.format_type not in ENCODINGS:
             raise ProviderConnectionError(f"{self.folder.name}: format.name "
                                           f"{self.format_type!r}, expected one of "
-                                          f"{sorted(MEDIA_TYPES)}")
+                                          f"{sorted(ENCODINGS)}")
         self._service_url = ""
 
     def __repr__(self) -> str:
@@ -161,7 +163,7 @@ class RasterTileProvider(BaseTileProvider):
     def _rendered(self, version: Path, mosaic: Reader, z: int, x: int, y: int,
                   fmt: str) -> bytes | None:
         """A tile from the disk cache, or rendered from the mosaic and cached."""
-        name = f"{y}.{EXTENSIONS[fmt]}"
+        name = f"{y}{formats.get(fmt).extension}"
         path = self.cache_dir / version.name / str(z) / str(x) / name
         try:
             return path.read_bytes()
@@ -238,7 +240,7 @@ def install() -> None:
         finally:
             _REQUESTED.reset(token)
         if status == HTTPStatus.OK:
-            headers["Content-Type"] = MEDIA_TYPES[fmt]
+            headers["Content-Type"] = formats.get(fmt).media_type
         return headers, status, content
 
     get_collection_tiles_data._geoportal = True  # type: ignore[attr-defined]
