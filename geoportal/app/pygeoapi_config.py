@@ -173,14 +173,15 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
 def _coverage_provider(d: Dataset) -> dict[str, Any] | None:
     """OGC API Coverages from the published mosaic (a VRT of the tile COGs) via rasterio.
 
-    pygeoapi's rasterio provider takes a single file; cut-outs work with ``subset=x(..),y(..)``
-    in the native CRS (a UTM ``bbox`` or ``bbox-crs`` gives a 500, see stack-facts).
+    pygeoapi's rasterio provider (ours checks ``subset`` first) takes a single file; cut-outs
+    work with ``subset=x(..),y(..)`` in the native CRS (a UTM ``bbox`` or ``bbox-crs`` gives a
+    500, see stack-facts).
     """
     if not d.serve.coverage:
         return None
     return {
         "type": "coverage",
-        "name": "rasterio",
+        "name": "geoportal.app.providers.coverage.CoverageProvider",
         "data": f"{PUBLISHED}/{d.id}/{d.id}.vrt",
         "format": formats.get("tif").pygeoapi_block(),
     }

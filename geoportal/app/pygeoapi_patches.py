@@ -8,6 +8,10 @@ when both CRSs are CRS84 (our provider's case). That was 80 % of a bbox request
 and caches the EPSG lookup and the transformer otherwise; the arithmetic is pygeoapi's own.
 
 A ``limit`` over the maximum is refused (``on_exceed: error``) with a message that names both.
+
+A tile index beyond the tile matrix set (zoom 30) is "no such tile" (404) for every tile provider,
+not an IndexError (500); a malformed coverage ``bbox`` is a 400, not pygeoapi's 500 with the same
+message; a client error is logged as one line, without a traceback.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from __future__ import annotations
 import threading
 from collections import ChainMap
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 
 import pyproj
 from pygeoapi import api as pygeoapi_api
 from pygeoapi import crs as pygeoapi_crs
+from pygeoapi.api import coverages as pygeoapi_coverages
+from pygeoapi.provider.tile import BaseTileProvider
 from pygeoapi.util import get_typed_value
 
 
@@ -86,6 +93,39 @@ def evaluate_limit(requested: Any, server_limits: dict, collection_limits: dict)
 _original_limit = pygeoapi_api.evaluate_limit
 
 
+def is_in_limits(self: BaseTileProvider, tilematrixset: Any, z: Any, x: Any, y: Any) -> bool:
+    """Drop-in for :meth:`BaseTileProvider.is_in_limits` that is False, not an IndexError, for a
+    zoom the tile matrix set does not have (and for negative indices, which Python would wrap)."""
+    try:
+        z, x, y = int(z), int(x), int(y)
+    except (TypeError, ValueError):
+        return False
+    if not (0 <= z < len(tilematrixset.tileMatrices) and x >= 0 and y >= 0):
+        return False
+    return _original_in_limits(self, tilematrixset, z, x, y)
+
+
+_original_in_limits = BaseTileProvider.is_in_limits
+
+
+def get_collection_coverage(api: Any, request: Any, dataset: str) -> tuple[dict, int, Any]:
+    """Wrapper of :func:`pygeoapi.api.coverages.get_collection_coverage` that answers a malformed
+    ``bbox`` with 400 (pygeoapi's own check, which sends it as a 500 with code
+    InvalidParameterValue)."""
+    bbox = request.params.get("bbox")
+    if bbox is not None:
+        try:
+            pygeoapi_api.validate_bbox(bbox)
+        except ValueError as err:
+            headers = request.get_response_headers(**api.api_headers)
+            return api.get_exception(HTTPStatus.BAD_REQUEST, headers, request.format,
+                                     "InvalidParameterValue", str(err))
+    return _original_coverage(api, request, dataset)
+
+
+_original_coverage = pygeoapi_coverages.get_collection_coverage
+
+
 def apply() -> None:
     """Install the replacements where pygeoapi's API modules imported the originals."""
     from pygeoapi.api import itemtypes, maps
@@ -93,6 +133,12 @@ def apply() -> None:
     for module in (pygeoapi_crs, itemtypes, maps):
         module.transform_bbox = transform_bbox  # type: ignore[attr-defined]
     itemtypes.evaluate_limit = evaluate_limit  # type: ignore[attr-defined]
+    BaseTileProvider.is_in_limits = is_in_limits  # type: ignore[method-assign]
+    pygeoapi_coverages.get_collection_coverage = get_collection_coverage
+    # a GeoportalError's status and message reach the client; its log entry stays one line
+    from geoportal.app.providers.errors import quiet_client_errors
+
+    quiet_client_errors()
     # CQL2: standard CQL2 JSON, bbox literals, parse errors that say what is wrong
     from geoportal.app.providers import cql2, rastertiles
 

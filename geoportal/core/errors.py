@@ -3,7 +3,10 @@
 A flat hierarchy in rasterio's style: every class derives from :class:`GeoportalError` *and* from
 the standard-library type a caller would naturally catch, so ``except ValueError`` still works for
 code that does not know this package. Each class also carries the HTTP status and OGC exception
-code it maps to, in pygeoapi's style, so the serving layer never has to guess.
+code it maps to, in pygeoapi's style, so the serving layer never has to guess: the providers
+raise these, and :mod:`geoportal.app.providers.errors` turns them into the answer pygeoapi sends.
+A 4xx class is a mistake a client can make (its message goes to the client); every other class is
+a fault of the build or the server and keeps the default 500.
 """
 
 from __future__ import annotations
@@ -50,9 +53,10 @@ class RegistryError(GeoportalError, ValueError):
 
 
 class SourceError(GeoportalError, OSError):
-    """A raw input named by the registry is missing or unreadable as a whole."""
+    """A raw input named by the registry is missing or unreadable as a whole.
 
-    http_status = HTTPStatus.NOT_FOUND
+    A 500, not a 404: no request names a raw input, so its absence is the operator's to fix.
+    """
 
 
 class SourceFormatError(GeoportalError, ValueError):
@@ -92,3 +96,10 @@ class UnknownFormatError(GeoportalError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message in quotes, as a repr
         return str(self.args[0]) if self.args else ""
+
+
+class ItemNotFoundError(GeoportalError, LookupError):
+    """The request names something (a feature id, a tile) that the collection does not have."""
+
+    http_status = HTTPStatus.NOT_FOUND
+    ogc_code = "NotFound"

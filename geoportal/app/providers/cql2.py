@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pygeoapi.provider.base import ProviderInvalidQueryError
 from pygeofilter import ast, values
 from pygeofilter.parsers.cql2_json import parse as _parse_json
 from pygeofilter.parsers.cql2_text import parse as _parse_text
+
+from geoportal.core.errors import InvalidQueryError
 
 #: Segments per edge of a densified bounding-box literal: a lon/lat box edge of 10 km becomes
 #: ~300 m chords whose sagitta in UTM is a few millimetres.
@@ -180,8 +181,8 @@ def normalise(node: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def invalid(message: str) -> ProviderInvalidQueryError:
-    return ProviderInvalidQueryError(user_msg=message)
+def invalid(message: str) -> InvalidQueryError:
+    return InvalidQueryError(message)
 
 
 @dataclass

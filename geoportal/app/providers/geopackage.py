@@ -44,13 +44,12 @@ from pygeoapi.crs import crs_transform
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
-    ProviderInvalidQueryError,
-    ProviderItemNotFoundError,
     ProviderQueryError,
     SchemaType,
 )
 
 from geoportal.app.providers import cql2
+from geoportal.app.providers.errors import translate_errors
 from geoportal.app.providers.gpkg_bbox import (
     EVERYWHERE,
     BboxFilter,
@@ -83,6 +82,7 @@ from geoportal.app.providers.gpkg_sql import (
     coerce_value,
     converter_for,
 )
+from geoportal.core.errors import InvalidQueryError, ItemNotFoundError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ LOGGER = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 
 
+@translate_errors
 class GeoPackageProvider(BaseProvider):
     """pygeoapi feature provider for one feature table of a GeoPackage file.
 
@@ -189,8 +190,8 @@ class GeoPackageProvider(BaseProvider):
             id_column = layer.columns.get(self._id_field(layer))
             try:
                 value = coerce_value(id_column, identifier) if id_column else identifier
-            except ProviderInvalidQueryError as err:
-                raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r}") from err
+            except InvalidQueryError as err:
+                raise ItemNotFoundError(f"no feature {identifier!r}") from err
             where = Where()
             try:
                 self._where_id(conn, layer, where, value)
@@ -200,7 +201,7 @@ class GeoPackageProvider(BaseProvider):
             except sqlite3.Error as err:
                 raise ProviderQueryError(f"{self._path()}: {err}") from err
             if not rows:
-                raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r}")
+                raise ItemNotFoundError(f"no feature {identifier!r}")
             return self._features(layer, rows, names, False)[0]
 
     def __repr__(self) -> str:
@@ -270,17 +271,15 @@ class GeoPackageProvider(BaseProvider):
         try:
             offset, limit = int(offset or 0), int(limit if limit is not None else 10)
         except (TypeError, ValueError) as err:
-            raise ProviderInvalidQueryError(user_msg="offset and limit must be integers") from err
+            raise InvalidQueryError("offset and limit must be integers") from err
         if offset < 0 or limit < 0:
-            raise ProviderInvalidQueryError(user_msg="offset and limit must not be negative")
+            raise InvalidQueryError("offset and limit must not be negative")
         return offset, limit
 
     def _column(self, layer: Layer, name: str, what: str) -> Column:
         fields = self._fields_of(layer)
         if name not in fields:
-            raise ProviderInvalidQueryError(
-                user_msg=f"unknown {what} {name!r}; known: {', '.join(fields)}"
-            )
+            raise InvalidQueryError(f"unknown {what} {name!r}; known: {', '.join(fields)}")
         return layer.columns[name]
 
     def _where(

@@ -12,9 +12,6 @@ from functools import lru_cache
 import numpy as np
 import pyproj
 import shapely
-from pygeoapi.provider.base import (
-    ProviderInvalidQueryError,
-)
 
 from geoportal.app.providers.gpkg_geometry import (
     CRS84,
@@ -24,6 +21,7 @@ from geoportal.app.providers.gpkg_geometry import (
 from geoportal.app.providers.gpkg_layer import (
     Layer,
 )
+from geoportal.core.errors import InvalidQueryError
 
 #: Densification of the query box before projecting it: a parallel is curved in a transverse
 #: Mercator projection; with 0.0005° (≈ 35-55 m) segments the chord error is below 0.1 mm.
@@ -53,21 +51,21 @@ def parse_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
     try:
         values = [float(v) for v in bbox]
     except (TypeError, ValueError) as err:
-        raise ProviderInvalidQueryError(user_msg="bbox must contain numbers") from err
+        raise InvalidQueryError("bbox must contain numbers") from err
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise ProviderInvalidQueryError(user_msg="bbox must have 4 (or 6) finite numbers")
+        raise InvalidQueryError("bbox must have 4 (or 6) finite numbers")
     minx, miny, maxx, maxy = values
     lon_ok = all(_LON_RANGE[0] <= v <= _LON_RANGE[1] for v in (minx, maxx))
     if not (lon_ok and all(_LAT_RANGE[0] <= v <= _LAT_RANGE[1] for v in (miny, maxy))):
-        raise ProviderInvalidQueryError(
-            user_msg=f"bbox {values} is out of range: longitudes must lie in [-180, 180] and "
+        raise InvalidQueryError(
+            f"bbox {values} is out of range: longitudes must lie in [-180, 180] and "
             "latitudes in [-90, 90] (bbox is minLon,minLat,maxLon,maxLat in CRS84)"
         )
     if minx > maxx or miny > maxy:
-        raise ProviderInvalidQueryError(
-            user_msg="bbox must be minLon,minLat,maxLon,maxLat with min <= max "
+        raise InvalidQueryError(
+            "bbox must be minLon,minLat,maxLon,maxLat with min <= max "
             "(boxes crossing the antimeridian are not supported)"
         )
     return minx, miny, maxx, maxy
@@ -108,7 +106,7 @@ def project_bbox(box: tuple[float, float, float, float], layer: Layer) -> BboxFi
     x, y = get_transformer(CRS84, layer.crs).transform(lons, lats)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ProviderInvalidQueryError(user_msg="bbox lies outside the area this layer covers")
+        raise InvalidQueryError("bbox lies outside the area this layer covers")
     polygon = shapely.Polygon(np.column_stack([x, y]))
     if not polygon.is_valid:
         polygon = shapely.make_valid(polygon)
@@ -151,15 +149,15 @@ def literal_in_layer_crs(literal: dict, layer: Layer) -> shapely.Geometry:
         geometry = shapely.geometry.shape({k: v for k, v in literal.items() if k != "crs"})
     except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as err:
         msg = f"invalid geometry literal in filter: {err}"
-        raise ProviderInvalidQueryError(user_msg=msg) from err
+        raise InvalidQueryError(msg) from err
     if geometry.is_empty:
-        raise ProviderInvalidQueryError(user_msg="empty geometry literal in filter")
+        raise InvalidQueryError("empty geometry literal in filter")
     if not same_crs(crs, layer.crs):
         transformer = get_transformer(crs, layer.crs, always_xy=False)
         geometry = reproject(np.array([geometry], dtype=object), transformer)[0]
     if not np.isfinite(shapely.get_coordinates(geometry)).all():
-        raise ProviderInvalidQueryError(
-            user_msg="a geometry literal in the filter lies outside the area this layer covers"
+        raise InvalidQueryError(
+            "a geometry literal in the filter lies outside the area this layer covers"
         )
     return geometry
 

@@ -8,13 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pygeoapi.provider.base import (
-    ProviderInvalidQueryError,
-)
-
 from geoportal.app.providers.gpkg_layer import (
     Column,
 )
+from geoportal.core.errors import InvalidQueryError
 
 # --------------------------------------------------------------------------------------------
 # SQL building
@@ -55,8 +52,8 @@ def coerce_value(column: Column, value: Any) -> Any:
         if kind == "number":
             return float(value)
     except (TypeError, ValueError) as err:
-        raise ProviderInvalidQueryError(
-            user_msg=f"invalid value {value!r} for property {column.name!r} ({kind})"
+        raise InvalidQueryError(
+            f"invalid value {value!r} for property {column.name!r} ({kind})"
         ) from err
     return str(value)
 

@@ -37,18 +37,20 @@ import pyproj
 import shapely
 from geoalchemy2.functions import ST_GeomFromText, ST_Intersects
 from pygeoapi.crs import get_crs, get_srid
-from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderQueryError
+from pygeoapi.provider.base import ProviderQueryError
 from pygeoapi.provider.sql import PostgreSQLProvider
 from sqlalchemy import asc, desc
 from sqlalchemy.exc import SQLAlchemyError
 
 from geoportal.app import pygeoapi_patches
 from geoportal.app.providers import cql2
+from geoportal.app.providers.errors import translate_errors
 from geoportal.app.providers.gpkg_bbox import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
 
 DEFAULT_ORDER_KEY = "fid"
 
 
+@translate_errors
 class PostGISProvider(PostgreSQLProvider):
     """PostgreSQL/PostGIS feature provider with checked CQL2 and stable sorted paging."""
 
@@ -68,8 +70,6 @@ class PostGISProvider(PostgreSQLProvider):
             cql2.check(filterq, self.fields, {self.geom})
         try:
             return super().query(*args, filterq=filterq, **kwargs)
-        except ProviderInvalidQueryError:
-            raise
         except SQLAlchemyError as err:
             msg = f"{self.table}: query failed: {err.__class__.__name__}"
             raise ProviderQueryError(msg) from err

@@ -42,14 +42,12 @@ from pmtiles.reader import Reader as PMTilesReader
 from pmtiles.tile import TileType
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base import ProviderConnectionError
-from pygeoapi.provider.tile import (
-    BaseTileProvider,
-    ProviderTileNotFoundError,
-    ProviderTilesetIdNotFoundError,
-)
+from pygeoapi.provider.tile import BaseTileProvider, ProviderTileNotFoundError
 from rio_tiler.io import Reader
 
+from geoportal.app.providers.errors import translate_errors
 from geoportal.core import formats
+from geoportal.core.errors import ItemNotFoundError
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
 from pipelines.imagery.webtiles import ENCODINGS, STYLES, TMS, render_tile
 
@@ -88,6 +86,7 @@ def _open_version(folder: Path, version: Path, mosaic: Path
         return held[1], held[3]
 
 
+@translate_errors
 class RasterTileProvider(BaseTileProvider):
     """OGC API Tiles for a raster product: pre-rendered low zooms (if built), rendered the rest."""
 
@@ -135,10 +134,9 @@ class RasterTileProvider(BaseTileProvider):
                   z: int | None = None, y: int | None = None, x: int | None = None,
                   format_: str | None = None) -> bytes:
         if tileset != SCHEME.tileMatrixSet:
-            raise ProviderTilesetIdNotFoundError()
-        if not self.is_in_limits(SCHEME, z, x, y):
-            raise ProviderTileNotFoundError()
-        z, y, x = int(z), int(y), int(x)  # type: ignore[arg-type]
+            raise ItemNotFoundError(f"no tile matrix set {tileset!r}: map tiles come in "
+                                    f"{SCHEME.tileMatrixSet}")
+        z, y, x = self._tile_index(z, y, x)
         fmt = _REQUESTED.get() or self.format_type
         version, mosaic_path = self._version()
         archive, mosaic = _open_version(self.folder, version, mosaic_path)
@@ -150,6 +148,24 @@ class RasterTileProvider(BaseTileProvider):
         if not data:
             raise ProviderTileNotFoundError()
         return data
+
+    def _tile_index(self, z: Any, y: Any, x: Any) -> tuple[int, int, int]:
+        """The tile's zoom, row and column as numbers, refused with a message when no tile can
+        be there (pygeoapi's own check fails with an IndexError beyond the tile matrix set)."""
+        low, high = self.options["zoom"]["min"], self.options["zoom"]["max"]
+        try:
+            z, y, x = int(z), int(y), int(x)
+        except (TypeError, ValueError) as err:
+            raise ItemNotFoundError(f"tile {z}/{y}/{x}: zoom, row and column are integers") \
+                from err
+        if not low <= z <= high:
+            raise ItemNotFoundError(f"no map tiles at zoom {z}: this layer has zooms "
+                                    f"{low} to {high}")
+        size = 2 ** z
+        if not (0 <= y < size and 0 <= x < size):
+            raise ItemNotFoundError(f"tile {z}/{y}/{x}: row and column at zoom {z} lie in "
+                                    f"0 to {size - 1}")
+        return z, y, x
 
     def _version(self) -> tuple[Path, Path]:
         """The published version folder and its mosaic (``mosaic.vrt``, else ``<id>.vrt``)."""
@@ -212,7 +228,9 @@ def install() -> None:
     """Make pygeoapi's tile endpoint honour ``f=jpeg|png`` for the collections of this provider.
 
     For any other collection, or without ``f``, pygeoapi answers as before. An ``f`` this
-    provider cannot encode is a 400 that names the formats it can.
+    provider cannot encode is a 400 that names the formats it can. An error answer of any tile
+    collection is labelled as what it is (JSON, or pygeoapi's plain "Tile not found"), not as
+    the tile format pygeoapi put in the headers first.
     """
     from pygeoapi.api import tiles as tiles_api
     from pygeoapi.provider import filter_providers_by_type
@@ -227,7 +245,7 @@ def install() -> None:
         provider = filter_providers_by_type(resource.get("providers", []), "tile") or {}
         asked = (request.format or "").strip().lower()
         if not asked or provider.get("name") not in OUR_NAMES:
-            return original(api, request, dataset, *args, **kwargs)
+            return _labelled(*original(api, request, dataset, *args, **kwargs))
         if asked not in FORMAT_ALIASES:
             headers = request.get_response_headers(**api.api_headers)
             return api.get_exception(
@@ -241,7 +259,16 @@ def install() -> None:
             _REQUESTED.reset(token)
         if status == HTTPStatus.OK:
             headers["Content-Type"] = formats.get(fmt).media_type
-        return headers, status, content
+        return _labelled(headers, status, content)
 
     get_collection_tiles_data._geoportal = True  # type: ignore[attr-defined]
     tiles_api.get_collection_tiles_data = get_collection_tiles_data
+
+
+def _labelled(headers: dict, status: int, content: Any) -> tuple[dict, int, Any]:
+    """A tile endpoint's error answer with the media type of its body."""
+    if status != HTTPStatus.OK and isinstance(content, str) and \
+            not headers.get("Content-Type", "").startswith("text/html"):
+        json_body = content.lstrip().startswith("{")
+        headers["Content-Type"] = "application/json" if json_body else "text/plain; charset=utf-8"
+    return headers, status, content

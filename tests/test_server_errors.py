@@ -1,0 +1,101 @@
+"""Requests a user can get wrong answer 4xx with a message that says what, never a 500.
+
+Against the real server (pygeoapi under gunicorn, the built sample city), one or more requests per
+kind of provider: features (GeoPackage), map tiles (ours), vector tiles (pygeoapi's), coverages.
+Each passes through :mod:`geoportal.app.providers.errors` or a fix in
+:mod:`geoportal.app.pygeoapi_patches`; before them, the ones marked so below were 500s.
+"""
+
+from __future__ import annotations
+
+import pytest
+import rasterio
+import requests
+
+from geoportal.core.settings import Settings
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+FEATURES = "/collections/schools/items"
+MAP_TILES = "/collections/orthophoto/tiles"
+VECTOR_TILES = "/collections/buildings/tiles"
+COVERAGE = "/collections/terrain_dtm/coverage"
+
+
+def answer(server: str, path: str) -> tuple[int, dict]:
+    response = requests.get(server + path, timeout=60)
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("path,status,says", [
+    (f"{FEATURES}/does-not-exist", 404, "no feature 'does-not-exist'"),
+    (f"{FEATURES}?filter=name%20%3D%3D%3D%20", 400, "invalid CQL2 text"),
+    (f"{FEATURES}?filter=nope%20%3D%201", 400, "unknown property 'nope' in filter"),
+    (f"{FEATURES}?filter=name%20%3D%201", 400, "type mismatch in filter"),
+    (f"{FEATURES}?pupils=many", 400, "invalid value 'many' for property 'pupils'"),
+    (f"{FEATURES}?bbox=1,2,3", 400, "bbox should be either 4 values"),
+    (f"{FEATURES}?bbox=a,b,c,d", 400, "bbox values must be numbers"),
+    # was a 500 (IndexError in pygeoapi's tile limits check)
+    (f"{MAP_TILES}/WebMercatorQuad/30/0/0?f=png", 404, "no map tiles at zoom 30"),
+    (f"{MAP_TILES}/WebMercatorQuad/abc/0/0?f=png", 404, "zoom, row and column are integers"),
+    # was 404 with an empty message, labelled image/jpeg
+    (f"{MAP_TILES}/Nope/10/0/0?f=png", 404, "no tile matrix set 'Nope'"),
+    (f"{MAP_TILES}/WebMercatorQuad/1/0/0?f=gif", 400, "map tiles come as f=jpeg or f=png"),
+    # was a 500 with the right message
+    (f"{COVERAGE}?bbox=1,2,3", 400, "bbox should be either 4 values"),
+    (f"{COVERAGE}?subset=foo", 400, "Invalid subset"),
+])
+def test_a_bad_request_is_a_client_error_with_a_message(server: str, path: str, status: int,
+                                                        says: str) -> None:
+    got, body = answer(server, path)
+    assert (got, body["code"] in {"InvalidParameterValue", "NotFound"}) == (status, True), body
+    assert says in body["description"]
+
+
+def test_vector_tiles_beyond_the_tile_matrix_set_are_not_found(server: str) -> None:
+    """pygeoapi's tippecanoe provider: was a 500 (IndexError); its own plain "Tile not found"."""
+    response = requests.get(f"{server}{VECTOR_TILES}/WebMercatorQuad/30/0/0?f=mvt", timeout=60)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.text == "Tile not found"
+
+
+@pytest.fixture(scope="module")
+def extent(portal: Settings) -> tuple[float, float, float, float]:
+    with rasterio.open(portal.published_dir / "terrain_dtm" / "terrain_dtm.vrt") as src:
+        return tuple(src.bounds)
+
+
+def test_coverage_subsets_that_name_no_part_of_the_data_are_client_errors(server, extent) -> None:
+    left, bottom, right, top = extent
+    mid_x, mid_y = (left + right) / 2, (bottom + top) / 2
+    for subset, says in [
+        # was a 500: rasterio's "Input shapes do not overlap raster"
+        (f"x({mid_x + 100:.0f}:{mid_x:.0f}),y({mid_y:.0f}:{mid_y + 100:.0f})", "is empty"),
+        ("x(0:10),y(0:10)", "lies outside the coverage"),
+        # was a 200 with the *whole* coverage: a subset of one axis was ignored
+        ("x(a:b)", "subset needs both x and y"),
+        # was a 500 (IndexError): a single value per axis
+        (f"x({mid_x:.0f}),y({mid_y:.0f})", "needs two numbers low:high"),
+    ]:
+        status, body = answer(server, f"{COVERAGE}?subset={subset}")
+        assert (status, body["code"]) == (400, "InvalidParameterValue"), (subset, body)
+        assert says in body["description"], subset
+        assert f"x({left:.12g}:{right:.12g})" in body["description"] or "empty" in says
+
+
+def test_a_valid_coverage_subset_still_answers(server, extent) -> None:
+    left, bottom, _, _ = extent
+    subset = f"x({left:.0f}:{left + 50:.0f}),y({bottom:.0f}:{bottom + 50:.0f})"
+    response = requests.get(f"{server}{COVERAGE}?subset={subset}&f=json", timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["type"] == "Coverage"
+
+
+def test_client_errors_are_logged_without_a_traceback(server: str, portal: Settings) -> None:
+    requests.get(f"{server}{FEATURES}/no-such-feature-for-the-log", timeout=60)
+    log = (portal.data_dir / "server.log").read_text(encoding="utf-8", errors="replace")
+    line = next(i for i, text in enumerate(log.splitlines()) if "no-such-feature-for-the-log'"
+                in text and "ERROR" in text)
+    assert "Traceback" not in log.splitlines()[line + 1]
