@@ -34,7 +34,8 @@ from pipelines.lidar.products import (
     products_cached,
 )
 from pipelines.lidar.raster import write_vrt
-from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
+from pipelines.lidar.tiles import Tile, discover
+from pipelines.tiles import TILE_SIZE
 from pipelines.writers import WRITERS, index_ids
 
 

@@ -40,9 +40,10 @@ from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.ground import GROUND, SmrfParams, classified_by_smrf
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
-from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neighbours
+from pipelines.lidar.tiles import Tile, file_stamp, fingerprint, neighbours
 from pipelines.lidar.trees import TreeParams, detect
 from pipelines.pointcloud import Points, points_from_las, read_info, read_las
+from pipelines.tiles import TILE_SIZE
 
 ALGORITHM_VERSION = "2"
 STAGES: list[dict[str, Any]] = [
