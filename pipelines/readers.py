@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from geoportal.core.errors import CRSMismatchError, SourceError, SourceFormatError
+from geoportal.core.geometry import transform_bounds
 from geoportal.core.privacy import personal_fields
 from geoportal.core.registry import Source
 from pipelines.rejects import RejectsReport
@@ -276,8 +277,7 @@ def check_plausible_crs(path: Path, table: RawTable) -> None:
     area = table.crs.area_of_use
     if area is None:
         return
-    to_crs = Transformer.from_crs("EPSG:4326", table.crs, always_xy=True)
-    west, south, east, north = to_crs.transform_bounds(*area.bounds)
+    west, south, east, north = transform_bounds(area.bounds, "EPSG:4326", table.crs)
     margin = max(east - west, north - south) * 0.5
     outside = (minx < west - margin or maxx > east + margin
                or miny < south - margin or maxy > north + margin)

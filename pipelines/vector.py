@@ -11,7 +11,7 @@ import geopandas as gpd
 from pydantic import Field
 
 from geoportal.core.errors import PublishError, SourceError
-from geoportal.core.publish import LayerMetadata, file_record, now_iso, sha256_file
+from geoportal.core.publish import LayerMetadata, file_record, now_iso, sha256_file, swap_link
 from geoportal.core.registry import Params, VectorTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
@@ -131,11 +131,7 @@ def link_tiles(tiles_dir: Path, published_dir: Path, dataset_id: str) -> Path:
         return link
     if link.exists() and not link.is_symlink():
         raise PublishError(f"{link} exists and is not a link to published tiles; remove it")
-    tiles_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tiles_dir / f".{dataset_id}.link-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    os.replace(tmp, link)
+    swap_link(link, target)
     return link
 
 

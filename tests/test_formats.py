@@ -75,7 +75,7 @@ def test_metadata_catalogue_and_map_agree_on_a_file(tmp_path: Path) -> None:
 
 def test_pygeoapi_providers_take_their_format_from_the_table() -> None:
     providers = {(p["type"], p["name"]): p for r in RESOURCES.values() for p in r["providers"]}
-    coverage = providers["coverage", "rasterio"]
+    coverage = providers["coverage", "geoportal.app.providers.coverage.CoverageProvider"]
     assert coverage["format"] == {"name": "GTiff", "mimetype": "application/x-geotiff"}
     mvt = providers["tile", "MVT-tippecanoe"]
     assert mvt["format"] == {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"}

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -104,10 +105,8 @@ def digest_path(path: Path) -> Path:
 def keep_digest(path: Path, of: Path | None = None) -> str:
     """Hash the file ``of`` (default: ``path``) and keep the digest beside ``path``, written
     atomically; returns it."""
-    digest, target = sha256_file(of or path), digest_path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(digest, encoding="ascii")
-    os.replace(tmp, target)
+    digest = sha256_file(of or path)
+    atomic_write_text(digest_path(path), digest)
     return digest
 
 
@@ -162,13 +161,9 @@ def publish_version(published_dir: Path, dataset_id: str, version: Path) -> Path
         raise PublishError(
             f"{link} exists and is not a published-version link; refusing to replace it"
         )
-    tmp_link = published_dir / f".{dataset_id}.link-{os.getpid()}"
     try:
-        tmp_link.unlink(missing_ok=True)
-        tmp_link.symlink_to(version.relative_to(published_dir))
-        os.replace(tmp_link, link)
+        swap_link(link, version.relative_to(published_dir))
     except OSError as exc:
-        tmp_link.unlink(missing_ok=True)
         raise PublishError(f"could not publish {dataset_id}: {exc}") from exc
     _prune(version.parent, keep={version.name})
     return link
@@ -182,14 +177,46 @@ def _prune(versions: Path, keep: set[str]) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` to write to; renamed onto ``target`` when the block
+    succeeds, removed when it fails. Readers of ``target`` see the old or the new file (or
+    folder, or link), never a torn one, and a failed write leaves the old one in place.
+
+    The name is hidden, unique per process and thread (two workers may write the same cache
+    tile) and ends with ``target``'s suffix, because writers choose a format by the suffix
+    (laspy compresses only ``.laz``, GDAL picks drivers). The path does not exist yet: some
+    writers refuse an existing empty file. A folder written there is renamed as a whole too,
+    but only onto a ``target`` that does not exist (or an empty folder).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(
+        f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}{target.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file so that readers see the old or the new content, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never a torn one."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def swap_link(link: Path, target: Path) -> None:
+    """Point the symbolic link ``link`` at ``target`` in one atomic rename, so a reader
+    following it finds the old target or the new one, never no link at all."""
+    with atomic_path(link) as tmp:
+        tmp.symlink_to(target)

@@ -9,7 +9,6 @@ the output spec: a rerun, or a run resumed after a crash, skips every tile alrea
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from rio_cogeo.cogeo import cog_validate
 
 from geoportal.core.errors import GeoportalError
-from geoportal.core.publish import sha256_file
+from geoportal.core.publish import atomic_path, atomic_write_text, sha256_file
 from pipelines.imagery.encoders import CogSpec, select_encoder
 from pipelines.imagery.sources import OrthoTile, check_tile
 
@@ -94,18 +93,12 @@ def _cached(sidecar: Path, fingerprint: dict[str, object], output: Path) -> str 
 def _encode(task: TileTask, fingerprint: dict[str, object], sidecar: Path) -> str:
     """Encode into a temporary name, validate as COG, then rename: a crash leaves no half file."""
     task.cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = task.output.with_name(f".{task.output.name}.{os.getpid()}.tmp.tif")
-    try:
+    with atomic_path(task.output) as tmp:
         select_encoder(task.encoder).encode(task.tile.path, tmp, task.spec)
         valid, errors, _ = cog_validate(str(tmp), quiet=True)
         if not valid:
             raise ValueError(f"{task.tile.path.name}: output is not a valid COG: {errors}")
         digest = sha256_file(tmp)
-        os.replace(tmp, task.output)
-    finally:
-        tmp.unlink(missing_ok=True)
     record = {"fingerprint": fingerprint, "sha256": digest}
-    tmp_json = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-    tmp_json.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(tmp_json, sidecar)
+    atomic_write_text(sidecar, json.dumps(record, indent=1))
     return digest

@@ -27,10 +27,10 @@ from typing import Annotated, Any, Literal
 
 import rasterio
 from pydantic import Field, field_validator
-from pyproj import Transformer
 
 from geoportal.core import formats
 from geoportal.core.errors import PipelineError
+from geoportal.core.geometry import transform_bounds
 from geoportal.core.publish import FileRecord, LayerMetadata, link_or_copy, now_iso
 from geoportal.core.registry import Params, RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
@@ -235,5 +235,4 @@ def _facts(staging: Path, outcomes: list[TileOutcome]) -> tuple[list[vrt.RasterF
 
 
 def _to_wgs84(bbox: list[float], crs: str) -> list[float]:
-    to = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return [round(v, 7) for v in to.transform_bounds(*bbox, densify_pts=21)]
+    return [round(v, 7) for v in transform_bounds(bbox, crs, "EPSG:4326")]

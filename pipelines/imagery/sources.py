@@ -19,6 +19,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from geoportal.core.errors import CRSMismatchError, SourceError, SourceFormatError
+from pipelines.tiles import SourceTile
 
 # dop10rgbi_32_350_5685_1_nw_2025.jp2: product, UTM zone 32, the tile's lower-left km, year.
 DOP_NAME = re.compile(
@@ -26,28 +27,24 @@ DOP_NAME = re.compile(
     r"\.(?P<ext>jp2|tif|tiff)$",
     re.I,
 )
-TILE_SIZE_M = 1000.0
 
 
-@dataclass(frozen=True, order=True)
-class OrthoTile:
-    """One delivered orthophoto tile, known from its name only."""
+@dataclass(frozen=True)
+class OrthoTile(SourceTile):
+    """One delivered orthophoto tile, known from its name only: a square may come for several
+    years, and as RGB or RGB + near infrared."""
 
-    e: int
-    n: int
     year: int
     bands: str
-    path: Path
 
     @property
     def key(self) -> str:
         """The tile's identity in the mosaic: one file per kilometre square and year."""
-        return f"32_{self.e}_{self.n}_1_nw_{self.year}"
+        return f"32_{self.e_km}_{self.n_km}_1_nw_{self.year}"
 
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        x0, y0 = self.e * TILE_SIZE_M, self.n * TILE_SIZE_M
-        return (x0, y0, x0 + TILE_SIZE_M, y0 + TILE_SIZE_M)
+    def sort_key(self) -> tuple[int, int, int, str, Path]:
+        """Mosaic order: by square (west to east, then south to north), year, bands."""
+        return self.e_km, self.n_km, self.year, self.bands, self.path
 
 
 @dataclass(frozen=True)
@@ -74,15 +71,15 @@ def find_tiles(folder: Path, prefer: str = "jp2") -> list[OrthoTile]:
         match = DOP_NAME.match(path.name)
         if not match:
             continue
-        tile = OrthoTile(int(match["e"]), int(match["n"]), int(match["year"]),
-                         match["bands"].lower(), path)
-        slot = (tile.e, tile.n, tile.year)
+        tile = OrthoTile(path, int(match["e"]), int(match["n"]), year=int(match["year"]),
+                         bands=match["bands"].lower())
+        slot = (tile.e_km, tile.n_km, tile.year)
         if slot not in chosen or _rank(tile, prefer) < _rank(chosen[slot], prefer):
             chosen[slot] = tile
     if not chosen:
         raise SourceError(f"{folder}: no orthophoto tiles named like "
                           "dop10rgbi_32_<E>_<N>_1_nw_<YYYY>.jp2 (or .tif) found")
-    return sorted(chosen.values())
+    return sorted(chosen.values(), key=OrthoTile.sort_key)
 
 
 def _rank(tile: OrthoTile, prefer: str) -> tuple[int, int]:

@@ -31,9 +31,10 @@ from geoportal.core.registry import OutputRef
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.lidar.score import match
-from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
+from pipelines.lidar.tiles import Tile, discover
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
+from pipelines.tiles import TILE_SIZE
 from pipelines.vector import VectorParams, VectorPipeline
 
 DEFAULT_MAX_DISTANCE_M = 3.0

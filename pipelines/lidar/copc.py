@@ -16,7 +16,6 @@ source point ends in exactly one node.
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import numpy as np
 from pyproj import CRS
 
 from geoportal.core.errors import PipelineError, SourceError
-from geoportal.core.publish import keep_digest
+from geoportal.core.publish import atomic_path, keep_digest
 from pipelines.lidar import kernels
 from pipelines.lidar.tiles import Tile, file_stamp, fingerprint
 from pipelines.pointcloud import read_las
@@ -158,9 +157,7 @@ def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | st
     info.center_x, info.center_y, info.center_z = (float(v) for v in tree.center)
     info.halfsize, info.spacing = tree.halfsize, tree.spacing
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(target) as tmp:  # never a half-written file next to the cache
         writer = copclib.FileWriter(str(tmp), config)
         try:
             compress = chunk_compressor(fmt)
@@ -176,10 +173,6 @@ def write_copc_las(las: laspy.LasData, target: Path, crs: str, source: Path | st
         # The digest for the catalogue now, while the file is in the page cache; kept before
         # the file is renamed into place, so a cached file always has its digest.
         keep_digest(target, of=tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a half-written file next to the cache
-        raise
     if seconds is not None:
         seconds["octree"] = octree_seconds
         seconds["copc"] = time.perf_counter() - clock - octree_seconds

@@ -18,9 +18,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
-from pyproj import Transformer
 
 from geoportal.core.errors import PipelineError
+from geoportal.core.geometry import transform_bounds
 from geoportal.core.publish import LayerMetadata, cached_digest, file_record, link_or_copy, now_iso
 from geoportal.core.registry import RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
@@ -34,7 +34,8 @@ from pipelines.lidar.products import (
     products_cached,
 )
 from pipelines.lidar.raster import write_vrt
-from pipelines.lidar.tiles import TILE_SIZE, Tile, discover
+from pipelines.lidar.tiles import Tile, discover
+from pipelines.tiles import TILE_SIZE
 from pipelines.writers import WRITERS, index_ids
 
 
@@ -145,8 +146,7 @@ class LidarPipeline(Pipeline):
         xs = [tiles[r.key].origin[0] for r in results]
         ys = [tiles[r.key].origin[1] for r in results]
         native = [min(xs), min(ys), max(xs) + TILE_SIZE, max(ys) + TILE_SIZE]
-        to_wgs = Transformer.from_crs(self.dataset.source.crs, "EPSG:4326", always_xy=True)
-        wgs = to_wgs.transform_bounds(*native)
+        wgs = transform_bounds(native, self.dataset.source.crs, "EPSG:4326")
         return LayerMetadata(
             id=self.dataset.id, built_at=now_iso(), modified=now_iso(), feature_count=count,
             rejected_count=0, bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -35,15 +34,16 @@ import rasterio.features
 from pydantic import Field
 
 from geoportal.core.errors import GeoportalError, SourceFormatError
-from geoportal.core.publish import keep_digest
+from geoportal.core.publish import atomic_path, keep_digest
 from geoportal.core.registry import Params
 from pipelines.lidar.copc import CopcError, write_copc_las
 from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.ground import GROUND, SmrfParams, classified_by_smrf
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
-from pipelines.lidar.tiles import TILE_SIZE, Tile, file_stamp, fingerprint, neighbours
+from pipelines.lidar.tiles import Tile, file_stamp, fingerprint, neighbours
 from pipelines.lidar.trees import TreeParams, detect
 from pipelines.pointcloud import Points, points_from_las, read_info, read_las
+from pipelines.tiles import TILE_SIZE
 
 ALGORITHM_VERSION = "2"
 STAGES: list[dict[str, Any]] = [
@@ -147,12 +147,16 @@ def _locked(path: Path, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _commit(tmp: Path, final: Path) -> None:
-    """Move a finished cache entry into place and drop older entries of the same tile."""
-    for old in final.parent.iterdir():
-        if old.is_dir() and old != tmp and old.name != final.name:
-            shutil.rmtree(old, ignore_errors=True)
-    os.replace(tmp, final)
+@contextmanager
+def _cache_entry(final: Path) -> Iterator[Path]:
+    """A fresh folder to write a cache entry into, moved into place as ``final`` when the block
+    succeeds (removed when it fails); older entries of the same tile are dropped then."""
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
+        yield tmp
+        for old in final.parent.iterdir():
+            if old.is_dir() and old != tmp and old.name != final.name:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -226,14 +230,11 @@ def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path
             f"no ground points (classes {list(classes)}); cannot model the terrain. An "
             f"unclassified cloud? Set `ground: smrf` in the LiDAR datasets' pipeline.params "
             f"(datasets/*.yml) to classify ground with the built-in filter"))
-    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, grid in cells.grids.items():
-        np.save(tmp / f"{name}.npy", grid)
-    meta = {"points": len(points), "ground_z": list(cells.ground_range)}
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    _commit(tmp, final)
+    with _cache_entry(final) as tmp:
+        for name, grid in cells.grids.items():
+            np.save(tmp / f"{name}.npy", grid)
+        meta = {"points": len(points), "ground_z": list(cells.ground_range)}
+        (tmp / "meta.json").write_text(json.dumps(meta))
     return len(points)
 
 
@@ -268,14 +269,11 @@ def build_tile(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path
     if (final / "done.json").exists():
         outcome.reused = True
         return outcome
-    tmp = final.parent / f".tmp-{fp}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    started = time.perf_counter()
-    outcome.timed(_derive(tile, own, around, params, footprints, tmp))
-    (tmp / "done.json").write_text(json.dumps({"seconds": time.perf_counter() - started,
-                                               "stages": STAGES}))
-    _commit(tmp, final)
+    with _cache_entry(final) as tmp:
+        started = time.perf_counter()
+        outcome.timed(_derive(tile, own, around, params, footprints, tmp))
+        (tmp / "done.json").write_text(json.dumps({"seconds": time.perf_counter() - started,
+                                                   "stages": STAGES}))
     return outcome
 
 

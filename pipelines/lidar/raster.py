@@ -16,6 +16,7 @@ import rasterio.shutil
 from pyproj import CRS
 from rasterio.enums import Resampling
 
+from geoportal.core.publish import atomic_path
 from pipelines.lidar.grid import GridSpec
 
 FLOAT_NODATA = -9999.0
@@ -40,12 +41,11 @@ def write_cog(path: Path, data: np.ndarray, spec: GridSpec, crs: str,
     file first and recompresses them, which made each tile's four COGs 1.7× slower to write.
     The files are the same valid COGs (tests check them with rio-cogeo).
     """
-    tmp = path.with_name(f".{path.name}.tmp")
     is_float = data.dtype.kind == "f"
     memory = {"driver": "MEM", "width": data.shape[1], "height": data.shape[0], "count": 1,
               "dtype": data.dtype.name, "crs": crs, "transform": spec.transform(),
               "nodata": nodata}
-    with rasterio.open(f"/vsimem/{path.name}", "w", **memory) as mem:
+    with atomic_path(path) as tmp, rasterio.open(f"/vsimem/{path.name}", "w", **memory) as mem:
         mem.write(data, 1)
         mem.build_overviews(overview_factors(*data.shape[::-1], blocksize),
                             Resampling.average if is_float else Resampling.nearest)
@@ -53,7 +53,6 @@ def write_cog(path: Path, data: np.ndarray, spec: GridSpec, crs: str,
                              BLOCKYSIZE=blocksize, COMPRESS="ZSTD", ZSTD_LEVEL=1,
                              PREDICTOR=3 if is_float else 2, COPY_SRC_OVERVIEWS="YES",
                              NUM_THREADS=1)
-    os.replace(tmp, path)
     return path
 
 

@@ -17,25 +17,16 @@ from typing import Any
 
 from geoportal.core.errors import SourceError
 from pipelines.pointcloud import tile_origin
-
-TILE_SIZE = 1000.0
+from pipelines.tiles import SourceTile
 
 
 @dataclass(frozen=True)
-class Tile:
-    """One 1 km tile: its file and its lower-left corner in metres."""
-
-    path: Path
-    e_km: int
-    n_km: int
+class Tile(SourceTile):
+    """One delivered 1 km LiDAR tile; its key names its cache entries (``<E>_<N>``)."""
 
     @property
     def key(self) -> str:
         return f"{self.e_km}_{self.n_km}"
-
-    @property
-    def origin(self) -> tuple[float, float]:
-        return self.e_km * TILE_SIZE, self.n_km * TILE_SIZE
 
 
 def discover(raw_dir: Path, pattern: str, dataset_id: str) -> list[Tile]:

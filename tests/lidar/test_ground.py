@@ -17,8 +17,9 @@ from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps
 from pipelines.lidar.ground import SmrfParams, minimum_surface, smrf_ground
 from pipelines.lidar.kernels import near_surface
 from pipelines.lidar.products import LidarOptions, LidarParams, build_tile
-from pipelines.lidar.tiles import TILE_SIZE, discover
+from pipelines.lidar.tiles import discover
 from pipelines.pointcloud import Points, read_points, tile_origin
+from pipelines.tiles import TILE_SIZE
 
 NRW_GROUND = (2, 9, 26)  # ground, water, synthetic ground (NRW's class list)
 NOISE = (7, 18)

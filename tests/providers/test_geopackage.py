@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import struct
@@ -29,6 +28,7 @@ from pygeoapi.provider.base import (
 from geoportal.app.providers.geopackage import GeoPackageProvider
 from geoportal.app.providers.gpkg_geometry import wkb_offset
 from geoportal.app.providers.gpkg_sql import converter_for
+from geoportal.core.publish import swap_link
 
 EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
 EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
@@ -316,9 +316,7 @@ def test_symlink_swap_is_picked_up(tmp_path, points, polygons):
     provider = make(link / "layer.gpkg")
     assert provider.query(resulttype="hits")["numberMatched"] == len(points[1])
 
-    tmp_link = tmp_path / ".published.tmp"
-    tmp_link.symlink_to(v2)
-    os.replace(tmp_link, link)  # the publisher's atomic swap
+    swap_link(link, v2)  # the publisher's atomic swap
     assert provider.query(resulttype="hits")["numberMatched"] == 10
     assert provider.get("P00003")["id"] == "P00003"
     with pytest.raises(ProviderItemNotFoundError):

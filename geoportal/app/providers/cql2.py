@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from pygeofilter import ast, values
 from pygeofilter.parsers.cql2_json import parse as _parse_json
 from pygeofilter.parsers.cql2_text import parse as _parse_text
 
 from geoportal.core.errors import InvalidQueryError
+from geoportal.core.geometry import box_ring
 
 #: Segments per edge of a densified bounding-box literal: a lon/lat box edge of 10 km becomes
 #: ~300 m chords whose sagitta in UTM is a few millimetres.
@@ -146,12 +146,9 @@ def densified_box(minx: float, miny: float, maxx: float, maxy: float) -> values.
     """A bounding box as a polygon with :data:`ENVELOPE_SEGMENTS` vertices per edge."""
     if minx > maxx or miny > maxy:
         raise ValueError(f"bbox literal needs min <= max, got {[minx, miny, maxx, maxy]}")
-    t = np.linspace(0.0, 1.0, ENVELOPE_SEGMENTS + 1)[:-1]
-    xs = np.concatenate([minx + (maxx - minx) * t, np.full(t.size, maxx),
-                         maxx - (maxx - minx) * t, np.full(t.size, minx), [minx]])
-    ys = np.concatenate([np.full(t.size, miny), miny + (maxy - miny) * t,
-                         np.full(t.size, maxy), maxy - (maxy - miny) * t, [miny]])
+    xs, ys = box_ring((minx, miny, maxx, maxy), ENVELOPE_SEGMENTS)
     ring = [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+    ring.append([float(minx), float(miny)])
     return values.Geometry({"type": "Polygon", "coordinates": [ring]})
 
 

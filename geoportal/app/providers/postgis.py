@@ -29,7 +29,6 @@ Configuration: as pygeoapi's provider, plus ``order_key`` (optional)::
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from geoportal.app import pygeoapi_patches
 from geoportal.app.providers import cql2
 from geoportal.app.providers.errors import translate_errors
-from geoportal.app.providers.gpkg_bbox import _DENSIFY_STEP_DEG, _MAX_SEGMENTS_PER_EDGE
+from geoportal.core.geometry import projected_ring
 
 DEFAULT_ORDER_KEY = "fid"
 
@@ -101,14 +100,6 @@ def densified_box(box: list[float], crs: str, storage_crs: str,
                   always_xy: bool = False) -> shapely.Polygon:
     """The box's outline in ``storage_crs``, each edge split in steps of about 50 m."""
     half = len(box) // 2  # 4 numbers, or 6 with heights
-    a0, b0, a1, b1 = box[0], box[1], box[half], box[half + 1]
-    n = min(_MAX_SEGMENTS_PER_EDGE,
-            max(1, math.ceil(max(a1 - a0, b1 - b0) / _DENSIFY_STEP_DEG)))
-    steps = np.linspace(0.0, 1.0, n + 1)[:-1]
-    first = np.concatenate([a0 + (a1 - a0) * steps, np.full(n, a1), a1 - (a1 - a0) * steps,
-                            np.full(n, a0)])
-    second = np.concatenate([np.full(n, b0), b0 + (b1 - b0) * steps, np.full(n, b1),
-                             b1 - (b1 - b0) * steps])
+    corners = (box[0], box[1], box[half], box[half + 1])
     transformer = pyproj.Transformer.from_crs(get_crs(crs), get_crs(storage_crs), always_xy)
-    x, y = transformer.transform(first, second)
-    return shapely.Polygon(np.column_stack([x, y]))
+    return shapely.Polygon(np.column_stack(projected_ring(corners, transformer)))

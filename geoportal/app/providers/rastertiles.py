@@ -30,7 +30,6 @@ Leaflet, OpenLayers or MapLibre.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from contextvars import ContextVar
 from http import HTTPStatus
@@ -48,6 +47,7 @@ from rio_tiler.io import Reader
 from geoportal.app.providers.errors import translate_errors
 from geoportal.core import formats
 from geoportal.core.errors import ItemNotFoundError
+from geoportal.core.publish import atomic_write_bytes
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
 from pipelines.imagery.webtiles import ENCODINGS, STYLES, TMS, render_tile
 
@@ -188,10 +188,7 @@ class RasterTileProvider(BaseTileProvider):
         data = render_tile(mosaic, z, x, y, self.quality, self.style, fmt)
         if data is None:
             return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{y}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # two workers rendering the same tile both write whole files
+        atomic_write_bytes(path, data)  # two workers rendering the same tile: whole files
         return data
 
     def get_metadata(self, dataset: str, server_url: str, layer: str | None = None,

@@ -12,12 +12,14 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
+from geoportal.core.publish import atomic_write_bytes
+
 from . import cadastre, lidar, ortho, poi
 from . import geography as geo
 from . import scene as sc
 from .spec import SampleSpec
 from .surface import TileSurface
-from .writers import atomic_bytes, sha256, write_csv, write_geojson, write_gpkg
+from .writers import sha256, write_csv, write_geojson, write_gpkg
 
 GENERATOR_VERSION = "1.2.0"
 Progress = Callable[[str, int, int], None]
@@ -72,7 +74,7 @@ def generate(spec: SampleSpec, out_dir: Path, progress: Progress | None = None,
         "extent": [min(es) * 1000, min(ns) * 1000, (max(es) + 1) * 1000, (max(ns) + 1) * 1000],
         "tiles": tiles, "total_points": int(sum(t["points"] for t in tiles)), "files": files,
     }
-    atomic_bytes(out_dir / "manifest.json",
+    atomic_write_bytes(out_dir / "manifest.json",
                  json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
     report("done", 1, 1)
     del t0

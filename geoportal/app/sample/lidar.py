@@ -10,11 +10,12 @@ intermediate return above ground.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import laspy
 import numpy as np
+
+from geoportal.core.publish import atomic_path
 
 from . import scene as sc
 from .rng import rng_for
@@ -65,17 +66,16 @@ def write_tile(surface: TileSurface, path: Path, density: float, seed: int, year
     per_line = max(1, round(pulses / n_lines))
     header = make_header(e, n, year)
     backend = laspy.LazBackend.LazrsParallel if parallel else laspy.LazBackend.Lazrs
-    tmp = path.with_name(path.name + ".tmp")
     total = 0
-    # laspy picks compression from the suffix, and ".laz.tmp" is not ".laz": say it explicitly.
-    with laspy.open(tmp, mode="w", header=header, do_compress=path.suffix.lower() == ".laz",
-                    laz_backend=backend) as writer:
+    # Compression follows the suffix, which the temporary name keeps; said explicitly anyway.
+    with atomic_path(path) as tmp, laspy.open(
+            tmp, mode="w", header=header, do_compress=path.suffix.lower() == ".laz",
+            laz_backend=backend) as writer:
         for first in range(0, n_lines, chunk_lines):
             lines = np.arange(first, min(n_lines, first + chunk_lines))
             rec = _chunk(surface, rng, lines, n_lines, per_line, header, year)
             writer.write_points(rec)
             total += len(rec)
-    os.replace(tmp, path)
     return total
 
 

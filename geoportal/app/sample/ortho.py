@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,8 @@ import rasterio
 import rasterio.shutil
 from rasterio.transform import from_origin
 from rasterio.windows import Window
+
+from geoportal.core.publish import atomic_path
 
 from . import species as sp
 from .rng import rng_for
@@ -47,11 +48,10 @@ def write_tile(surface: TileSurface, path: Path, res: float, bands: str, seed: i
     }
     if count == 3:
         profile["photometric"] = "RGB"
-    tmp = path.with_name(path.name + ".tmp.tif")
     # JPEG 2000 is written by copying (GDAL's JP2 drivers cannot write window by window), so the
     # four bands go to a temporary GeoTIFF rendered in the same pass.
     rgbi_tmp = jp2_path.with_name(jp2_path.name + ".tmp.tif") if jp2_path else None
-    with contextlib.ExitStack() as stack:
+    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
         dst = stack.enter_context(rasterio.open(tmp, "w", **profile))
         rgbi = (stack.enter_context(rasterio.open(rgbi_tmp, "w", **{**profile, "count": 4}))
                 if rgbi_tmp else None)
@@ -64,22 +64,21 @@ def write_tile(surface: TileSurface, path: Path, res: float, bands: str, seed: i
         dst.descriptions = ("red", "green", "blue", "nir")[:count]
         if rgbi is not None:
             rgbi.descriptions = ("red", "green", "blue", "nir")
-    os.replace(tmp, path)
     if jp2_path is not None and rgbi_tmp is not None:
         _copy_jp2(rgbi_tmp, jp2_path)
 
 
 def _copy_jp2(tif: Path, jp2: Path) -> None:
     """Lossy JPEG 2000 like NRW's deliveries (deterministic: same pixels, same bytes)."""
-    tmp = jp2.with_name(jp2.name + ".tmp.jp2")
     try:
-        rasterio.shutil.copy(tif, tmp, driver="JP2OpenJPEG", QUALITY=50, REVERSIBLE="NO",
-                             RESOLUTIONS=4)
-        os.replace(tmp, jp2)
+        with atomic_path(jp2) as tmp:
+            try:
+                rasterio.shutil.copy(tif, tmp, driver="JP2OpenJPEG", QUALITY=50,
+                                     REVERSIBLE="NO", RESOLUTIONS=4)
+            finally:
+                Path(f"{tmp}.aux.xml").unlink(missing_ok=True)
     finally:
         tif.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)
 
 
 def _render(s: TileSurface, res: float, r0: int, rows: int, size: int, seed: int) -> np.ndarray:

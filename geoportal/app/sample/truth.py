@@ -13,7 +13,8 @@ import shapely
 
 from geoportal.app.sample import cadastre
 from geoportal.app.sample import scene as sc
-from pipelines.lidar.tiles import TILE_SIZE, discover
+from pipelines.lidar.tiles import discover
+from pipelines.tiles import TILE_SIZE
 
 
 def complete_sample_truth(raw_dir, pattern: str = "lidar/3dm_32_*_1_nw.laz"):

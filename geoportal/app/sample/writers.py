@@ -6,11 +6,12 @@ import csv
 import hashlib
 import io
 import json
-import os
 from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
+
+from geoportal.core.publish import atomic_path, atomic_write_bytes
 
 
 def sha256(path: Path) -> str:
@@ -21,40 +22,29 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_csv(path: Path, header: list[str], rows: list[list], sep: str = ",",
               encoding: str = "utf-8") -> int:
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=sep, lineterminator="\r\n" if encoding != "utf-8" else "\n")
     w.writerow(header)
     w.writerows(rows)
-    atomic_bytes(path, buf.getvalue().encode(encoding, errors="replace"))
+    atomic_write_bytes(path, buf.getvalue().encode(encoding, errors="replace"))
     return len(rows)
 
 
 def write_geojson(path: Path, features: list[dict]) -> int:
     """RFC 7946 FeatureCollection (WGS84, no ``crs`` member), coordinates rounded to ~1 cm."""
     fc = {"type": "FeatureCollection", "features": features}
-    atomic_bytes(path, json.dumps(fc, ensure_ascii=False, indent=None).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(fc, ensure_ascii=False, indent=None).encode("utf-8"))
     return len(features)
 
 
 def write_gpkg(path: Path, gdf: gpd.GeoDataFrame, layer: str, stamp: str) -> int:
     """GeoPackage with a fixed ``last_change`` timestamp so that reruns are byte-identical."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.gpkg")
-    if tmp.exists():
-        tmp.unlink()
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
     try:
-        gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+        with atomic_path(path) as tmp:
+            gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
-    os.replace(tmp, path)
     return len(gdf)
