@@ -320,9 +320,7 @@ class VectorTiles(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> VectorTiles:
-        if self.minzoom > self.maxzoom:
-            raise ValueError(f"minzoom {self.minzoom} is above maxzoom {self.maxzoom}")
-        return self
+        return _zooms_in_order(self, "minzoom", "maxzoom")
 
 
 class RasterTiles(Strict):
@@ -336,9 +334,15 @@ class RasterTiles(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> RasterTiles:
-        if self.min_zoom > self.max_zoom:
-            raise ValueError(f"min_zoom {self.min_zoom} is above max_zoom {self.max_zoom}")
-        return self
+        return _zooms_in_order(self, "min_zoom", "max_zoom")
+
+
+def _zooms_in_order[M: BaseModel](model: M, low: str, high: str) -> M:
+    """The zoom range check of both tile models (their keys follow tippecanoe and our style)."""
+    lo, hi = getattr(model, low), getattr(model, high)
+    if lo > hi:
+        raise ValueError(f"{low} {lo} is above {high} {hi}")
+    return model
 
 
 class PipelineRef(Strict):
