@@ -7,6 +7,10 @@ models; nothing else repeats a title, a licence or a CRS.
 
 Portal-wide facts (publisher, contact, the municipality's geocoding) live once in
 ``datasets/_portal.yml`` and are merged under each dataset, which may override them.
+
+Over 500 lines on purpose: this file *is* the schema of a ``datasets/*.yml`` file, the models
+in the order a YAML author reads them, with the loader that turns a validation error into the one
+line naming the file and key. Split, a reader would chase one description across modules.
 """
 
 from __future__ import annotations

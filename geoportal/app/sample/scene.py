@@ -6,6 +6,10 @@ trees and land cover, plus street trees along its edges. A cell's content is dra
 generators keyed by (seed, stream, e, n, block), so it is identical however many other cells
 are generated with it. Renderers (LiDAR, orthophoto) use the 3×3 neighbourhood of a tile,
 because crowns, roofs and streets reach across cell edges.
+
+Over 500 lines on purpose: the random streams of one cell are drawn in a fixed order across
+streets, blocks, parcels, buildings and trees; kept in one module, a change that would reorder
+them (and so change every sample file) is visible in one diff.
 """
 
 from __future__ import annotations
