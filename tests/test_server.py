@@ -254,3 +254,18 @@ def test_the_map_page_is_german_whatever_the_browser_prefers(server: str) -> Non
     assert '<html lang="de">' in page.text and ">English</a>" in page.text
     asked = requests.get(f"{server}/", params={"lang": "en"}, headers=english_browser, timeout=30)
     assert '<html lang="en">' in asked.text and ">Deutsch</a>" in asked.text
+
+
+def test_every_layer_url_the_start_up_prints_opens(server: str, portal: Settings) -> None:
+    """`geoportal serve` prints one URL per layer; rasters have no /items, so theirs differ."""
+    import yaml
+
+    from geoportal.app.server import entry_path
+
+    config = yaml.safe_load((portal.data_dir / "pygeoapi-runtime.yml").read_text("utf-8"))
+    paths = {rid: entry_path(rid, res) for rid, res in config["resources"].items()}
+    assert paths["orthophoto"] == "/collections/orthophoto/tiles"
+    assert paths["trees"] == "/collections/trees/items"
+    for rid, path in paths.items():
+        answer = requests.get(f"{server}{path}", params={"f": "json"}, timeout=60)
+        assert answer.status_code == 200, f"{rid}: {path} answered {answer.status_code}"

@@ -33,7 +33,8 @@ Echo = Callable[[str], None]
 class Runtime:
     config: Path
     openapi: Path
-    collections: list[str]
+    #: Served collection id → the path a person opens first (items, tiles or the collection).
+    collections: dict[str, str]
     missing: list[str]
 
     def env(self, settings: Settings) -> dict[str, str]:
@@ -60,7 +61,16 @@ def prepare(settings: Settings) -> Runtime:
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     atomic_write_text(openapi, generate_openapi_document(runtime, "yaml"))
     write_webmap_manifest(settings, config["resources"])
-    return Runtime(runtime, openapi, list(config["resources"]), missing)
+    entries = {rid: entry_path(rid, res) for rid, res in config["resources"].items()}
+    return Runtime(runtime, openapi, entries, missing)
+
+
+def entry_path(rid: str, resource: dict[str, Any]) -> str:
+    """Where a collection is opened: its items if it has features, else its tiles, else the
+    collection page (a coverage answers only with a ``subset``, which the page links to)."""
+    kinds = {p.get("type") for p in resource.get("providers", [])}
+    suffix = "/items" if "feature" in kinds else "/tiles" if "tile" in kinds else ""
+    return f"/collections/{rid}{suffix}"
 
 
 def write_webmap_manifest(settings: Settings, resources: dict[str, Any]) -> Path:
@@ -146,8 +156,8 @@ def serve_forever(settings: Settings, host: str, port: int, workers: int, echo: 
     for label, path in [("landing page", "/"), ("collections", "/collections"),
                         ("OpenAPI", "/openapi"), ("conformance", "/conformance")]:
         echo(f"  {label:<13} {base}{path}")
-    for rid in runtime.collections:
-        echo(f"  {rid:<13} {base}/collections/{rid}/items")
+    for rid, path in runtime.collections.items():
+        echo(f"  {rid:<13} {base}{path}")
     env = {**os.environ, **runtime.env(settings)}
     try:
         return subprocess.call(gunicorn_command(host, port, workers), env=env, cwd=settings.root)
