@@ -45,6 +45,16 @@ def answer(server: str, path: str) -> tuple[int, dict]:
     # was a 500 with the right message
     (f"{COVERAGE}?bbox=1,2,3", 400, "bbox should be either 4 values"),
     (f"{COVERAGE}?subset=foo", 400, "Invalid subset"),
+    # were 500s: six numbers unpacked into four, a box beside the data, bbox-crs not a number
+    (f"{COVERAGE}?bbox=1,2,3,4,5,6", 400, "a coverage is 2D"),
+    (f"{COVERAGE}?bbox=0,0,1,1", 400, "lies outside the coverage"),
+    (f"{COVERAGE}?bbox=0,0,0,0", 400, "is empty"),
+    (f"{COVERAGE}?bbox=6.86,51.30,6.87,51.31&bbox-crs=EPSG:99999", 400, "is not a known CRS"),
+    (f"{COVERAGE}?bbox=6.86,51.30,6.87,51.31&bbox-crs=nonsense", 400, "expected a CRS URI"),
+    # an unknown tile matrix set: was a 500 (vector tiles), 200 (map tiles), 204 (a vector tile)
+    (f"{VECTOR_TILES}/NoSuchTMS", 404, "no tile matrix set 'NoSuchTMS'"),
+    (f"{MAP_TILES}/NoSuchTMS", 404, "no tile matrix set 'NoSuchTMS'"),
+    (f"{VECTOR_TILES}/NoSuchTMS/15/1/1?f=mvt", 404, "no tile matrix set 'NoSuchTMS'"),
 ])
 def test_a_bad_request_is_a_client_error_with_a_message(server: str, path: str, status: int,
                                                         says: str) -> None:
@@ -99,3 +109,36 @@ def test_client_errors_are_logged_without_a_traceback(server: str, portal: Setti
     line = next(i for i, text in enumerate(log.splitlines()) if "no-such-feature-for-the-log'"
                 in text and "ERROR" in text)
     assert "Traceback" not in log.splitlines()[line + 1]
+
+
+def test_a_coverage_bbox_in_crs84_is_cut_in_the_data_crs(server, extent) -> None:
+    """The box given as the standard writes it (a CRS URI, lon/lat) answers the grid in EPSG:25832
+    (was a 500: pygeoapi's provider only took an EPSG number)."""
+    from pyproj import Transformer
+
+    left, bottom, _, _ = extent
+    to_lonlat = Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    (lon0, lon1), (lat0, lat1) = to_lonlat.transform([left + 100, left + 200],
+                                                     [bottom + 100, bottom + 200])
+    response = requests.get(f"{server}{COVERAGE}", timeout=60, params={
+        "bbox": f"{lon0},{lat0},{lon1},{lat1}", "f": "json",
+        "bbox-crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"})
+    assert response.status_code == 200, response.text[:300]
+    x_axis = response.json()["domain"]["axes"]["x"]
+    assert left + 99 < x_axis["start"] < x_axis["stop"] < left + 201, x_axis
+
+
+def test_writes_to_a_collection_are_not_offered(server: str) -> None:
+    """POST, PUT, DELETE on features: 405 with the methods offered (POST without a body type was
+    a 500); a POST with a CQL2 JSON filter is a query and still answers."""
+    for method, path in [("POST", FEATURES), ("PUT", f"{FEATURES}/1"),
+                         ("DELETE", f"{FEATURES}/1")]:
+        response = requests.request(method, server + path, timeout=60)
+        assert response.status_code == 405, (method, response.text[:200])
+        assert "GET" in response.headers["Allow"]
+        assert "read-only" in response.json()["description"]
+    query = requests.post(f"{server}{FEATURES}?f=json", timeout=60,
+                          headers={"Content-Type": "application/query-cql-json"},
+                          data='{"op": "=", "args": [{"property": "name"}, "no such school"]}')
+    assert query.status_code == 200, query.text[:300]
+    assert query.json()["features"] == []

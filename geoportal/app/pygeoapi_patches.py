@@ -16,8 +16,10 @@ message; a client error is logged as one line, without a traceback.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import ChainMap
+from collections.abc import Callable
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
@@ -126,6 +128,41 @@ def get_collection_coverage(api: Any, request: Any, dataset: str) -> tuple[dict,
 _original_coverage = pygeoapi_coverages.get_collection_coverage
 
 
+def known_tile_matrix_set(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a tiles endpoint so a tile matrix set the collection does not offer is a 404.
+
+    pygeoapi hands the name to the provider unchecked: its tippecanoe provider fails on
+    ``None.upper()`` (a 500) for the metadata and answers 204 for a tile, and a map tile set
+    answers 200 with the metadata of the one it has.
+    """
+    if getattr(function, "_checks_tile_matrix_set", False):  # apply() may run twice
+        return function
+
+    @functools.wraps(function)
+    def wrapped(api: Any, request: Any, dataset: str | None = None,
+                matrix_id: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        schemes = _tile_schemes(api.config["resources"].get(dataset or ""))
+        if matrix_id is not None and schemes and matrix_id not in schemes:
+            headers = request.get_response_headers(**api.api_headers)
+            headers, status, content = api.get_exception(
+                HTTPStatus.NOT_FOUND, headers, "json", "NotFound",
+                f"no tile matrix set {matrix_id!r}: {dataset} has tiles in {', '.join(schemes)}")
+            headers["Content-Type"] = "application/json"
+            return headers, status, content
+        return function(api, request, dataset, matrix_id, *args, **kwargs)
+
+    wrapped._checks_tile_matrix_set = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _tile_schemes(resource: dict[str, Any] | None) -> list[str]:
+    """The tile matrix sets a collection's tile provider is configured with (empty if none)."""
+    for provider in (resource or {}).get("providers", []):
+        if provider.get("type") == "tile":
+            return [str(s) for s in provider.get("options", {}).get("schemes", [])]
+    return []
+
+
 def apply() -> None:
     """Install the replacements where pygeoapi's API modules imported the originals."""
     from pygeoapi.api import itemtypes, maps
@@ -145,3 +182,8 @@ def apply() -> None:
     cql2.install()
     # map tiles: f=png or f=jpeg as asked, with the matching media type
     rastertiles.install()
+    # every tiles endpoint: an unknown tile matrix set is a 404 (installed last: checked first)
+    from pygeoapi.api import tiles
+
+    for name in ("get_collection_tiles_metadata", "get_collection_tiles_data"):
+        setattr(tiles, name, known_tile_matrix_set(getattr(tiles, name)))

@@ -66,6 +66,7 @@ def german_by_default(app: WSGIApp) -> WSGIApp:
 
 
 WHOLE_COVERAGE = re.compile(r"^/collections/[^/]+/coverage/?$")
+ITEMS_PATH = re.compile(r"^/collections/[^/]+/items(?:/(?P<item>[^/]+))?/?$")
 
 
 def require_subset(app: WSGIApp) -> WSGIApp:
@@ -89,6 +90,38 @@ def require_subset(app: WSGIApp) -> WSGIApp:
             start_response("400 BAD REQUEST", [("Content-Type", "application/json"),
                                                ("Content-Length", str(len(body)))])
             return [body]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def read_only_collections(app: WSGIApp) -> WSGIApp:
+    """Answer writes to features with 405 and the methods a collection does offer.
+
+    No collection is editable (the registry publishes; clients read). pygeoapi routes POST, PUT
+    and DELETE to its transactions anyway: a POST without a body type ends in a view returning
+    None (a 500), the others in 400 "Collection is not editable". A POST with a CQL2 JSON body
+    is a query and goes through.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        match = ITEMS_PATH.match(environ.get("PATH_INFO", ""))
+        if match and method not in {"GET", "HEAD", "OPTIONS"}:
+            one_item = match.group("item") is not None
+            content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip()
+            if one_item or method != "POST" or content_type in {"", "application/geo+json"}:
+                allow = "GET, HEAD, OPTIONS" if one_item else "GET, HEAD, OPTIONS, POST"
+                body = json.dumps({
+                    "code": "OperationNotSupported",
+                    "description": f"{method} is not offered: the collections are read-only"
+                                   + ("" if one_item else "; POST takes a CQL2 JSON filter "
+                                      "(Content-Type: application/query-cql-json)"),
+                }).encode()
+                start_response("405 METHOD NOT ALLOWED", [
+                    ("Content-Type", "application/json"), ("Allow", allow),
+                    ("Content-Length", str(len(body)))])
+                return [body]
         return app(environ, start_response)
 
     return wrapped
@@ -199,7 +232,7 @@ def web_roots(home: Path) -> dict[str, Path]:
 pygeoapi_patches.apply()
 formats.register_mimetypes()  # the download server guesses types from suffixes
 settings = Settings.from_env()
-APP.wsgi_app = declare_utf8(german_by_default(require_subset(DispatcherMiddleware(  # type: ignore[method-assign]
+routes: WSGIApp = DispatcherMiddleware(
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
                    "/assets": web_assets(web_roots(settings.root)),
                    # the citizens' map's manifest, written by geoportal.app.server.prepare
@@ -207,5 +240,11 @@ APP.wsgi_app = declare_utf8(german_by_default(require_subset(DispatcherMiddlewar
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),
                    "/economy": single_file(settings.root / "web" / "src" / "economy.html")}
-))))
+)
+#: What every request passes through, innermost first: each layer is one rule, swappable alone.
+LAYERS: tuple[Callable[[WSGIApp], WSGIApp], ...] = (
+    require_subset, read_only_collections, german_by_default, declare_utf8)
+for layer in LAYERS:
+    routes = layer(routes)
+APP.wsgi_app = routes  # type: ignore[method-assign]
 app = APP

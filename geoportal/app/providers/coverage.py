@@ -5,7 +5,11 @@ given backwards (``x(350100:350000)``) or lying beside the data ends in rasterio
 do not overlap raster" as a 500; a single value (``x(350000)``) in an IndexError; a subset of one
 axis only (``x(a:b)``) is silently ignored and the *whole* mosaic is read and sent, which is what
 :func:`geoportal.app.wsgi.require_subset` exists to prevent. Here each of those is a 400 that says
-what a valid subset is, with the coverage's own extent.
+what a valid subset is, with the coverage's own extent. The same for ``bbox``: six numbers (the
+provider unpacks four: a 500), a box beside the data (rasterio's error as a 500), and a
+``bbox-crs`` given as the URI the standard asks for (the provider only takes an EPSG number: a
+500). The box is transformed into the data's CRS here with its edges densified, so the provider
+cuts the grid in native coordinates; lon/lat order as pygeoapi reads every ``bbox``.
 
 Configuration: as pygeoapi's ``rasterio`` provider::
 
@@ -18,12 +22,20 @@ Configuration: as pygeoapi's ``rasterio`` provider::
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
+import pyproj
 from pygeoapi.provider.rasterio_ import RasterioProvider
 
 from geoportal.app.providers.errors import translate_errors
 from geoportal.core.errors import InvalidQueryError
+from geoportal.core.geometry import transform_bounds
+
+#: ``bbox-crs`` as the standard writes it (a URI), as a code, or as pygeoapi's default number.
+EPSG_URI = re.compile(r"^(?:https?://www\.opengis\.net/def/crs/EPSG/0/|EPSG:)(\d+)$", re.I)
+CRS84_URIS = {"http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+              "https://www.opengis.net/def/crs/OGC/1.3/CRS84", "CRS84", "OGC:CRS84"}
 
 
 @translate_errors
@@ -31,16 +43,55 @@ class CoverageProvider(RasterioProvider):
     """OGC API Coverages from one raster file; spatial subsets must name a part of it."""
 
     def query(self, properties: list | None = None, subsets: dict | None = None,
-              bbox: list | None = None, **kwargs: Any) -> Any:
+              bbox: list | None = None, bbox_crs: int | str = 4326, **kwargs: Any) -> Any:
         subsets = subsets or {}
         self._check_spatial_subset(subsets)
-        return super().query(properties=properties or [], subsets=subsets, bbox=bbox, **kwargs)
+        if bbox:
+            if any(axis in subsets for axis in self._spatial_axes()):
+                raise InvalidQueryError("bbox and a subset of x/y exclude each other: give one")
+            bbox, bbox_crs = self._native_bbox(bbox, bbox_crs)
+        return super().query(properties=properties or [], subsets=subsets, bbox=bbox or [],
+                             bbox_crs=bbox_crs, **kwargs)
+
+    def _spatial_axes(self) -> tuple[str, str]:
+        return (self._coverage_properties["x_axis_label"],
+                self._coverage_properties["y_axis_label"])
+
+    def _native_bbox(self, bbox: list, bbox_crs: int | str) -> tuple[list[float], int]:
+        """The box in the data's CRS (EPSG number and bounds), or a 400 saying what is wrong."""
+        if len(bbox) != 4:
+            raise InvalidQueryError(f"bbox has {len(bbox)} numbers; a coverage is 2D: give "
+                                    "minx,miny,maxx,maxy")
+        if not all(math.isfinite(v) for v in bbox) or bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
+            raise InvalidQueryError(f"bbox {','.join(map(_number, bbox))} is empty: give "
+                                    "minx,miny,maxx,maxy with min smaller than max")
+        source = _bbox_crs(bbox_crs)
+        native = pyproj.CRS.from_user_input(self._data.crs.to_wkt())
+        code = native.to_epsg()
+        if code is None:  # the provider needs an EPSG number; keep its own reprojection
+            return list(bbox), source.to_epsg() or 4326
+        try:
+            box = transform_bounds(tuple(bbox), source, native)
+        except pyproj.exceptions.ProjError as err:
+            raise InvalidQueryError(f"bbox cannot be transformed to {native.name}: {err}") from err
+        left, bottom, right, top = self._data.bounds
+        if not all(map(math.isfinite, box)) or box[2] <= left or box[0] >= right or \
+                box[3] <= bottom or box[1] >= top:
+            raise InvalidQueryError(f"bbox {','.join(map(_number, bbox))} lies outside the "
+                                    f"coverage, which is {self._extent()} ({self._data.crs})")
+        return list(box), code
+
+    def _extent(self) -> str:
+        """The whole coverage as a subset expression, e.g. ``x(350000:352000),y(…:…)``."""
+        x, y = self._spatial_axes()
+        left, bottom, right, top = self._data.bounds
+        return f"{x}({_number(left)}:{_number(right)}),{y}({_number(bottom)}:{_number(top)})"
 
     def _check_spatial_subset(self, subsets: dict[str, list]) -> None:
         """Both horizontal axes as ``low:high`` numbers that overlap the data, or neither."""
-        x, y = self._coverage_properties["x_axis_label"], self._coverage_properties["y_axis_label"]
+        x, y = self._spatial_axes()
         left, bottom, right, top = self._data.bounds
-        extent = f"{x}({_number(left)}:{_number(right)}),{y}({_number(bottom)}:{_number(top)})"
+        extent = self._extent()
         given = [axis for axis in (x, y) if axis in subsets]
         if not given:
             return
@@ -63,6 +114,21 @@ class CoverageProvider(RasterioProvider):
             asked = f"{x}({_number(x0)}:{_number(x1)}),{y}({_number(y0)}:{_number(y1)})"
             raise InvalidQueryError(f"subset {asked} lies outside the coverage, which is "
                                     f"{extent} ({self._data.crs})")
+
+
+def _bbox_crs(value: int | str) -> pyproj.CRS:
+    """``bbox-crs`` as a CRS: an EPSG URI or code, CRS84, or pygeoapi's default EPSG number."""
+    text = str(value).strip()
+    if text in CRS84_URIS:
+        return pyproj.CRS.from_epsg(4326)  # read lon/lat like every bbox here
+    match = EPSG_URI.match(text) or re.fullmatch(r"(\d+)", text)
+    if match is None:
+        raise InvalidQueryError(f"bbox-crs {text!r}: expected a CRS URI such as "
+                                "http://www.opengis.net/def/crs/EPSG/0/25832")
+    try:
+        return pyproj.CRS.from_epsg(int(match.group(1)))
+    except pyproj.exceptions.CRSError as err:
+        raise InvalidQueryError(f"bbox-crs {text!r} is not a known CRS") from err
 
 
 def _number(value: float) -> str:
