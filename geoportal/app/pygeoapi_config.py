@@ -33,6 +33,9 @@ OUTPUT_CRS = [
     "http://www.opengis.net/def/crs/EPSG/0/4326",
     "http://www.opengis.net/def/crs/EPSG/0/3857",
 ]
+#: The tile matrix sets every tiled layer is offered in (a fresh list per provider: YAML would
+#: write a shared one as an anchor).
+TILE_MATRIX_SETS = ("WebMercatorQuad",)
 # Ratingen's municipal area in WGS84, the default extent of every collection.
 CITY_BBOX = [6.77, 51.25, 6.96, 51.36]
 
@@ -143,7 +146,7 @@ def _vector_tiles_provider(d: Dataset) -> dict[str, Any] | None:
         "name": "MVT-tippecanoe",
         "data": f"{TILES}/{d.id}",
         "options": {"zoom": {"min": zoom.minzoom, "max": zoom.maxzoom},
-                    "schemes": ["WebMercatorQuad"]},
+                    "schemes": list(TILE_MATRIX_SETS)},
         "format": formats.get("mvt").pygeoapi_block(),
     }
 
@@ -162,7 +165,7 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
         "name": "geoportal.app.providers.rastertiles.RasterTileProvider",
         "data": f"{PUBLISHED}/{d.id}",
         "options": {"zoom": {"min": tiles.min_zoom, "max": tiles.max_zoom},
-                    "schemes": ["WebMercatorQuad"],
+                    "schemes": list(TILE_MATRIX_SETS),
                     "cache_dir": f"{TILES}/{d.id}",
                     "style": tiles.style,
                     "quality": tiles.quality},
@@ -173,9 +176,9 @@ def _raster_tiles_provider(d: Dataset) -> dict[str, Any] | None:
 def _coverage_provider(d: Dataset) -> dict[str, Any] | None:
     """OGC API Coverages from the published mosaic (a VRT of the tile COGs) via rasterio.
 
-    pygeoapi's rasterio provider (ours checks ``subset`` first) takes a single file; cut-outs
-    work with ``subset=x(..),y(..)`` in the native CRS (a UTM ``bbox`` or ``bbox-crs`` gives a
-    500, see stack-facts).
+    pygeoapi's rasterio provider takes a single file; ours checks ``subset``, ``bbox`` and
+    ``bbox-crs`` first and cuts a ``bbox`` in the native CRS (pygeoapi's own gave a 500 for a
+    ``bbox-crs`` URI, see stack-facts).
     """
     if not d.serve.coverage:
         return None

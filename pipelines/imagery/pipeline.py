@@ -117,7 +117,7 @@ class OrthophotoPipeline(Pipeline):
         return self.params.workers or self.settings.workers or os.cpu_count() or 1
 
     def task(self, unit: WorkUnit) -> TileTask:
-        cache = self.settings.data_dir / "cache" / "imagery" / self.dataset.id
+        cache = self.context.cache_dir("imagery") / self.dataset.id
         return TileTask(unit.params["tile"], self.params.product or self.dataset.id,
                         cache, self.spec, select_encoder(self.encoder).name,
                         self.dataset.source.crs, self.params.resolution)

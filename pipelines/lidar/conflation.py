@@ -34,7 +34,6 @@ from pipelines.lidar.score import match
 from pipelines.lidar.tiles import Tile, discover
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
-from pipelines.tiles import TILE_SIZE
 from pipelines.vector import VectorParams, VectorPipeline
 
 DEFAULT_MAX_DISTANCE_M = 3.0
@@ -119,8 +118,7 @@ def flight_year(tiles: list[Tile]) -> int | None:
 
 def coverage(tiles: list[Tile]) -> shapely.Geometry:
     """The scanned area: the union of the 1 km tile squares."""
-    squares = [shapely.box(*t.origin, t.origin[0] + TILE_SIZE, t.origin[1] + TILE_SIZE)
-               for t in tiles]
+    squares = [shapely.box(*t.bounds) for t in tiles]
     return shapely.union_all(squares) if squares else shapely.Polygon()
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
-from geoportal.core.publish import atomic_write_bytes
+from geoportal.core.publish import atomic_write_bytes, sha256_file
 
 from . import cadastre, lidar, ortho, poi
 from . import geography as geo
 from . import scene as sc
 from .spec import SampleSpec
 from .surface import TileSurface
-from .writers import sha256, write_csv, write_geojson, write_gpkg
+from .writers import write_csv, write_geojson, write_gpkg
 
 GENERATOR_VERSION = "1.2.0"
 Progress = Callable[[str, int, int], None]
@@ -61,7 +61,7 @@ def generate(spec: SampleSpec, out_dir: Path, progress: Progress | None = None,
     for p in sorted(out_dir.rglob("*")):
         if p.is_file() and p.name != "manifest.json" and ".tmp" not in p.name:
             rel = str(p.relative_to(out_dir))
-            files[rel] = {"sha256": sha256(p), "bytes": p.stat().st_size}
+            files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             if rel in counts:
                 files[rel]["rows"] = counts[rel]
     for t in tiles:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -12,14 +11,6 @@ import geopandas as gpd
 import pyogrio
 
 from geoportal.core.publish import atomic_path, atomic_write_bytes
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_csv(path: Path, header: list[str], rows: list[list], sep: str = ",",
