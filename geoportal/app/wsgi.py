@@ -12,6 +12,7 @@ import mimetypes
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,16 @@ WHOLE_COVERAGE = re.compile(r"^/collections/[^/]+/coverage/?$")
 ITEMS_PATH = re.compile(r"^/collections/[^/]+/items(?:/(?P<item>[^/]+))?/?$")
 
 
+def json_error(start_response: Callable[..., Any], status: HTTPStatus, code: str,
+               description: str, headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    """An OGC API exception answer (``code``, ``description``) sent by a middleware itself."""
+    body = json.dumps({"code": code, "description": description}).encode()
+    start_response(f"{status.value} {status.phrase.upper()}", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        *(headers or [])])
+    return [body]
+
+
 def require_subset(app: WSGIApp) -> WSGIApp:
     """Refuse a coverage request without ``subset``/``bbox`` with a 400 that says what to do.
 
@@ -81,15 +92,10 @@ def require_subset(app: WSGIApp) -> WSGIApp:
         query = environ.get("QUERY_STRING", "")
         if WHOLE_COVERAGE.match(environ.get("PATH_INFO", "")) and \
                 not re.search(r"(^|&)(subset|bbox)=", query):
-            body = json.dumps({
-                "code": "MissingParameterValue",
-                "description": "give subset=x(minx:maxx),y(miny:maxy) in EPSG:25832 (or bbox); "
-                               "the whole coverage is too large to send at once — the tile COGs "
-                               "under /downloads are the download for whole areas",
-            }).encode()
-            start_response("400 BAD REQUEST", [("Content-Type", "application/json"),
-                                               ("Content-Length", str(len(body)))])
-            return [body]
+            return json_error(start_response, HTTPStatus.BAD_REQUEST, "MissingParameterValue",
+                              "give subset=x(minx:maxx),y(miny:maxy) in EPSG:25832 (or bbox); "
+                              "the whole coverage is too large to send at once — the tile COGs "
+                              "under /downloads are the download for whole areas")
         return app(environ, start_response)
 
     return wrapped
@@ -112,16 +118,11 @@ def read_only_collections(app: WSGIApp) -> WSGIApp:
             content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip()
             if one_item or method != "POST" or content_type in {"", "application/geo+json"}:
                 allow = "GET, HEAD, OPTIONS" if one_item else "GET, HEAD, OPTIONS, POST"
-                body = json.dumps({
-                    "code": "OperationNotSupported",
-                    "description": f"{method} is not offered: the collections are read-only"
-                                   + ("" if one_item else "; POST takes a CQL2 JSON filter "
-                                      "(Content-Type: application/query-cql-json)"),
-                }).encode()
-                start_response("405 METHOD NOT ALLOWED", [
-                    ("Content-Type", "application/json"), ("Allow", allow),
-                    ("Content-Length", str(len(body)))])
-                return [body]
+                return json_error(
+                    start_response, HTTPStatus.METHOD_NOT_ALLOWED, "OperationNotSupported",
+                    f"{method} is not offered: the collections are read-only"
+                    + ("" if one_item else "; POST takes a CQL2 JSON filter "
+                       "(Content-Type: application/query-cql-json)"), [("Allow", allow)])
         return app(environ, start_response)
 
     return wrapped
