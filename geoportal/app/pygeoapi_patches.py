@@ -11,7 +11,9 @@ A ``limit`` over the maximum is refused (``on_exceed: error``) with a message th
 
 A tile index beyond the tile matrix set (zoom 30) is "no such tile" (404) for every tile provider,
 not an IndexError (500); a malformed coverage ``bbox`` is a 400, not pygeoapi's 500 with the same
-message; a client error is logged as one line, without a traceback.
+message; a tile matrix set a collection does not offer is a 404 on every tiles endpoint (it
+was a 500, a 204 or another set's metadata); a client error is logged as one line, without a
+traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyproj
 from pygeoapi import api as pygeoapi_api
 from pygeoapi import crs as pygeoapi_crs
 from pygeoapi.api import coverages as pygeoapi_coverages
+from pygeoapi.provider import filter_providers_by_type
 from pygeoapi.provider.tile import BaseTileProvider
 from pygeoapi.util import get_typed_value
 
@@ -157,10 +160,8 @@ def known_tile_matrix_set(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _tile_schemes(resource: dict[str, Any] | None) -> list[str]:
     """The tile matrix sets a collection's tile provider is configured with (empty if none)."""
-    for provider in (resource or {}).get("providers", []):
-        if provider.get("type") == "tile":
-            return [str(s) for s in provider.get("options", {}).get("schemes", [])]
-    return []
+    provider = filter_providers_by_type((resource or {}).get("providers", []), "tile") or {}
+    return [str(s) for s in provider.get("options", {}).get("schemes", [])]
 
 
 def apply() -> None:
