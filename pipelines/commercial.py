@@ -92,6 +92,16 @@ class CommercialParams(VectorParams):
     targets: dict[str, Target] = Field(default_factory=dict)
     amenities: dict[str, Amenity] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _known_targets(self) -> CommercialParams:
+        """An amenity counted at a target names one of ``targets`` (checked when the registry
+        loads, like every other parameter mistake)."""
+        for key, amenity in self.amenities.items():
+            if amenity.target is not None and amenity.target not in self.targets:
+                raise ValueError(f"amenities.{key}: unknown target {amenity.target!r}; "
+                                 f"known: {sorted(self.targets)}")
+        return self
+
 
 class CommercialPipeline(VectorPipeline):
     """Offers read and conformed like any point layer, then measured on the road network."""
@@ -172,10 +182,6 @@ class CommercialPipeline(VectorPipeline):
         produced = {f"{key}_{suffix}" for key, target in targets.items()
                     for suffix in (*TARGET_SUFFIXES, *target.also)}
         produced |= {f"{key}_within_walk" for key in amenities}
-        for key, amenity in amenities.items():
-            if amenity.target is not None and amenity.target not in targets:
-                raise self._error(f"pipeline.params.amenities.{key}: unknown target "
-                                  f"{amenity.target!r}; known: {sorted(targets)}")
         declared = {p.name for p in self.dataset.schema.properties if p.computed}
         if produced != declared:
             raise self._error(

@@ -49,6 +49,8 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
      "pipeline.params.walking_distance: unknown key; did you mean 'walking_distance_m'?"),
     ("commercial_spaces", {"amenities": {"x": {"dataset": "schools", "target": "bus_stop"}}},
      "pipeline.params.amenities.x: expected exactly one of"),
+    ("commercial_spaces", {"amenities": {"x": {"target": "bus_stopz"}}},
+     "unknown target 'bus_stopz'; known: ["),
     ("schools", {"tiles": {"max_zoom": 16}},
      "pipeline.params.tiles.max_zoom: unknown key; did you mean 'maxzoom'?"),
     ("schools", {"tiles": {"minzoom": 17}}, "pipeline.params.tiles: minzoom 17 is "
