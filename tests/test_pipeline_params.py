@@ -22,6 +22,8 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
      "pipeline.params.band: unknown key; did you mean 'bands'?"),
     ("orthophoto", {"bands": [0, 1, 2]}, "pipeline.params.bands.0: Input should be greater"),
     ("orthophoto", {"encoder": "turbo"}, "pipeline.params.encoder: expected one of"),
+    ("orthophoto", {"min_zoom": 18, "max_zoom": 12},
+     "pipeline.params: min_zoom 18 is above max_zoom 12"),
     ("terrain_dtm", {"ground_classes": 2}, "pipeline.params.ground_classes: Input should be a "
                                            "valid tuple (got 2)"),
     ("terrain_dtm", {"smrf": {"windo_m": 18}},

@@ -307,6 +307,17 @@ class Params(Strict):
     :meth:`vector_tiles` and :meth:`raster_tiles`, so neither reads parameter names itself.
     """
 
+    @model_validator(mode="after")
+    def _tiles_consistent(self) -> Params:
+        """A kind that derives its tiles from keys of its own (an orthophoto's ``min_zoom`` and
+        ``max_zoom``) has them checked when the registry loads, not when the config renders."""
+        try:
+            self.vector_tiles()
+            self.raster_tiles()
+        except ValidationError as err:
+            raise ValueError(str(err.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        return self
+
     def vector_tiles(self) -> VectorTiles:
         """The zoom range of the layer's vector tiles (when the dataset serves them)."""
         return VectorTiles()
