@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,6 +216,51 @@ def _point_from_wkt(raw: str, line: int, column: str, report: RejectsReport) -> 
     return None
 
 
+# ---------------------------------------------------------------------------- CKAN datastore
+
+
+def read_ckan_datastore(path: Path, source: Source, report: RejectsReport) -> RawTable:
+    """A saved CKAN ``datastore_search`` answer: its ``result.records`` as a table of text.
+
+    City portals running CKAN (Düsseldorf among them) publish their tables through the
+    DataStore API; the saved answer is JSON whose records carry coordinates in columns, often
+    as text and sometimes zone-prefixed (``32347877``, EPSG:4647). Values are read as the
+    text they are, so the same conversions and checks as for a CSV apply.
+    """
+    records, columns = _datastore_records(path)
+    personal = personal_fields(columns)
+    kept = [c for c in columns if c not in personal]
+    frame = pd.DataFrame([["" if r.get(c) is None else str(r.get(c)) for c in kept]
+                          for r in records], columns=kept, dtype=object)
+    missing = [c for c in _geometry_columns(source) if c not in kept]
+    if missing:
+        raise SourceFormatError(
+            f"{path}: geometry column(s) {missing} not found; the records have fields {kept}")
+    lines = np.arange(1, len(frame) + 1)  # the record's position in result.records
+    geometry = _points_from_columns(frame, source, lines, report)
+    return RawTable(frame, geometry, lines, CRS.from_user_input(source.crs), personal,
+                    source.decimal)
+
+
+def _datastore_records(path: Path) -> tuple[list[dict], list[str]]:
+    try:
+        answer = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceFormatError(f"{path}: not a JSON file ({exc})") from None
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("records"), list):
+        raise SourceFormatError(
+            f"{path}: not a CKAN datastore_search answer (expected an object with "
+            f"result.records, as /api/3/action/datastore_search returns)")
+    if result.get("total") is not None and result["total"] > len(result["records"]):
+        raise SourceFormatError(
+            f"{path}: holds {len(result['records'])} of {result['total']} records (one page of "
+            f"a paged answer); save the whole table (limit >= total) so no row is lost")
+    fields = [f["id"] for f in result.get("fields", []) if isinstance(f, dict) and "id" in f]
+    columns = fields or list(dict.fromkeys(k for r in result["records"] for k in r))
+    return result["records"], columns
+
+
 # --------------------------------------------------------------------------------------- OGR
 
 
@@ -285,11 +331,27 @@ def check_plausible_crs(path: Path, table: RawTable) -> None:
         raise CRSMismatchError(
             f"{path}: coordinates ({minx:.6g} {miny:.6g} … {maxx:.6g} {maxy:.6g}) lie outside the "
             f"area of {table.crs.name}; the registry's source.crs is probably wrong"
-        )
+            + _zone_prefix_hint(table.crs, minx, maxx))
+
+
+#: UTM CRSs whose eastings carry the zone number in front (``32347877`` for zone 32, E 347877).
+ZONE_PREFIXED = {"EPSG:25832": "EPSG:4647", "EPSG:25833": "EPSG:5650"}
+
+
+def _zone_prefix_hint(crs: CRS, minx: float, maxx: float) -> str:
+    """Name the zone-prefixed CRS when the eastings are plain UTM with the zone in front."""
+    epsg = f"EPSG:{crs.to_epsg()}"
+    zone = epsg[-2:]
+    prefixed = ZONE_PREFIXED.get(epsg)
+    if prefixed and all(int(v) // 1_000_000 == int(zone) for v in (minx, maxx)):
+        return (f" — the eastings start with the zone number {zone} ({int(minx)}): give "
+                f"source.crs {prefixed!r}, the zone-prefixed form of {epsg}")
+    return ""
 
 
 READERS: dict[str, Reader] = {
     "csv": read_csv_points,
+    "ckan-datastore": read_ckan_datastore,
     "geojson": read_ogr,
     "gpkg": read_ogr,
     "shp": read_ogr,

@@ -92,7 +92,7 @@ def test_registry_error_is_a_value_error(registry_copy: Path) -> None:
 
 def test_csv_source_needs_coordinates(registry_copy: Path) -> None:
     edit(registry_copy / "trees.yml", lambda d: d["source"].pop("geometry"))
-    with pytest.raises(RegistryError, match="source: a CSV source needs 'geometry'"):
+    with pytest.raises(RegistryError, match="source: a csv source needs 'geometry'"):
         load_registry(registry_copy)
 
 

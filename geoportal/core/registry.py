@@ -138,7 +138,10 @@ class Geocoding(Strict):
     regional_key: str
 
 
-SourceFormat = Literal["csv", "geojson", "gpkg", "shp", "gml", "laz", "tif", "jp2"]
+#: ``ckan-datastore``: a CKAN ``datastore_search`` answer saved as JSON (``result.records``), the
+#: form many German city portals (Düsseldorf, …) offer their tables in.
+SourceFormat = Literal["csv", "ckan-datastore", "geojson", "gpkg", "shp", "gml", "laz", "tif",
+                       "jp2"]
 SUFFIX_FORMATS: dict[str, SourceFormat] = {
     ".csv": "csv",
     ".txt": "csv",
@@ -203,8 +206,8 @@ class Source(Strict):
                     f"cannot tell the format of {self.path!r}; give 'format' or use one of {known}"
                 )
             object.__setattr__(self, "format", SUFFIX_FORMATS[suffix])
-        if self.format == "csv" and self.geometry is None:
-            raise ValueError("a CSV source needs 'geometry' (x/y or wkt columns)")
+        if self.format in ("csv", "ckan-datastore") and self.geometry is None:
+            raise ValueError(f"a {self.format} source needs 'geometry' (x/y or wkt columns)")
         return self
 
 
