@@ -36,6 +36,10 @@ def answer(server: str, path: str) -> tuple[int, dict]:
     (f"{FEATURES}?pupils=many", 400, "invalid value 'many' for property 'pupils'"),
     (f"{FEATURES}?bbox=1,2,3", 400, "bbox should be either 4 values"),
     (f"{FEATURES}?bbox=a,b,c,d", 400, "bbox values must be numbers"),
+    # were 200s with every feature: pygeoapi ignores both on a collection without time
+    (f"{FEATURES}?datetime=garbage", 400, "datetime 'garbage' is not an RFC 3339"),
+    (f"{FEATURES}?datetime=2024-01-01/2024-02-01/..", 400, "is not an RFC 3339"),
+    (f"{FEATURES}?skipGeometry=maybe", 400, "skipGeometry is true or false, not 'maybe'"),
     # was a 500 (IndexError in pygeoapi's tile limits check)
     (f"{MAP_TILES}/WebMercatorQuad/30/0/0?f=png", 404, "no map tiles at zoom 30"),
     (f"{MAP_TILES}/WebMercatorQuad/abc/0/0?f=png", 404, "zoom, row and column are integers"),
@@ -144,3 +148,13 @@ def test_writes_to_a_collection_are_not_offered(server: str) -> None:
                           data='{"op": "=", "args": [{"property": "name"}, "no such school"]}')
     assert query.status_code == 200, query.text[:300]
     assert query.json()["features"] == []
+
+
+@pytest.mark.parametrize("query", ["datetime=2024-05-01", "datetime=2024-01-01T00:00:00Z/..",
+                                   "datetime=../2024-12-31", "skipGeometry=true"])
+def test_valid_datetime_and_skip_geometry_still_answer(server: str, query: str) -> None:
+    response = requests.get(f"{server}{FEATURES}?{query}&f=json&limit=2", timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    features = response.json()["features"]
+    assert features, response.json()
+    assert (features[0]["geometry"] is None) == query.startswith("skipGeometry")

@@ -11,10 +11,12 @@ import json
 import mimetypes
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from pygeoapi.flask_app import APP
 from werkzeug.exceptions import NotFound
@@ -99,6 +101,51 @@ def require_subset(app: WSGIApp) -> WSGIApp:
         return app(environ, start_response)
 
     return wrapped
+
+
+def strict_query_values(app: WSGIApp) -> WSGIApp:
+    """Answer 400 to a ``datetime`` or ``skipGeometry`` value a feature query cannot mean.
+
+    pygeoapi ignores ``datetime`` on collections without a temporal extent and reads any
+    ``skipGeometry`` other than true/yes/1/on as false: ``datetime=garbage`` and
+    ``skipGeometry=maybe`` answered 200 with every feature, which a client takes as "matched".
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if ITEMS_PATH.match(environ.get("PATH_INFO", "")):
+            problem = _query_value_problem(parse_qs(environ.get("QUERY_STRING", "")))
+            if problem:
+                return json_error(start_response, HTTPStatus.BAD_REQUEST,
+                                  "InvalidParameterValue", problem)
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def _query_value_problem(query: dict[str, list[str]]) -> str | None:
+    for value in query.get("skipGeometry", []):
+        if value.lower() not in {"true", "false"}:
+            return f"skipGeometry is true or false, not {value!r}"
+    for value in query.get("datetime", []):
+        ends = value.split("/")
+        if len(ends) > 2 or not all(_is_rfc3339(end) or (len(ends) == 2 and end in {"", ".."})
+                                    for end in ends):
+            return (f"datetime {value!r} is not an RFC 3339 date-time or interval "
+                    f"(e.g. 2024-05-01, 2024-05-01T12:00:00Z, 2024-01-01/.., ../2024-12-31)")
+    return None
+
+
+def _is_rfc3339(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return bool(RFC3339_SHAPE.match(text))
+
+
+#: What ``datetime.fromisoformat`` also accepts but RFC 3339 does not (``20240501``, weeks).
+RFC3339_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+                           r"([Zz]|[+-]\d{2}:\d{2})?)?$")
 
 
 def read_only_collections(app: WSGIApp) -> WSGIApp:
@@ -244,7 +291,8 @@ routes: WSGIApp = DispatcherMiddleware(
 )
 #: What every request passes through, innermost first: each layer is one rule, swappable alone.
 LAYERS: tuple[Callable[[WSGIApp], WSGIApp], ...] = (
-    require_subset, read_only_collections, german_by_default, declare_utf8)
+    require_subset, read_only_collections, strict_query_values, german_by_default,
+    declare_utf8)
 for layer in LAYERS:
     routes = layer(routes)
 APP.wsgi_app = routes  # type: ignore[method-assign]
