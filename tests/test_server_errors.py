@@ -107,11 +107,19 @@ def test_a_valid_coverage_subset_still_answers(server, extent) -> None:
     assert response.json()["type"] == "Coverage"
 
 
-def test_client_errors_are_logged_without_a_traceback(server: str, portal: Settings) -> None:
-    requests.get(f"{server}{FEATURES}/no-such-feature-for-the-log", timeout=60)
+@pytest.mark.parametrize("mistake, logged", [
+    ("/no-such-feature-for-the-log", "no-such-feature-for-the-log'"),  # a provider's 404
+    ("?bbox=1,2,three-for-the-log,4", "bbox values must be numbers"),  # pygeoapi's own 400
+])
+def test_client_errors_are_logged_as_one_warning_line(server: str, portal: Settings,
+                                                      mistake: str, logged: str) -> None:
+    """A client's mistake is a WARNING (an ERROR is for the operator) and has no traceback."""
+    requests.get(f"{server}{FEATURES}{mistake}", timeout=60)
     log = (portal.data_dir / "server.log").read_text(encoding="utf-8", errors="replace")
-    line = next(i for i, text in enumerate(log.splitlines()) if "no-such-feature-for-the-log'"
-                in text and "ERROR" in text)
+    mentions = [i for i, text in enumerate(log.splitlines()) if logged in text]
+    assert mentions, log[-2000:]
+    assert not any("ERROR" in log.splitlines()[i] for i in mentions), log[-2000:]
+    line = next(i for i in mentions if "WARNING" in log.splitlines()[i])
     # logging writes a record and its traceback in one write: what follows the line is all there
     following = log.splitlines()[line + 1:line + 2]  # empty when the record is the last one
     assert not any("Traceback" in text for text in following), following

@@ -13,7 +13,8 @@ A tile index beyond the tile matrix set (zoom 30) is "no such tile" (404) for ev
 not an IndexError (500); a malformed coverage ``bbox`` is a 400, not pygeoapi's 500 with the same
 message; a tile matrix set a collection does not offer is a 404 on every tiles endpoint (it
 was a 500, a 204 or another set's metadata); a client error is logged as one line, without a
-traceback.
+traceback,
+at WARNING (an ERROR is a server fault).
 """
 
 from __future__ import annotations
@@ -174,8 +175,10 @@ def apply() -> None:
     BaseTileProvider.is_in_limits = is_in_limits  # type: ignore[method-assign]
     pygeoapi_coverages.get_collection_coverage = get_collection_coverage
     # a GeoportalError's status and message reach the client; its log entry stays one line
-    from geoportal.app.providers.errors import quiet_client_errors
+    from geoportal.app.providers.errors import logged_by_status, quiet_client_errors
 
+    pygeoapi_api.API.get_exception = logged_by_status(  # type: ignore[method-assign]
+        pygeoapi_api.API.get_exception)
     quiet_client_errors()
     # CQL2: standard CQL2 JSON, bbox literals, parse errors that say what is wrong
     from geoportal.app.providers import cql2, rastertiles

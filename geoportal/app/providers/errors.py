@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from http import HTTPStatus
 from types import FunctionType
 from typing import Any
@@ -73,18 +74,41 @@ def translate_errors[T: type](cls: T) -> T:
     return cls
 
 
-class OneLineClientErrors(logging.Filter):
-    """Drop the traceback from pygeoapi's log record of a client error: one line per mistake.
+#: The status of the exception answer pygeoapi is composing (set by :func:`logged_by_status`).
+ANSWERING: ContextVar[int | None] = ContextVar("answering", default=None)
 
-    pygeoapi logs every exception answer with the exception being handled; for a 4xx that is a
-    client's typo, and a stack trace in the log for it buries the server's real faults.
+
+class OneLineClientErrors(logging.Filter):
+    """Log pygeoapi's record of a client error as one WARNING line, without a traceback.
+
+    pygeoapi logs every exception answer at ERROR with the exception being handled; for a 4xx
+    that is a client's typo, and an ERROR with a stack trace for it buries the server's real
+    faults (an operator's alert on ERROR would fire for every mistyped bbox).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ProviderGenericError) and is_client_error(exc.http_status_code):
+        status = ANSWERING.get()
+        if isinstance(exc, ProviderGenericError):
+            status = exc.http_status_code
+        if status is not None and is_client_error(status):
             record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+def logged_by_status(get_exception: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``API.get_exception`` so that its log record knows the status it answers with."""
+
+    @functools.wraps(get_exception)
+    def wrapped(self: Any, status: int, *args: Any, **kwargs: Any) -> Any:
+        token = ANSWERING.set(int(status))
+        try:
+            return get_exception(self, status, *args, **kwargs)
+        finally:
+            ANSWERING.reset(token)
+
+    return wrapped
 
 
 def quiet_client_errors(logger_name: str = "pygeoapi.api") -> None:
