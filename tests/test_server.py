@@ -8,6 +8,7 @@ published GeoPackage with geopandas, never taken from the server itself.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import subprocess
@@ -232,9 +233,37 @@ def test_downloads_answer_range_requests(server: str, portal: Settings) -> None:
                         timeout=30)
     assert part.status_code == 206
     assert part.content == whole.content[10:100]
-    assert requests.get(f"{server}/downloads/../pygeoapi-runtime.yml", timeout=30) \
-        .status_code == 404
     assert requests.get(f"{server}/downloads/trees/nope.csv", timeout=30).status_code == 404
+
+
+TRAVERSALS = ["../{target}", "%2e%2e/{target}", "%2E%2E%2F{target}", "%252e%252e%252f{target}",
+              "..%2f{target}", "trees/../../{target}", "trees/..%2f..%2f{target}",
+              "..%5c{target}", "/{abs}", "%2f{abs_encoded}", "....//{target}"]
+
+
+@pytest.mark.parametrize("route, target", [
+    ("/downloads/", "canary-for-traversal.txt"),  # a file beside the published folder
+    ("/assets/", "../../pyproject.toml"),  # the checkout, two levels above web/src
+    ("/assets/vendor/maplibre-gl/", "../../../../pyproject.toml"),
+])
+def test_no_path_reaches_a_file_outside_the_served_folders(server: str, portal: Settings,
+                                                           route: str, target: str) -> None:
+    """Raw request lines, sent as written (an HTTP library would normalise ``..`` away before
+    the handler sees it): plain, encoded, double-encoded, backslashed and absolute paths."""
+    (portal.data_dir / "canary-for-traversal.txt").write_text("CANARY-7f3a", encoding="utf-8")
+    host, port = server.removeprefix("http://").split(":")
+    for pattern in TRAVERSALS:
+        path = route + pattern.format(target=target, abs="etc/passwd",
+                                      abs_encoded="etc%2fpasswd")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        assert response.status in (400, 404), (path, response.status)
+        assert b"CANARY-7f3a" not in body and b"[project]" not in body \
+            and b"root:x:0:0" not in body, path
 
 
 def test_a_whole_city_coverage_request_is_refused_with_advice(server: str) -> None:
