@@ -197,18 +197,25 @@ def format_report(report: FileReport) -> str:
         sections.append((f"Project rules ({', '.join(PROJECT_SHAPE_FILES)})", report.project))
     for title, results in sections:
         lines.append(f"{title}: {_count(results)}")
-        lines += [f"  {v.severity.lower()}: {v}" for v in results]
+        lines += [f"  {v.severity.lower()}: {v}{_node(v)}" for v in results]
     if report.unverified:
         lines.append(
             f"Not checkable offline ({len(report.unverified)}): the code list ships only in part "
             "(catalog/shapes/vocabularies/code-list-excerpt.ttl)"
         )
-        lines += [f"  {v}" for v in report.unverified]
+        lines += [f"  {v}{_node(v)}" for v in report.unverified]
     return "\n".join(lines)
 
 
 def report_json(report: FileReport, fail_on: Severity) -> str:
     return json.dumps(report.to_json(fail_on), ensure_ascii=False, indent=2)
+
+
+def _node(result: Violation) -> str:
+    """The IRI a result is about, where the result names no value (e.g. a code's skos:inScheme)."""
+    if result.value is None and result.focus.startswith(("http://", "https://")):
+        return f" (node: {result.focus})"
+    return ""
 
 
 def _count(results: list[Violation]) -> str:
