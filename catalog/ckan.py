@@ -137,8 +137,10 @@ def package_dict(record: Record, target: CkanTarget) -> dict[str, Any]:
         "owner_org": target.org,
         "license_id": _license_id(record),
         "url": record.landing_page,
-        "maintainer": d.contact.name,
-        "maintainer_email": d.contact.email,
+        # core fields; ckanext-dcatde reads them as dcatde:maintainer, ckanext-dcat only falls
+        # back to them for the contact point, which the contact_* extras give
+        "maintainer": (d.maintainer or d.contact).name,
+        "maintainer_email": (d.maintainer or d.contact).email,
         "tags": [{"name": _tag(d.id, k)} for k in _unique([*d.keywords.de, *d.keywords.en])],
         "extras": _extras(record),
         "resources": [_resource(record, dist) for dist in record.distributions],
@@ -205,7 +207,7 @@ def _extras(record: Record) -> list[dict[str, str]]:
         "politicalGeocodingLevelURI": d.geocoding.level,
         "politicalGeocodingURI": json.dumps([d.geocoding.uri]),
         "licenseAttributionByText": d.attribution if d.license.requires_attribution else None,
-        **_agent_extras("maintainer", d.maintainer),
+        "maintainer_url": d.maintainer.url if d.maintainer else None,
         **_agent_extras("originator", d.originator),
         "title_en": d.title.en,
         "notes_en": d.description.en,
@@ -217,11 +219,8 @@ def _extras(record: Record) -> list[dict[str, str]]:
 
 
 def _agent_extras(role: str, org: Organisation | None) -> dict[str, str | None]:
-    """``<role>_name``/``_email``/``_url``, the extras ckanext-dcatde maps onto dcatde:<role>.
-
-    CKAN's core ``maintainer`` field stays the contact point (ckanext-dcat's fallback for
-    dcat:contactPoint), hence the registry's maintainer travels as extras like the originator.
-    """
+    """``<role>_name``/``_email``/``_url``, the extras ckanext-dcatde maps onto dcatde:<role>
+    (for the maintainer CKAN's core fields take name and e-mail: an extra may not repeat them)."""
     if org is None:
         return {}
     return {f"{role}_name": org.name, f"{role}_email": org.email, f"{role}_url": org.url}

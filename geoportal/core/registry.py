@@ -156,9 +156,9 @@ class Period(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.start is None and self.end is None:
-            raise ValueError("temporal: give start, end or both (YYYY-MM-DD)")
+            raise ValueError("give start, end or both (YYYY-MM-DD)")
         if self.start and self.end and self.end < self.start:
-            raise ValueError(f"temporal: end {self.end} lies before start {self.start}")
+            raise ValueError(f"end {self.end} lies before start {self.start}")
         return self
 
 

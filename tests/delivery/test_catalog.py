@@ -329,8 +329,12 @@ def test_new_facts_travel_to_ckan_under_ckanext_dcat_names(toilets):
                                               vocab.EU_LANGUAGE + "ENG"]
     assert extras["originator_name"] == "Stadt Ratingen, Amt für Stadtgrün"
     assert extras["originator_email"] == "gruen@ratingen.de"
-    assert extras["maintainer_name"] == "Stadt Ratingen, Amt für Kataster und Geoinformation"
-    assert package["maintainer"] == dataset.contact.name  # CKAN's core field stays the contact
+    # the maintainer goes into CKAN's core fields (an extra of the same name is refused by CKAN)
+    assert package["maintainer"] == "Stadt Ratingen, Amt für Kataster und Geoinformation"
+    assert package["maintainer_email"] == "geodaten@ratingen.de"
+    assert extras["maintainer_url"] == "https://www.ratingen.de/geoportal"
+    assert not {"maintainer", "maintainer_email"} & set(extras)
+    assert extras["contact_name"] == dataset.contact.name  # the contact point stays apart
     gpkg = next(r for r in package["resources"] if r["uri"].endswith("/gpkg"))
     expected = next(f for f in metadata.files if f.format == "gpkg")
     assert gpkg["size"] == expected.bytes and gpkg["hash"] == expected.sha256
