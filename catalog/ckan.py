@@ -41,6 +41,7 @@ from ckanapi import CKANAPIError, NotAuthorized, NotFound, RemoteCKAN, Validatio
 from catalog import vocab
 from catalog.errors import CatalogMappingError, CkanError, CkanUnavailableError
 from catalog.model import Record
+from geoportal.core.registry import Organisation
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,10 @@ def package_dict(record: Record, target: CkanTarget) -> dict[str, Any]:
         "owner_org": target.org,
         "license_id": _license_id(record),
         "url": record.landing_page,
-        "maintainer": d.contact.name,
-        "maintainer_email": d.contact.email,
+        # core fields; ckanext-dcatde reads them as dcatde:maintainer, ckanext-dcat only falls
+        # back to them for the contact point, which the contact_* extras give
+        "maintainer": (d.maintainer or d.contact).name,
+        "maintainer_email": (d.maintainer or d.contact).email,
         "tags": [{"name": _tag(d.id, k)} for k in _unique([*d.keywords.de, *d.keywords.en])],
         "extras": _extras(record),
         "resources": [_resource(record, dist) for dist in record.distributions],
@@ -187,8 +190,10 @@ def _extras(record: Record) -> list[dict[str, str]]:
         "identifier": record.uri,
         "theme": json.dumps([record.theme_uri]),
         "frequency": record.frequency_uri,
-        "language": json.dumps([vocab.EU_LANGUAGE + "DEU"]),
+        "language": json.dumps(list(record.language_uris)),
         "issued": d.issued.isoformat() if d.issued else None,
+        "temporal_start": d.temporal.start.isoformat() if d.temporal and d.temporal.start else None,
+        "temporal_end": d.temporal.end.isoformat() if d.temporal and d.temporal.end else None,
         "modified": record.modified,
         "publisher_name": d.publisher.name,
         "publisher_url": d.publisher.url,
@@ -202,6 +207,8 @@ def _extras(record: Record) -> list[dict[str, str]]:
         "politicalGeocodingLevelURI": d.geocoding.level,
         "politicalGeocodingURI": json.dumps([d.geocoding.uri]),
         "licenseAttributionByText": d.attribution if d.license.requires_attribution else None,
+        "maintainer_url": d.maintainer.url if d.maintainer else None,
+        **_agent_extras("originator", d.originator),
         "title_en": d.title.en,
         "notes_en": d.description.en,
         # ownership markers
@@ -209,6 +216,14 @@ def _extras(record: Record) -> list[dict[str, str]]:
         EXTRA_REGISTRY_ID: d.id,
     }
     return [{"key": k, "value": v} for k, v in values.items() if v]
+
+
+def _agent_extras(role: str, org: Organisation | None) -> dict[str, str | None]:
+    """``<role>_name``/``_email``/``_url``, the extras ckanext-dcatde maps onto dcatde:<role>
+    (for the maintainer CKAN's core fields take name and e-mail: an extra may not repeat them)."""
+    if org is None:
+        return {}
+    return {f"{role}_name": org.name, f"{role}_email": org.email, f"{role}_url": org.url}
 
 
 def _bbox_wkt(record: Record) -> str | None:
@@ -227,6 +242,12 @@ def _resource(record: Record, dist) -> dict[str, Any]:
         "license": record.license_uri,
         "uri": dist.uri,
     }
+    if dist.description_de:
+        resource["description"] = dist.description_de
+    if dist.language_uris:
+        resource["language"] = json.dumps(list(dist.language_uris))
+    if dist.issued:
+        resource["issued"] = dist.issued.isoformat()
     if dist.download_url:
         resource["download_url"] = dist.download_url
     if dist.byte_size is not None:

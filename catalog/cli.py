@@ -1,7 +1,8 @@
-"""``geoportal publish``: validate the catalogue, write it statically and sync it to CKAN.
+"""``geoportal publish``: validate the catalogue, write it statically and sync it to CKAN;
+``geoportal catalog validate FILE``: validate any DCAT-AP.de file.
 
-The command is a plain :class:`click.Command`; the project's CLI adds it to its group with
-``main.add_command(catalog.cli.publish)``.
+The commands are plain :class:`click.Command` objects; the project's CLI adds them to its group
+with ``main.add_command(catalog.cli.publish)`` and ``main.add_command(catalog.cli.catalog)``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import click
 
+from catalog.check import check_file, format_report, report_json
 from catalog.ckan import DEFAULT_ORG, DEFAULT_PREFIX, CkanTarget, SyncReport, sync
 from catalog.dcat import PROFILES
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, CatalogParseError
 from catalog.model import describe_all
 from catalog.static import write_static_catalog
 from catalog.validate import validate_records
@@ -119,3 +121,33 @@ def _echo(result: SyncReport, dry_run: bool) -> None:
         f"{len(result.by_action('unchanged'))} unchanged, {len(result.errors)} failed, "
         f"{result.write_calls} write call(s) in {result.seconds:.2f} s"
     )
+
+
+@click.group("catalog")
+def catalog() -> None:
+    """Work with DCAT-AP.de catalogue files."""
+
+
+@catalog.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--profile", type=click.Choice(PROFILES), default=None,
+              help="DCAT-AP.de version to check against (default: detected from the file).")
+@click.option("--rules", type=click.Choice(["all", "official", "project"]), default="all",
+              show_default=True, help="Official DCAT-AP.de shapes, the project's rules, or both.")
+@click.option("--fail-on", type=click.Choice(["Violation", "Warning"]), default="Violation",
+              show_default=True, help="Lowest severity that makes the file invalid (exit 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def validate_file(
+    file: Path, profile: str | None, rules: str, fail_on: str, as_json: bool
+) -> None:
+    """Validate a DCAT-AP.de FILE (Turtle, RDF/XML or JSON-LD), also one the portal did not write.
+
+    Exit 0: valid; 1: violations (official or project rules); 2: the file cannot be read or parsed.
+    """
+    try:
+        report = check_file(file, profile=profile, rules=rules)  # type: ignore[arg-type]
+    except CatalogParseError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(report_json(report, fail_on) if as_json else format_report(report))  # type: ignore[arg-type]
+    sys.exit(1 if report.failures(fail_on) else 0)  # type: ignore[arg-type]

@@ -2,7 +2,9 @@
 
 DCAT-AP.de 3.0 is the default. ``profile="2.0"`` writes the differences a 2.0 harvester expects:
 the municipality's regional key as ``dcatde:politicalGeocodingURI`` (deprecated in 3.0, where the
-same IRI goes into ``dct:spatial``).
+same IRI goes into ``dct:spatial``), and the registry's maintainer and originator as
+``dcatde:maintainer`` / ``dcatde:originator``, which 3.0 deprecates in favour of GeoDCAT-AP's
+``geodcatap:custodian`` / ``geodcatap:originator`` (the 3.0 shapes check those).
 
 Publisher and contact point are blank nodes per dataset rather than shared IRIs: a dataset file
 may override the portal's contact, and a blank node can never claim that two differently
@@ -21,8 +23,8 @@ from rdflib.term import Node
 from catalog import vocab
 from catalog.errors import CatalogMappingError
 from catalog.model import Distribution, Record, Service, catalog_uri
-from catalog.vocab import DCAT, DCATAP, DCATDE, DCT, FOAF, GSP, LOCN, SPDX, VCARD
-from geoportal.core.registry import Contact, Dataset, Organisation
+from catalog.vocab import DCAT, DCATAP, DCATDE, DCT, FOAF, GEODCATAP, GSP, LOCN, SPDX, VCARD
+from geoportal.core.registry import Contact, Dataset, Organisation, Period
 
 Profile = TypingLiteral["3.0", "2.0"]
 PROFILES: tuple[Profile, ...] = ("3.0", "2.0")
@@ -46,6 +48,7 @@ def new_graph() -> Graph:
         "spdx": SPDX,
         "locn": LOCN,
         "gsp": GSP,
+        "geodcatap": GEODCATAP,
     }.items():
         graph.bind(prefix, namespace, override=True)
     return graph
@@ -111,7 +114,8 @@ def add_dataset(graph: Graph, record: Record, *, profile: Profile = DEFAULT_PROF
             add((node, DCAT.keyword, Literal(word, lang=lang)))
     add((node, DCAT.theme, URIRef(record.theme_uri)))
     add((node, DCT.accrualPeriodicity, URIRef(record.frequency_uri)))
-    add((node, DCT.language, URIRef(LANGUAGES["de"])))
+    for language in record.language_uris or (LANGUAGES["de"],):
+        add((node, DCT.language, URIRef(language)))
     add((node, DCAT.landingPage, URIRef(record.landing_page)))
     add((node, DCT.publisher, _agent(graph, d.publisher)))
     add((node, DCAT.contactPoint, _contact(graph, d.contact)))
@@ -119,6 +123,9 @@ def add_dataset(graph: Graph, record: Record, *, profile: Profile = DEFAULT_PROF
     _add_geocoding(graph, node, d, profile)
     if record.bbox_wgs84:
         add((node, DCT.spatial, _bbox_location(graph, record.bbox_wgs84)))
+    _add_roles(graph, node, d, profile)
+    if d.temporal:
+        add((node, DCT.temporal, _period(graph, d.temporal)))
     if record.issued:
         add((node, DCT.issued, Literal(record.issued.isoformat(), datatype=XSD.date)))
     if record.modified:
@@ -137,6 +144,12 @@ def _add_distribution(
     add = graph.add
     add((node, RDF.type, DCAT.Distribution))
     _add_text(graph, node, DCT.title, dist.title_de, dist.title_en)
+    if dist.description_de:
+        _add_text(graph, node, DCT.description, dist.description_de, dist.description_en)
+    for language in dist.language_uris:
+        add((node, DCT.language, URIRef(language)))
+    if dist.issued:
+        add((node, DCT.issued, Literal(dist.issued.isoformat(), datatype=XSD.date)))
     add((node, DCAT.accessURL, URIRef(dist.access_url)))
     if dist.download_url:
         add((node, DCAT.downloadURL, URIRef(dist.download_url)))
@@ -195,6 +208,27 @@ def _agent(graph: Graph, org: Organisation) -> BNode:
         graph.add((node, FOAF.homepage, URIRef(org.url)))
     if org.email:
         graph.add((node, FOAF.mbox, URIRef(f"mailto:{org.email}")))
+    return node
+
+
+def _add_roles(graph: Graph, node: URIRef, dataset: Dataset, profile: Profile) -> None:
+    """Maintainer and originator, under the property each profile's shapes know."""
+    roles = (
+        (dataset.maintainer, DCATDE.maintainer if profile == "2.0" else GEODCATAP.custodian),
+        (dataset.originator, DCATDE.originator if profile == "2.0" else GEODCATAP.originator),
+    )
+    for org, predicate in roles:
+        if org is not None:
+            graph.add((node, predicate, _agent(graph, org)))
+
+
+def _period(graph: Graph, period: Period) -> BNode:
+    node = BNode()
+    graph.add((node, RDF.type, DCT.PeriodOfTime))
+    if period.start:
+        graph.add((node, DCAT.startDate, Literal(period.start.isoformat(), datatype=XSD.date)))
+    if period.end:
+        graph.add((node, DCAT.endDate, Literal(period.end.isoformat(), datatype=XSD.date)))
     return node
 
 

@@ -50,6 +50,16 @@ class CatalogValidationError(CatalogError, ValueError):
         )
 
 
+class CatalogParseError(CatalogError, ValueError):
+    """A catalogue file is not the RDF its name or content says (Turtle, RDF/XML, JSON-LD)."""
+
+    def __init__(self, path: object, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}" if line else f"{path}"
+        super().__init__(f"{where}: {' '.join(reason.split())}")
+
+
 class CkanError(CatalogError, RuntimeError):
     """CKAN refused or could not process a request for one dataset."""
 

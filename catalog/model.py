@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from catalog import vocab
+from geoportal.core.formats import Format
 from geoportal.core.publish import LayerMetadata, read_metadata
 from geoportal.core.registry import Dataset
 
@@ -53,6 +54,10 @@ class Distribution:
     sha256: str | None = None
     modified: str | None = None
     service: Service | None = None
+    description_de: str | None = None
+    description_en: str | None = None
+    issued: date | None = None
+    language_uris: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Record:
     modified: str | None
     bbox_wgs84: tuple[float, float, float, float] | None
     distributions: list[Distribution] = field(default_factory=list)
+    language_uris: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -93,7 +99,8 @@ def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) ->
     """
     base_url = base_url.rstrip("/")
     uri = dataset_uri(base_url, dataset.id)
-    distributions = _file_distributions(dataset, metadata, base_url, uri)
+    languages = tuple(vocab.language_uri(lang) for lang in dataset.language)
+    distributions = _file_distributions(dataset, metadata, base_url, uri, languages)
     distributions += [_service_distribution(dataset, metadata, base_url, uri, api)
                       for api in _api_kinds(dataset)]
     bbox = metadata.bbox_wgs84 if metadata else None
@@ -108,6 +115,7 @@ def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) ->
         modified=metadata.modified if metadata else None,
         bbox_wgs84=tuple(bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
         distributions=distributions,
+        language_uris=languages,
     )
 
 
@@ -123,7 +131,8 @@ def describe_all(
 
 
 def _file_distributions(
-    dataset: Dataset, metadata: LayerMetadata | None, base_url: str, uri: str
+    dataset: Dataset, metadata: LayerMetadata | None, base_url: str, uri: str,
+    languages: tuple[str, ...],
 ) -> list[Distribution]:
     if metadata is not None:
         files = [(f.format, f.path, f.media_type, f.bytes, f.sha256) for f in metadata.files]
@@ -155,9 +164,22 @@ def _file_distributions(
                 byte_size=size,
                 sha256=sha256,
                 modified=metadata.modified if metadata else None,
+                description_de=_file_description_de(dataset, kind, name),
+                description_en=_file_description_en(dataset, kind, name),
+                issued=dataset.issued,
+                language_uris=languages,
             )
         )
     return distributions
+
+
+def _file_description_de(dataset: Dataset, kind: Format, name: str) -> str:
+    """What a download holds, from the formats table (with the CRS the portal writes it in)."""
+    return f"Download {name}: {dataset.title.de} als {kind.download_title or kind.title}."
+
+
+def _file_description_en(dataset: Dataset, kind: Format, name: str) -> str:
+    return f"Download {name}: {dataset.title.get('en')} as {kind.download_title or kind.title}."
 
 
 def _api_kinds(dataset: Dataset) -> list[vocab.ApiKind]:

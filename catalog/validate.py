@@ -31,7 +31,7 @@ from rdflib.term import Node
 from catalog.dcat import DEFAULT_PROFILE, Profile, catalog_graph, new_graph
 from catalog.errors import CatalogValidationError, Violation
 from catalog.model import Record
-from catalog.vocab import DCAT
+from catalog.vocab import DCAT, vocabulary_graph
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 SHAPES_DIR = Path(__file__).with_name("shapes")
@@ -39,28 +39,32 @@ SHAPES_DIR = Path(__file__).with_name("shapes")
 Severity = TypingLiteral["Violation", "Warning"]
 _RANK = {"Info": 0, "Warning": 1, "Violation": 2}
 
-#: Shape files per profile, as GovData's validator combines them ("Spezifikation" profile).
-SHAPE_FILES: dict[str, tuple[str, ...]] = {
+#: The official shape files per profile, unmodified, as GovData's validator combines them
+#: ("Spezifikation" profile).
+OFFICIAL_SHAPE_FILES: dict[str, tuple[str, ...]] = {
     "3.0": (
         "v3.0/dcat-ap-spec-german-additions.ttl",
         "v3.0/dcat-ap-de-controlledvocabularies.ttl",
         "v3.0/dcat-ap-de-deprecated.ttl",
-        "project/ratingen-shapes.ttl",
     ),
     "2.0": (
         "v2.0/dcat-ap_2.1.1_shacl_shapes.ttl",
         "v2.0/dcat-ap-spec-german-messages.ttl",
         "v2.0/dcat-ap-spec-german-additions.ttl",
         "v2.0/dcat-ap-de-deprecated.ttl",
-        "project/ratingen-shapes.ttl",
     ),
 }
-#: Code lists the shapes look values up in (skos:inScheme), mixed into the data graph.
-VOCABULARY_FILES = (
-    "vocabularies/dcat-ap-de-licenses-open.rdf",
-    "vocabularies/dcat-ap-de-contributors.rdf",
-    "vocabularies/code-list-excerpt.ttl",
-)
+#: This project's own rules (see the file's header), checked on top of the official shapes.
+PROJECT_SHAPE_FILES: tuple[str, ...] = ("project/ratingen-shapes.ttl",)
+
+Rules = TypingLiteral["all", "official", "project"]
+
+
+def shape_files(profile: Profile, rules: Rules = "all") -> tuple[str, ...]:
+    """The shape files of one profile: the official ones, the project's, or both."""
+    official = OFFICIAL_SHAPE_FILES[profile] if rules in ("all", "official") else ()
+    project = PROJECT_SHAPE_FILES if rules in ("all", "project") else ()
+    return official + project
 
 
 @dataclass
@@ -84,28 +88,27 @@ class ValidationReport:
             raise CatalogValidationError(self.violations)
 
 
-@lru_cache(maxsize=len(SHAPE_FILES))
-def shapes_graph(profile: Profile = DEFAULT_PROFILE) -> Graph:
+@lru_cache(maxsize=3 * len(OFFICIAL_SHAPE_FILES))
+def shapes_graph(profile: Profile = DEFAULT_PROFILE, rules: Rules = "all") -> Graph:
     """The shapes of one profile, parsed once per process (parsing dominates small validations)."""
     graph = Graph()
-    for name in SHAPE_FILES[profile]:
+    for name in shape_files(profile, rules):
         graph.parse(SHAPES_DIR / name)
     return graph
 
 
-@lru_cache(maxsize=1)
-def vocabulary_graph() -> Graph:
-    graph = Graph()
-    for name in VOCABULARY_FILES:
-        path = SHAPES_DIR / name
-        graph.parse(path, format="xml" if path.suffix == ".rdf" else "turtle")
-    return graph
-
-
 def validate_graph(
-    graph: Graph, *, profile: Profile = DEFAULT_PROFILE, fail_on: Severity = "Warning"
+    graph: Graph,
+    *,
+    profile: Profile = DEFAULT_PROFILE,
+    fail_on: Severity = "Warning",
+    rules: Rules = "all",
 ) -> list[Violation]:
-    """Validate a DCAT graph; return the results at or above ``fail_on``, by dataset."""
+    """Validate a DCAT graph; return the results at or above ``fail_on``, by dataset.
+
+    ``rules`` picks the official DCAT-AP.de shapes, the project's own, or both (the default, the
+    publishing policy).
+    """
     # The code lists are added to a copy of the data: pyshacl only mixes an ont_graph in when it
     # runs inference, which would also add triples the shapes then (wrongly) accept.
     data = Graph()
@@ -113,7 +116,7 @@ def validate_graph(
     data += vocabulary_graph()
     _conforms, results, _text = shacl_validate(
         data,
-        shacl_graph=shapes_graph(profile),
+        shacl_graph=shapes_graph(profile, rules),
         inference="none",
         abort_on_first=False,
         allow_infos=True,

@@ -6,6 +6,7 @@ Typical use:
   geoportal build      turn raw inputs into published layers, as datasets/*.yml describe
   geoportal serve      serve the layers as OGC API and the portal page on 127.0.0.1:5000
   geoportal publish    write the DCAT-AP.de catalogue and sync it to CKAN
+  geoportal catalog validate FILE   check any DCAT-AP.de file (official shapes + project rules)
   geoportal demo       sample + build + serve, in one go
 
 \b
@@ -176,9 +177,10 @@ def datasets() -> None:
 
 
 def _add_catalog_command() -> None:
-    from catalog.cli import publish
+    from catalog.cli import catalog, publish
 
     main.add_command(publish)
+    main.add_command(catalog)
 
 
 _add_catalog_command()

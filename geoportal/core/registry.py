@@ -130,6 +130,38 @@ class Contact(Organisation):
     phone: str | None = None
 
 
+class Language(StrEnum):
+    """Languages of a dataset's texts and contents (ISO 639-1, as a YAML author writes them);
+    the catalogue maps each onto the EU language authority table (``catalog/vocab.py``)."""
+
+    DE = "de"
+    EN = "en"
+    FR = "fr"
+    NL = "nl"
+    IT = "it"
+    ES = "es"
+    PL = "pl"
+    TR = "tr"
+
+
+class Period(Strict):
+    """The time a dataset's contents cover (``dct:temporal``), e.g. the year of a survey flight.
+
+    Either end may be open (a series still running has no ``end``), not both.
+    """
+
+    start: date | None = None
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.start is None and self.end is None:
+            raise ValueError("give start, end or both (YYYY-MM-DD)")
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} lies before start {self.start}")
+        return self
+
+
 class Geocoding(Strict):
     """DCAT-AP.de political geocoding of the publishing municipality."""
 
@@ -443,6 +475,14 @@ class Dataset(Strict):
     geocoding: Geocoding
     update_frequency: Frequency
     issued: date | None = None
+    #: Period the contents cover (dct:temporal).
+    temporal: Period | None = None
+    #: Who keeps the data up to date (dcatde:maintainer; GeoDCAT-AP custodian in DCAT-AP.de 3.0).
+    maintainer: Organisation | None = None
+    #: Who produced the data, e.g. the state survey for orthophotos (dcatde:originator).
+    originator: Organisation | None = None
+    #: Languages of the texts and contents, dataset and downloads alike (dct:language).
+    language: list[Language] = Field(default_factory=lambda: [Language.DE], min_length=1)
     source: Source
     pipeline: PipelineRef
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["gpkg", "csv", "geojson"])
