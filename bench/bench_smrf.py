@@ -7,8 +7,8 @@ Cases:
   hidden; the truth is the terrain model of its delivered ground classes (2 ground, 26
   synthetic ground), scored where those have points;
 * ``hills`` / ``terraces`` / ``embankment``: unclassified synthetic clouds over analytic terrain
-  (:mod:`geoportal.app.sample.relief`) with buildings, trees and shrubs on top, at 2 and
-  0.5 pulses/m², scored ≥ 2 m away from every object. ``under roofs``: the filter's terrain
+  (:mod:`geoportal.app.sample.relief`) with buildings, trees and shrubs on top, at 2, 0.5
+  and 0.25 pulses/m², scored ≥ 2 m away from every object. ``under roofs``: the filter's terrain
   model under the buildings (2 m inside the walls) against the model of the true ground
   points, which fills them the same way — a roof taken as ground shows there.
 
@@ -78,7 +78,8 @@ def under_roofs(cloud: ReliefCloud, spec: GridSpec, params: SmrfParams) -> float
 
 def row(case: str, relief: float, s: GroundFilterScore, roofs: float | None) -> str:
     t = s.terrain
-    slopes = " | ".join(f"{t.slope_rmse_m[k]:.3f}" for k in t.slope_rmse_m)
+    slopes = " | ".join(f"{v:.3f}" if np.isfinite(v) else "– (none)"
+                        for v in t.slope_rmse_m.values())
     return (f"| {case} | {relief:g} | {s.points:,} | {t.open_rmse_m:.3f} | {slopes} | "
             f"{'–' if roofs is None else f'{roofs:.3f}'} | {s.precision:.4f} | "
             f"{s.recall:.4f} | {s.seconds:.2f} |")
@@ -87,7 +88,7 @@ def row(case: str, relief: float, s: GroundFilterScore, roofs: float | None) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--densities", type=float, nargs="+", default=[2.0, 0.5])
+    parser.add_argument("--densities", type=float, nargs="+", default=[2.0, 0.5, 0.25])
     args = parser.parse_args()
     print("| case | relief | points | RMSE open (<10°) m | RMSE 10–20° m | RMSE 20–30° m | "
           "under roofs m | precision | recall | SMRF s |")

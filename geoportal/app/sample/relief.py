@@ -152,7 +152,7 @@ def relief_cloud(kind: str, seed: int = 1, size: float = 500.0, density: float =
                  origin: tuple[float, float] = (300_000.0, 5_700_000.0)) -> ReliefCloud:
     """An unclassified cloud of ``kind`` (one of :data:`KINDS`) at ``density`` pulses/m².
 
-    Buildings (flat roofs 4–18 m above their highest ground corner, 10–40 m across) stand on
+    Buildings (flat roofs 4–18 m above the highest ground under them, 10–40 m across) stand on
     the terrain as they would on a slope: the roof is level, the walls reach down to the
     ground. Trees are paraboloid crowns (4–7 m radius, 8–25 m high, at least 2 m above the
     ground under them) that half the pulses pass through to the ground (their first return
@@ -172,8 +172,8 @@ def relief_cloud(kind: str, seed: int = 1, size: float = 500.0, density: float =
     for bx0, by0, bx1, by1, height in buildings:
         part = slice(*np.searchsorted(x, [bx0, bx1]))
         inside = (y[part] >= by0) & (y[part] <= by1)
-        corners = ground(np.array([bx0, bx1, bx0, bx1]), np.array([by0, by0, by1, by1]))
-        z[part][inside] = corners.max() + height
+        gx, gy = np.meshgrid(np.linspace(bx0, bx1, 9), np.linspace(by0, by1, 9))
+        z[part][inside] = ground(gx, gy).max() + height
         label[part][inside] = ROOF_POINT
 
     trees = _place_trees(rng, size, buildings, 60, 30)
