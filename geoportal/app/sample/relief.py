@@ -40,8 +40,8 @@ class ReliefCloud:
 
     ``ground``: the true terrain height at any (x, y); ``label``: per point what it hit
     (:data:`GROUND_POINT`, :data:`ROOF_POINT`, :data:`CROWN_POINT`, :data:`SHRUB_POINT`);
-    ``buildings``: (n, 4) footprints as x0, y0, x1, y1; ``trees``: (n, 3) stems as x, y,
-    crown radius (shrubs included).
+    ``buildings``: (n, 4) footprints as x0, y0, x1, y1; ``trees`` and ``shrubs``: (n, 3)
+    stems as x, y, crown radius.
     """
 
     points: Points
@@ -51,6 +51,7 @@ class ReliefCloud:
     label: np.ndarray
     buildings: np.ndarray
     trees: np.ndarray
+    shrubs: np.ndarray
 
     @property
     def is_ground(self) -> np.ndarray:
@@ -68,13 +69,18 @@ class ReliefCloud:
 
     def open_cells(self, spec: GridSpec, margin: float = 2.0) -> np.ndarray:
         """The cells of ``spec`` more than ``margin`` metres from any building or crown."""
-        return ~self._under(spec, margin, with_trees=True)
+        return ~(self._under(spec, margin, self.buildings, self.trees)
+                 | self._under(spec, margin, (), self.shrubs))
 
     def building_cells(self, spec: GridSpec, inset: float = 2.0) -> np.ndarray:
         """The cells of ``spec`` under a roof, ``inset`` metres inside its walls."""
-        return self._under(spec, -inset, with_trees=False)
+        return self._under(spec, -inset, self.buildings, ())
 
-    def _under(self, spec: GridSpec, grow: float, with_trees: bool) -> np.ndarray:
+    def shrub_cells(self, spec: GridSpec) -> np.ndarray:
+        """The cells of ``spec`` under a shrub."""
+        return self._under(spec, 0.0, (), self.shrubs)
+
+    def _under(self, spec: GridSpec, grow: float, buildings, stems) -> np.ndarray:
         """Cells whose centre lies under an object grown by ``grow`` metres (window by
         window: a grid-wide test per object is slow at 0.5 m)."""
         centres = (np.arange(spec.size) + 0.5) * spec.resolution
@@ -85,9 +91,9 @@ class ReliefCloud:
             return (slice(np.searchsorted(down, -y1), np.searchsorted(down, -y0, "right")),
                     slice(np.searchsorted(xs, x0), np.searchsorted(xs, x1, "right")))
 
-        for x0, y0, x1, y1 in self.buildings:
+        for x0, y0, x1, y1 in buildings:
             under[window(x0 - grow, y0 - grow, x1 + grow, y1 + grow)] = True
-        for tx, ty, r in self.trees if with_trees else ():
+        for tx, ty, r in stems:
             rows, cols = window(tx - r - grow, ty - r - grow, tx + r + grow, ty + r + grow)
             d = np.hypot(xs[cols][None, :] - tx, -down[rows][:, None] - ty)
             under[rows, cols] |= d <= r + grow
@@ -215,8 +221,9 @@ def relief_cloud(kind: str, seed: int = 1, size: float = 500.0, density: float =
                     scale, offset, np.ones(len(all_x), dtype=np.uint8))
     shifted = buildings[:, :4] + np.array([x0, y0, x0, y0])
     stems = np.column_stack([trees[:, 0] + x0, trees[:, 1] + y0, trees[:, 2]])
+    tall = trees[:, 3] > 3
     return ReliefCloud(points, origin, size, lambda px, py: ground(px - x0, py - y0),
-                       label, shifted, stems)
+                       label, shifted, stems[tall], stems[~tall])
 
 
 def _place_buildings(rng: np.random.Generator, size: float, count: int) -> np.ndarray:
