@@ -1,5 +1,5 @@
 """Scoring detected trees against ground truth, and the one-to-one matching both it and the
-cadastre conflation use.
+cadastre conflation use; scoring a terrain model against a known one (:func:`score_terrain`).
 
 Matching is a linear assignment (Hungarian method) on the distance matrix, solved per local
 cluster: points are grouped by connected components of the "within max distance" graph, so a
@@ -8,12 +8,17 @@ city with 100 000 trees becomes many small problems instead of one 100 000² mat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+
+from pipelines.lidar.grid import NOISE_CLASSES, GridSpec, bin_points, fill_gaps, lookup
+from pipelines.lidar.ground import SmrfParams, smrf_ground
+from pipelines.pointcloud import Points
 
 _FAR = 1e9
 
@@ -115,3 +120,105 @@ def score(detected, truth, max_distance: float = 3.0, area=None) -> TreeScore:
         crown_diameter_bias_m=round(float(np.mean(dc)), 3) if len(dc) else float("nan"),
         matched=len(pairs),
     )
+
+
+#: Terrain under this slope (degrees) is "open ground" when nothing stands on it; steeper
+#: terrain up to 30° is scored per class (the targets of issue 16: 0.3 m and 0.5 m RMSE).
+OPEN_SLOPE_DEG = 10.0
+SLOPE_CLASSES = ((10.0, 20.0), (20.0, 30.0))
+
+
+@dataclass(frozen=True)
+class TerrainScore:
+    """RMSE (m) of a terrain model against the true one: on open ground under
+    :data:`OPEN_SLOPE_DEG` and per slope class of :data:`SLOPE_CLASSES` (keys "10-20", …),
+    with the cells each covers (a class without cells has NaN)."""
+
+    open_rmse_m: float
+    open_cells: int
+    slope_rmse_m: dict[str, float]
+    slope_cells: dict[str, int]
+
+    @property
+    def worst_slope_rmse_m(self) -> float:
+        """The largest RMSE of the slope classes that have cells."""
+        return max((v for v in self.slope_rmse_m.values() if np.isfinite(v)), default=np.nan)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def ground_cells(points: Points, ground: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """The mean height of the points flagged ``ground`` per cell of ``spec`` (NaN where a cell
+    has none), as the tile pass bins them."""
+    classes = np.where(ground, 2, 1).astype(np.uint8)
+    return bin_points(replace(points, classification=classes), spec, (2,)).grids["ground"]
+
+
+def terrain_model(points: Points, ground: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """The terrain model the tile pass makes from the points flagged ``ground``: their cells
+    (:func:`ground_cells`), gaps filled as the DTM's (:func:`.grid.fill_gaps`)."""
+    return fill_gaps(ground_cells(points, ground, spec))
+
+
+def slope_degrees(terrain: np.ndarray, resolution: float) -> np.ndarray:
+    dy, dx = np.gradient(terrain, resolution)
+    return np.degrees(np.arctan(np.hypot(dx, dy)))
+
+
+def score_terrain(dtm: np.ndarray, truth: np.ndarray, resolution: float,
+                  scored: np.ndarray) -> TerrainScore:
+    """Score ``dtm`` against ``truth`` (same grid, ``resolution`` m) over the ``scored`` cells
+    — where the true ground is known and nothing stands on it — binned by the true slope.
+
+    Cells under buildings and crowns are left to the caller's ``scored``: both models fill
+    them the same way, so they measure the gap filling, not the ground found.
+    """
+    slope = slope_degrees(truth, resolution)
+    diff = (dtm - truth).astype(np.float64)
+    scored = scored & np.isfinite(diff)
+
+    def rmse(cells: np.ndarray) -> float:
+        return round(float(np.sqrt(np.mean(diff[cells] ** 2))), 3) if cells.any() else np.nan
+
+    open_ = scored & (slope < OPEN_SLOPE_DEG)
+    classes = {f"{lo:g}-{hi:g}": scored & (slope >= lo) & (slope < hi)
+               for lo, hi in SLOPE_CLASSES}
+    return TerrainScore(rmse(open_), int(open_.sum()),
+                        {k: rmse(m) for k, m in classes.items()},
+                        {k: int(m.sum()) for k, m in classes.items()})
+
+
+@dataclass(frozen=True)
+class GroundFilterScore:
+    """The built-in ground filter on one cloud: its terrain model against the true one, the
+    share of the points it calls ground that are (precision) and of the ground it finds
+    (recall), and its run time (s)."""
+
+    terrain: TerrainScore
+    precision: float
+    recall: float
+    points: int
+    seconds: float
+
+
+def score_ground_filter(points: Points, is_ground: np.ndarray, truth: np.ndarray,
+                        scored: np.ndarray, spec: GridSpec, params: SmrfParams
+                        ) -> GroundFilterScore:
+    """Run SMRF on ``points`` with their classes hidden (every point class 1 but noise) over
+    the frame of ``spec``, and score its terrain model on the grid of ``spec`` against
+    ``truth`` over the ``scored`` cells (:func:`score_terrain`); ``is_ground`` says which
+    points are ground in truth."""
+    noise = lookup(NOISE_CLASSES)[points.classification]
+    hidden = replace(points, classification=np.where(noise, points.classification, 1)
+                     .astype(np.uint8))
+    filter_spec = GridSpec.for_tile((spec.x0, spec.y_top - spec.size * spec.resolution),
+                                    spec.size * spec.resolution, params.cell_m)
+    clock = time.perf_counter()
+    found = smrf_ground(hidden, filter_spec, params)
+    seconds = time.perf_counter() - clock
+    hit = int((found & is_ground).sum())
+    terrain = score_terrain(terrain_model(points, found, spec), truth, spec.resolution, scored)
+    return GroundFilterScore(terrain, round(hit / max(int(found.sum()), 1), 4),
+                             round(hit / max(int(is_ground.sum()), 1), 4), len(points),
+                             round(seconds, 2))
