@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from pipelines.lidar.kernels import bin_cells, nearest_fill, relax, shade
 from pipelines.pointcloud import Points
@@ -125,6 +126,21 @@ def fill_gaps(grid: np.ndarray, smooth_passes: int = 3) -> np.ndarray:
     rows, cols = np.nonzero(empty & ~np.isnan(filled))
     relax(filled, rows, cols, smooth_passes, 2)
     return filled
+
+
+def beyond_reach(measured: np.ndarray, max_distance_m: float,
+                 resolution: float) -> np.ndarray:
+    """Cells farther than ``max_distance_m`` (centre to centre) from every ``measured`` cell.
+
+    Gap filling bridges what a scan misses between its points (under a roof, a dark car);
+    outside the surveyed area, over water without returns or in a large hole there is nothing
+    to bridge, and those cells are nodata rather than the nearest edge's height spread out.
+    """
+    if measured.all():
+        return np.zeros(measured.shape, dtype=bool)
+    if not measured.any():
+        return np.ones(measured.shape, dtype=bool)
+    return ndimage.distance_transform_edt(~measured, sampling=resolution) > max_distance_m
 
 
 def hillshade(dtm: np.ndarray, resolution: float, azimuth: float = 315.0,
