@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from pipelines.lidar.kernels import bin_cells, nearest_fill, relax, shade
+from pipelines.lidar.kernels import bin_cells, gap_distance2, nearest_fill, relax, shade
 from pipelines.pointcloud import Points
 
 NOISE_CLASSES = (7, 18)
@@ -136,11 +135,7 @@ def beyond_reach(measured: np.ndarray, max_distance_m: float,
     outside the surveyed area, over water without returns or in a large hole there is nothing
     to bridge, and those cells are nodata rather than the nearest edge's height spread out.
     """
-    if measured.all():
-        return np.zeros(measured.shape, dtype=bool)
-    if not measured.any():
-        return np.ones(measured.shape, dtype=bool)
-    return ndimage.distance_transform_edt(~measured, sampling=resolution) > max_distance_m
+    return gap_distance2(measured) > (max_distance_m / resolution) ** 2
 
 
 def hillshade(dtm: np.ndarray, resolution: float, azimuth: float = 315.0,

@@ -294,6 +294,60 @@ def nearest_fill(grid: np.ndarray) -> np.ndarray:
 
 
 @_jit
+def gap_distance2(measured: np.ndarray) -> np.ndarray:
+    """Per cell, the squared Euclidean distance (in cells) to the nearest ``measured`` cell;
+    ``inf`` everywhere when no cell is measured.
+
+    The exact transform of :func:`nearest_fill` (Felzenszwalb & Huttenlocher), returning the
+    distance: ``scipy.ndimage.distance_transform_edt`` takes 1-2 s on a buffered 0.5 m tile,
+    this a few tens of milliseconds.
+    """
+    h, w = measured.shape
+    out = np.full((h, w), np.inf)
+    g = np.full((h, w), np.inf)
+    for c in range(w):
+        last = -1
+        for r in range(h):
+            if measured[r, c]:
+                last = r
+            if last >= 0:
+                g[r, c] = r - last
+        following = -1
+        for r in range(h - 1, -1, -1):
+            if measured[r, c]:
+                following = r
+            if following >= 0 and following - r < g[r, c]:
+                g[r, c] = following - r
+    f = np.empty(w)
+    v = np.empty(w, np.int64)
+    z = np.empty(w + 1)
+    for r in range(h):
+        k = -1
+        for q in range(w):
+            if g[r, q] == np.inf:
+                continue
+            f[q] = g[r, q] * g[r, q]
+            if k < 0:
+                k = 0
+                v[0], z[0], z[1] = q, -np.inf, np.inf
+                continue
+            s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
+            while s <= z[k]:
+                k -= 1
+                s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
+            k += 1
+            v[k], z[k], z[k + 1] = q, s, np.inf
+        if k < 0:
+            return out  # no measured cell anywhere
+        k = 0
+        for q in range(w):
+            while z[k + 1] < q:
+                k += 1
+            out[r, q] = (q - v[k]) ** 2 + f[v[k]]
+    return out
+
+
+@_jit
 def relax(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray, passes: int,
           half: int) -> None:
     """Replace the cells ``rows``, ``cols`` by the mean of their ``2 * half + 1`` square
