@@ -215,7 +215,14 @@ class CrsRule:
     def resolve(self, path: Path, declared: CRS | None) -> CloudCRS:
         """The file's :class:`CloudCRS`; refuses (``CRSMismatchError`` naming the file and the
         CRS) what cannot be gridded in metres: geographic and geocentric CRSs, a unit that is
-        no length, heights of unknown unit under feet."""
+        no length, heights of unknown unit under feet.
+
+        Cached: discovery and every tile's unit ask, and naming a CRS without an EPSG code
+        (a database search) costs a tenth of a second.
+        """
+        return _resolve(self, path, declared.to_wkt() if declared is not None else None)
+
+    def _resolve(self, path: Path, declared: CRS | None) -> CloudCRS:
         target = CRS.from_user_input(self.target)
         notes: list[str] = []
         if self.override is not None:
@@ -264,6 +271,11 @@ class CrsRule:
             f"{path}: x/y are in {unit} ({_label(crs)}) and the CRS names no vertical unit; "
             f"say what the heights are in with pipeline.params.vertical_unit "
             f"({', '.join(LENGTH_UNITS)})")
+
+
+@lru_cache(maxsize=1024)
+def _resolve(rule: CrsRule, path: Path, declared: str | None) -> CloudCRS:
+    return rule._resolve(path, CRS.from_wkt(declared) if declared else None)
 
 
 def _label(crs: CRS) -> str:

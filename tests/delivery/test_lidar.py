@@ -12,10 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import laspy
 import numpy as np
 import pytest
 import rasterio
+import shapely
 import yaml
 from click.testing import CliRunner
 from laspy.vlrs.known import WktCoordinateSystemVlr
@@ -36,7 +38,8 @@ NRW_NAME = "3dm_32_291_5744_1_nw.laz"
 X0, Y0 = 291_000.0, 5_744_000.0
 RESOLUTION = 1.0
 GAP_M = 5.0  # max_gap_fill_m, the documented default
-IDS = ["terrain_dtm", "canopy_height", "hillshade"]
+RASTERS = ["terrain_dtm", "canopy_height", "hillshade"]
+IDS = [*RASTERS, "trees_lidar"]
 US_FOOT = 1200 / 3937
 NODATA = -9999.0
 
@@ -67,7 +70,7 @@ def write(las: laspy.LasData, path: Path, crs: CRS | None = None) -> Path:
 
 
 def datasets(folder: Path, **params: Any) -> Path:
-    """The registry's DTM, CHM and hillshade datasets reading ``lidar/*.laz`` at 1 m, with
+    """The registry's DTM, CHM, hillshade and tree datasets reading ``lidar/*.laz`` at 1 m, with
     ``params`` added to their ``pipeline.params`` (as a city's YAML would)."""
     folder.mkdir(parents=True)
     for name in IDS:
@@ -99,6 +102,10 @@ def product(settings: Settings, dataset: str, key: str = "291_5744") -> np.ndarr
         return data
 
 
+def trees(settings: Settings) -> gpd.GeoDataFrame:
+    return gpd.read_file(settings.published_dir / "trees_lidar" / "trees_lidar.gpkg")
+
+
 def failure(summary: BuildSummary, dataset: str = "terrain_dtm") -> str:
     assert not summary.ok and dataset in summary.failed, summary.lines()
     return summary.failed[dataset]
@@ -112,7 +119,7 @@ def reference(cloud: laspy.LasData, tmp_path_factory: pytest.TempPathFactory
     write(subset(cloud, slice(None)), base / "raw" / "lidar" / NRW_NAME)
     summary, log, settings = build(base)
     assert summary.ok, log
-    return {name: product(settings, name) for name in IDS}
+    return {**{name: product(settings, name) for name in RASTERS}, "trees": trees(settings)}
 
 
 def test_the_real_tile_has_no_nodata_inside_its_survey(reference: dict) -> None:
@@ -127,8 +134,9 @@ def test_a_renamed_tile_is_placed_by_its_header(cloud: laspy.LasData, reference:
     write(subset(cloud, slice(None)), tmp_path / "raw" / "lidar" / "befliegung_2023_a.laz")
     summary, log, settings = build(tmp_path)
     assert summary.ok, log
-    for name in IDS:
+    for name in RASTERS:
         np.testing.assert_array_equal(product(settings, name), reference[name])
+    assert trees(settings).equals(reference["trees"])
 
 
 def test_a_cut_is_nodata_beyond_the_gap_distance(cloud: laspy.LasData, reference: dict,
@@ -154,6 +162,17 @@ def test_a_cut_is_nodata_beyond_the_gap_distance(cloud: laspy.LasData, reference
     shade = product(settings, "hillshade")
     assert (shade[outside] == 0).all() and (shade[core] > 0).all()
     assert (shade[core] == reference["hillshade"][core]).all()
+    # the served mosaic says nodata there too
+    with rasterio.open(settings.published_dir / "terrain_dtm" / "terrain_dtm.vrt") as vrt:
+        served = vrt.read(1, masked=True)
+        assert vrt.nodata == NODATA and served.mask[outside].all() and not served.mask[core].any()
+    # trees only where there are points; in the core the uncut tile's trees
+    found, want = trees(settings), reference["trees"]
+    assert found.total_bounds[0] >= x0 and found.total_bounds[2] <= x1
+    assert found.total_bounds[1] >= y0 and found.total_bounds[3] <= y1
+    box = shapely.box(x0 + 20, y0 + 20, x1 - 20, y1 - 20)
+    mine, theirs = found[found.within(box)], want[want.within(box)]
+    assert len(mine) > 20 and sorted(mine.tree_id) == sorted(theirs.tree_id)
 
 
 def test_points_outside_the_named_square_are_refused(cloud: laspy.LasData,
@@ -231,6 +250,12 @@ def test_a_tile_in_us_feet_is_converted_to_metres(cloud: laspy.LasData, referenc
     # the same heights in metres; a point within 3 mm of a cell edge may change cells
     assert np.nanmedian(diff) < 0.001 and np.nanpercentile(diff, 99) < 0.05
     assert np.isfinite(dtm).sum() == np.isfinite(want).sum()
+    # tree heights in metres: the same trees, heights to the centimetre
+    found = trees(settings).set_index("tree_id")
+    same = found.index.intersection(reference["trees"].tree_id)
+    assert len(same) >= 0.95 * len(reference["trees"])
+    heights = reference["trees"].set_index("tree_id").loc[same, "height_m"]
+    assert np.abs(found.loc[same, "height_m"] - heights).max() < 0.05
 
 
 def test_heights_of_unknown_unit_under_feet_are_refused(cloud: laspy.LasData,
