@@ -258,12 +258,40 @@ def test_a_tile_in_us_feet_is_converted_to_metres(cloud: laspy.LasData, referenc
     assert np.abs(found.loc[same, "height_m"] - heights).max() < 0.05
 
 
-def test_heights_of_unknown_unit_under_feet_are_refused(cloud: laspy.LasData,
-                                                        tmp_path: Path) -> None:
-    write(in_feet(cloud), tmp_path / "raw" / "lidar" / "survey_ftus.laz", utm32_us_feet(False))
-    message = failure(build(tmp_path, ["terrain_dtm"])[0])
+def test_heights_of_unknown_unit_under_feet_are_refused_or_given(cloud: laspy.LasData,
+                                                                 reference: dict,
+                                                                 tmp_path: Path) -> None:
+    for case in ("refused", "given"):
+        write(in_feet(cloud), tmp_path / case / "raw" / "lidar" / "survey_ftus.laz",
+              utm32_us_feet(False))
+    message = failure(build(tmp_path / "refused", ["terrain_dtm"])[0])
     assert "survey_ftus.laz: x/y are in US survey foot" in message
     assert "pipeline.params.vertical_unit" in message
+    summary, log, settings = build(tmp_path / "given", ["terrain_dtm"], vertical_unit="us-foot")
+    assert summary.ok, log
+    diff = np.abs(product(settings, "terrain_dtm") - reference["terrain_dtm"])
+    assert np.nanmedian(diff) < 0.001 and np.nanpercentile(diff, 99) < 0.05
+
+
+def test_yaml_mistakes_are_one_line_at_registry_load(tmp_path: Path) -> None:
+    from geoportal.core.errors import RegistryError
+
+    with pytest.raises(RegistryError, match=r"tile_name.*named groups \(\?P<e>"):
+        load_registry(datasets(tmp_path / "a", tile_name=r"kachel_(\d+)_(\d+)"))
+    with pytest.raises(RegistryError, match=r"crs_override.*expected a CRS"):
+        load_registry(datasets(tmp_path / "b", crs_override="EPSG:999999"))
+
+
+def test_a_registry_crs_in_feet_is_refused(cloud: laspy.LasData, tmp_path: Path) -> None:
+    write(subset(cloud, slice(None)), tmp_path / "raw" / "lidar" / NRW_NAME)
+    folder = datasets(tmp_path / "datasets")
+    dtm = folder / "terrain_dtm.yml"
+    dtm.write_text(dtm.read_text("utf-8").replace("crs: EPSG:25832", "crs: EPSG:2263"), "utf-8")
+    summary = build_all(load_registry(folder), make_settings(tmp_path), ["terrain_dtm"],
+                        echo=lambda line: None)
+    message = failure(summary)
+    assert "source.crs EPSG:2263" in message and "US survey foot" in message
+    assert "projected CRS in metres" in message
 
 
 def geocentric_copc(cloud: laspy.LasData, path: Path) -> Path:
