@@ -86,3 +86,19 @@ def test_a_tile_declaring_another_crs_is_read_in_it(tile: Path, tmp_path: Path) 
 def test_tile_names() -> None:
     assert tile_origin(Path("3dm_32_350_5685_1_nw.laz")) == (350, 5685)
     assert tile_origin(Path("cloud.laz")) is None
+
+
+def test_a_las14_tile_decodes_its_heights_and_classes(tile: Path, tmp_path: Path) -> None:
+    """LAS 1.4 (formats 6-10, COPC) compresses fields in layers: the raster pass must decode
+    the height and class layers, not only x/y (they read as zeros)."""
+    import laspy
+
+    las = laspy.read(tile)
+    small = laspy.LasData(las.header, points=las.points[::500].copy())
+    target = tmp_path / "cloud14.laz"
+    laspy.convert(small, point_format_id=6, file_version="1.4").write(target)
+    points = read_points(target, returns=True)
+    full = laspy.read(target)
+    np.testing.assert_array_equal(points.z, full.z)
+    np.testing.assert_array_equal(points.classification, full.classification)
+    assert 8 < np.median(points.z) < 40 and set(np.unique(points.classification)) >= {1, 2}
