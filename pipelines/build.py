@@ -80,6 +80,8 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
             continue
         summary.built.append(result)
         echo(f"    {result.headline} ({result.seconds:.1f} s)")
+        for warning in result.warnings:
+            echo(f"    warning: {warning}")
     summary.seconds = time.perf_counter() - started
     for line in summary.lines():
         echo(line)

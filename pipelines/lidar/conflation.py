@@ -30,6 +30,7 @@ from geoportal.core.errors import RegistryError, SourceError
 from geoportal.core.registry import OutputRef
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
+from pipelines.lidar.products import LidarParams
 from pipelines.lidar.score import match
 from pipelines.lidar.tiles import Tile, discover
 from pipelines.readers import read_source
@@ -177,7 +178,10 @@ class TreeConflationPipeline(VectorPipeline):
         folder = self.context.published(self.dataset, lidar_dataset.id)
         trees = gpd.read_file(folder / f"{lidar_dataset.id}.gpkg").to_crs(STORAGE_CRS)
         try:
-            tiles = discover(self.settings.raw_dir, lidar_dataset.source.path, lidar_dataset.id)
+            layout = LidarParams.from_options(lidar_dataset.source.crs,
+                                              lidar_dataset.pipeline.params).layout
+            tiles = discover(self.settings.raw_dir, lidar_dataset.source.path, lidar_dataset.id,
+                             layout)
         except SourceError:  # the raw tiles moved away: the detected trees still tell the extent
             tiles = []
         area = coverage(tiles) if tiles else shapely.box(*trees.total_bounds)

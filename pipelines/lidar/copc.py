@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,11 @@ import laspy
 import numpy as np
 from pyproj import CRS
 
-from geoportal.core.errors import PipelineError, SourceError
+from geoportal.core.errors import GeoportalError, PipelineError, SourceError
 from geoportal.core.publish import atomic_path, keep_digest
 from pipelines.lidar import kernels
 from pipelines.lidar.tiles import Tile, file_stamp, fingerprint
-from pipelines.pointcloud import read_las
+from pipelines.pointcloud import CrsRule, read_info, read_las
 
 #: Bump when the octree or the file layout changes: cached COPC files are then rewritten.
 ALGORITHM_VERSION = 2
@@ -113,7 +113,7 @@ def _axis(values: Any) -> tuple[np.ndarray, float, float]:
     return np.asarray(values, dtype=np.float64), 1.0, 0.0
 
 
-def crs_wkt(crs: str) -> str:
+def crs_wkt(crs: str) -> str:  # a code, or the WKT of a file's own CRS
     """The OGC WKT (1) of ``crs``, as LAS 1.4 readers expect in the WKT VLR."""
     return CRS.from_user_input(crs).to_wkt("WKT1_GDAL")
 
@@ -260,9 +260,10 @@ def _bytes(record: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(record).view(np.uint8).reshape(len(record), record.itemsize)
 
 
-def copc_path(tile: Tile, crs: str, cache: Path) -> Path:
-    """Where the tile's COPC file lives in the cache, for its current file and this writer."""
-    fp = fingerprint(file_stamp(tile.path), crs, GRID, LEAF_MAX, ALGORITHM_VERSION)
+def copc_path(tile: Tile, rule: CrsRule, cache: Path) -> Path:
+    """Where the tile's COPC file lives in the cache, for its current file, the way its CRS is
+    read (the CRS the file is written with) and this writer."""
+    fp = fingerprint(file_stamp(tile.path), asdict(rule), GRID, LEAF_MAX, ALGORITHM_VERSION)
     return cache / "copc" / tile.key / f"{fp}.copc.laz"
 
 
@@ -278,9 +279,14 @@ class CopcOutcome:
     error: str | None = None
 
 
-def ensure_copc(tile: Tile, crs: str, cache: Path) -> CopcOutcome:
-    """The tile's COPC file in the cache, rewritten only if the tile or the writer changed."""
-    path = copc_path(tile, crs, cache)
+def ensure_copc(tile: Tile, rule: CrsRule, cache: Path) -> CopcOutcome:
+    """The tile's COPC file in the cache, rewritten only if the tile or the writer changed.
+
+    The delivered points are kept as they are, so the file carries the CRS they are in: the
+    header's, the YAML's override or the registry's (``rule``; geographic and geocentric CRSs
+    are refused as for the grids).
+    """
+    path = copc_path(tile, rule, cache)
     outcome = CopcOutcome(tile.key, str(path))
     if path.exists():
         with laspy.open(path) as reader:
@@ -289,8 +295,9 @@ def ensure_copc(tile: Tile, crs: str, cache: Path) -> CopcOutcome:
         return outcome
     started = time.perf_counter()
     try:
-        outcome.points = write_copc(tile.path, path, crs)
-    except (SourceError, CopcError, OSError, ValueError, RuntimeError) as exc:
+        cloud = rule.resolve(tile.path, read_info(tile.path, rule.target).declared)
+        outcome.points = write_copc(tile.path, path, cloud.crs.to_wkt())
+    except (GeoportalError, OSError, ValueError, RuntimeError) as exc:
         outcome.error = str(exc)
         outcome.path = None
     outcome.seconds = time.perf_counter() - started

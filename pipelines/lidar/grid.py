@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.lidar.kernels import bin_cells, nearest_fill, relax, shade
+from pipelines.lidar.kernels import bin_cells, gap_distance2, nearest_fill, relax, shade
 from pipelines.pointcloud import Points
 
 NOISE_CLASSES = (7, 18)
@@ -125,6 +125,17 @@ def fill_gaps(grid: np.ndarray, smooth_passes: int = 3) -> np.ndarray:
     rows, cols = np.nonzero(empty & ~np.isnan(filled))
     relax(filled, rows, cols, smooth_passes, 2)
     return filled
+
+
+def beyond_reach(measured: np.ndarray, max_distance_m: float,
+                 resolution: float) -> np.ndarray:
+    """Cells farther than ``max_distance_m`` (centre to centre) from every ``measured`` cell.
+
+    Gap filling bridges what a scan misses between its points (under a roof, a dark car);
+    outside the surveyed area, over water without returns or in a large hole there is nothing
+    to bridge, and those cells are nodata rather than the nearest edge's height spread out.
+    """
+    return gap_distance2(measured) > (max_distance_m / resolution) ** 2
 
 
 def hillshade(dtm: np.ndarray, resolution: float, azimuth: float = 315.0,

@@ -18,8 +18,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
+from pyproj import CRS
 
-from geoportal.core.errors import PipelineError
+from geoportal.core.errors import PipelineError, RegistryError
 from geoportal.core.geometry import transform_bounds
 from geoportal.core.publish import LayerMetadata, cached_digest, file_record, link_or_copy, now_iso
 from geoportal.core.registry import RasterTiles
@@ -70,7 +71,21 @@ class LidarPipeline(Pipeline):
         return LidarParams.from_options(self.dataset.source.crs, self.params)
 
     def tiles(self) -> list[Tile]:
-        return discover(self.settings.raw_dir, self.dataset.source.path, self.dataset.id)
+        self.check_crs()
+        return discover(self.settings.raw_dir, self.dataset.source.path, self.dataset.id,
+                        self.lidar_params().layout)
+
+    def check_crs(self) -> None:
+        """The products are gridded in metres: the registry's CRS must be projected in metres
+        (files in another CRS are reprojected to it)."""
+        crs = CRS.from_user_input(self.dataset.source.crs)
+        unit = crs.axis_info[0].unit_name if crs.axis_info else "?"
+        if not crs.is_projected or crs.axis_info[0].unit_conversion_factor != 1.0:
+            raise RegistryError(self.dataset.path or f"datasets/{self.dataset.id}.yml", [
+                f"source.crs {self.dataset.source.crs} ({crs.name}, unit {unit}): the LiDAR "
+                f"products are gridded in a projected CRS in metres; give one (e.g. the UTM "
+                f"zone) and the files' own CRS as pipeline.params.crs_override if they carry "
+                f"none"])
 
     def plan(self) -> list[WorkUnit]:
         params = {"copc": True} if self.copc_published() else {}
@@ -96,8 +111,11 @@ class LidarPipeline(Pipeline):
         Then the tile pass writes each decoded tile's COPC file from the same records, and the
         ``point_cloud`` dataset only collects them: decoding is paid once for every product.
         """
+        rule = self.lidar_params().crs_rule
         return any(d.pipeline.kind == "lidar_copc" and d.source.path == self.dataset.source.path
-                   and d.source.crs == self.dataset.source.crs for d in self.context.registry)
+                   and d.source.crs == self.dataset.source.crs
+                   and LidarParams.from_options(d.source.crs, d.pipeline.params).crs_rule == rule
+                   for d in self.context.registry)
 
     @property
     def workers(self) -> int | None:
@@ -116,8 +134,8 @@ class LidarPipeline(Pipeline):
     def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
         tiles = self.tiles()
         tile = next(t for t in tiles if t.key == unit.key)
-        cache, crs = self.cache, self.dataset.source.crs
-        copc = (lambda t: copc_path(t, crs, cache)) if unit.params.get("copc") else None
+        cache, rule = self.cache, self.lidar_params().crs_rule
+        copc = (lambda t: copc_path(t, rule, cache)) if unit.params.get("copc") else None
         return build_tile(tile, tiles, self.lidar_params(), self.settings.raw_dir, cache, copc)
 
     def check(self, results: list[TileOutcome]) -> list[TileOutcome]:
@@ -140,6 +158,13 @@ class LidarPipeline(Pipeline):
         return (f"{what} from {len(results)} tile(s), {points:,} points "
                 f"({reused} tile(s) unchanged, reused)"
                 + (f"; worker time: {spent}" if spent else ""))
+
+    def result(self, meta: LayerMetadata, results: list[Any], what: str) -> BuildResult:
+        """The build's report: the headline and, once each, what the tiles warned about (a
+        header CRS overridden, a reprojection, heights converted, a neighbour left out)."""
+        warnings = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", [])))
+        return BuildResult(self.dataset.id, meta, self.headline(results, what),
+                           warnings=warnings)
 
     def metadata(self, files: list, count: int, results: list[TileOutcome]) -> LayerMetadata:
         tiles = {t.key: t for t in self.tiles()}
@@ -179,7 +204,7 @@ class LidarRasterPipeline(LidarPipeline):
         for record, path in zip(files, paths, strict=True):
             record.path = str(path.relative_to(staging))
         meta = self.metadata(files, len(paths), results)
-        return BuildResult(self.dataset.id, meta, self.headline(results, f"{product} mosaic"))
+        return self.result(meta, results, f"{product} mosaic")
 
 
 def _collect(results: list[TileOutcome], name: str) -> gpd.GeoDataFrame:
@@ -204,7 +229,7 @@ class LidarTreesPipeline(LidarPipeline):
                                               "geometry"]], staging, f"{self.dataset.id}_crowns")
         files = [file_record(p, f) for f, p in paths.items()] + [file_record(crowns_path, "gpkg")]
         meta = self.metadata(files, len(points), results)
-        return BuildResult(self.dataset.id, meta, self.headline(results, f"{len(points)} trees"))
+        return self.result(meta, results, f"{len(points)} trees")
 
 
 def trees_layer(raw: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -237,8 +262,7 @@ class BuildingHeightsPipeline(LidarPipeline):
         files = [file_record(p, f) for f, p in paths.items()]
         measured = int(np.isfinite(layer["height_p95_m"]).sum())
         meta = self.metadata(files, len(layer), results)
-        return BuildResult(self.dataset.id, meta,
-                           self.headline(results, f"{measured} building heights"))
+        return self.result(meta, results, f"{measured} building heights")
 
 
 class CopcPipeline(LidarPipeline):
@@ -250,12 +274,12 @@ class CopcPipeline(LidarPipeline):
     @property
     def workers(self) -> int | None:
         """In-process when the tile pass of an earlier LiDAR dataset wrote every COPC file."""
-        crs, cache = self.dataset.source.crs, self.cache
-        return 1 if all(copc_path(t, crs, cache).exists() for t in self.tiles()) else None
+        rule, cache = self.lidar_params().crs_rule, self.cache
+        return 1 if all(copc_path(t, rule, cache).exists() for t in self.tiles()) else None
 
     def build(self, unit: Any, staging: Path) -> CopcOutcome:
         tile = next(t for t in self.tiles() if t.key == unit.key)
-        return ensure_copc(tile, self.dataset.source.crs, self.cache)
+        return ensure_copc(tile, self.lidar_params().crs_rule, self.cache)
 
     def finish(self, results: list[CopcOutcome], staging: Path) -> BuildResult:
         self.check(results)  # type: ignore[arg-type]
@@ -269,5 +293,4 @@ class CopcPipeline(LidarPipeline):
             record.path = str(path.relative_to(staging))
             files.append(record)
         meta = self.metadata(files, len(files), results)  # type: ignore[arg-type]
-        return BuildResult(self.dataset.id, meta,
-                           self.headline(results, "COPC files"))  # type: ignore[arg-type]
+        return self.result(meta, results, "COPC files")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -31,21 +32,32 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio.features
-from pydantic import Field
+from pydantic import Field, field_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
-from geoportal.core.errors import GeoportalError, SourceFormatError
+from geoportal.core.errors import GeoportalError, SourceError, SourceFormatError
 from geoportal.core.publish import atomic_path, keep_digest
 from geoportal.core.registry import Params
 from pipelines.lidar.copc import CopcError, write_copc_las
-from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade, paste
+from pipelines.lidar.grid import GridSpec, beyond_reach, bin_points, fill_gaps, hillshade, paste
 from pipelines.lidar.ground import GROUND, SmrfParams, classified_by_smrf
+from pipelines.lidar.kernels import count_outside
 from pipelines.lidar.raster import FLOAT_NODATA, write_cog
-from pipelines.lidar.tiles import Tile, file_stamp, fingerprint, neighbours
+from pipelines.lidar.tiles import Tile, TileLayout, file_stamp, fingerprint, neighbours
 from pipelines.lidar.trees import TreeParams, detect
-from pipelines.pointcloud import Points, points_from_las, read_info, read_las
+from pipelines.pointcloud import (
+    TILE_NAME,
+    CloudCRS,
+    CrsRule,
+    Points,
+    points_from_las,
+    read_info,
+    read_las,
+)
 from pipelines.tiles import TILE_SIZE
 
-ALGORITHM_VERSION = "2"
+ALGORITHM_VERSION = "3"
 STAGES: list[dict[str, Any]] = [
     {"step": "read", "reader": "laspy+lazrs", "fields": ["xyz", "classification", "returns"],
      "all fields": "when the tile's COPC file is due as well (one decode feeds both)"},
@@ -59,7 +71,8 @@ STAGES: list[dict[str, Any]] = [
     {"step": "copc", "writer": "kernels.gather_records, lazrs chunks, copclib layout",
      "order": "file order within a node", "from": "the same decoded records"},
     {"step": "buffer", "from": "neighbour tiles' binned grids"},
-    {"step": "fill", "method": "nearest measured cell (exact) + 3 relaxation passes (5 x 5)"},
+    {"step": "fill", "method": "nearest measured cell (exact) + 3 relaxation passes (5 x 5)",
+     "nodata": "cells farther than max_gap_fill_m from every cell with a point"},
     {"step": "derive", "products": ["dtm", "dsm", "chm = dsm - dtm", "hillshade(dtm)"]},
     {"step": "cogs", "writer": "GDAL GTiff, COPY_SRC_OVERVIEWS, ZSTD", "digests": "sha256"},
     {"step": "trees", "method": "pit-filled CHM, lmf (height-dependent window, no tops within "
@@ -82,6 +95,18 @@ class LidarParams:
     smrf: SmrfParams = field(default_factory=SmrfParams)
     footprints: str | None = "alkis/gebaeude.gpkg"
     trees: TreeParams = field(default_factory=TreeParams)
+    max_gap_fill_m: float = 5.0
+    tile_name: str | None = TILE_NAME.pattern
+    crs_override: str | None = None
+    vertical_unit: str | None = None
+
+    @property
+    def crs_rule(self) -> CrsRule:
+        return CrsRule(self.crs, self.crs_override, self.vertical_unit)
+
+    @property
+    def layout(self) -> TileLayout:
+        return TileLayout(self.crs_rule, self.tile_name)
 
     @classmethod
     def from_options(cls, crs: str, options: LidarOptions) -> LidarParams:
@@ -98,6 +123,12 @@ class LidarOptions(Params):
     ``ground_classes``) or ``smrf`` (the built-in filter, for unclassified clouds, with the
     ``smrf`` parameters); ``footprints``: ALKIS buildings (relative to the raw folder) kept out
     of tree detection and measured for building heights.
+
+    How a delivery is read: ``tile_name`` is the pattern giving a file's 1 km square from its
+    name (named groups ``e``, ``n``: the lower-left corner in km; NRW's by default; null: from
+    the header's extent only), ``crs_override`` the files' CRS whatever their headers declare
+    (a wrong record), ``vertical_unit`` the heights' unit where the CRS names none. Cells
+    farther than ``max_gap_fill_m`` from every point are nodata in DTM, DSM, CHM and hillshade.
     """
 
     resolution: float = Field(default=0.5, gt=0, le=10)
@@ -108,6 +139,34 @@ class LidarOptions(Params):
     smrf: SmrfParams = Field(default_factory=SmrfParams)
     footprints: str | None = "alkis/gebaeude.gpkg"
     trees: TreeParams = Field(default_factory=TreeParams)
+    max_gap_fill_m: float = Field(default=5.0, ge=0, le=1000)
+    tile_name: str | None = TILE_NAME.pattern
+    crs_override: str | None = None
+    vertical_unit: Literal["metre", "foot", "us-foot"] | None = None
+
+    @field_validator("tile_name")
+    @classmethod
+    def _tile_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            groups = re.compile(value).groupindex
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc}): {value!r}") from None
+        if not {"e", "n"} <= set(groups):
+            raise ValueError(f"expected named groups (?P<e>...) and (?P<n>...) (the square's "
+                             f"lower-left corner in km), got {value!r}")
+        return value
+
+    @field_validator("crs_override")
+    @classmethod
+    def _crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CRS.from_user_input(value)
+            except CRSError:
+                raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from None
+        return value
 
 
 @dataclass
@@ -167,13 +226,15 @@ class Binned:
     decoded: bool
     copc_error: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: What reading the tile's CRS did (an override, a reprojection, feet to metres).
+    notes: tuple[str, ...] = ()
 
 
 def binned_fingerprint(tile: Tile, params: LidarParams) -> str:
     # The filter's parameters only when it runs: caches of classified deliveries stay valid.
     smrf = [asdict(params.smrf)] if params.ground == "smrf" else []
-    return fingerprint(file_stamp(tile.path), params.resolution, params.ground_classes,
-                       params.crs, ALGORITHM_VERSION, *smrf)
+    return fingerprint(file_stamp(tile.path), tile.key, params.resolution, params.ground_classes,
+                       asdict(params.crs_rule), ALGORITHM_VERSION, *smrf)
 
 
 def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = True,
@@ -195,30 +256,54 @@ def ensure_binned(tile: Tile, params: LidarParams, cache: Path, wait: bool = Tru
         seconds = {"wait": time.perf_counter() - clock} if wait else {}
         if (final / "meta.json").exists():
             meta = json.loads((final / "meta.json").read_text())
-            return Binned(final, fp, meta["points"], decoded=False, stage_seconds=seconds)
-        read_info(tile.path, params.crs)  # refuses a tile declaring another CRS
+            return Binned(final, fp, meta["points"], decoded=False, stage_seconds=seconds,
+                          notes=tuple(meta.get("notes", ())))
+        cloud = tile_crs(tile, params.crs_rule)  # refuses a CRS that cannot be gridded
         with_copc = copc is not None and not copc.exists()
         clock = time.perf_counter()
         las = read_las(tile.path, all_fields=with_copc)
-        points = points_from_las(las, returns=True)
+        points = cloud.to_target(points_from_las(las, returns=True))
         if not with_copc:
             del las
         seconds["decode"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        count = _bin_and_commit(tile, points, params, final)
+        count = _bin_and_commit(tile, points, params, final, cloud.notes)
         seconds["bin"] = time.perf_counter() - clock
         del points  # the COPC step needs only the records: a third less peak memory
     # The binned grids are committed and the lock is free, so a worker waiting for this tile
     # as a neighbour goes on while this one writes the COPC file (nobody else decodes it).
     copc_error = None
     if with_copc:
-        copc_error = _write_copc(las, copc, params.crs, tile.path, seconds)
+        copc_error = _write_copc(las, copc, cloud.crs.to_wkt(), tile.path, seconds)
     return Binned(final, fp, count, decoded=True, copc_error=copc_error,
-                  stage_seconds=seconds)
+                  stage_seconds=seconds, notes=cloud.notes)
 
 
-def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path) -> int:
+def tile_crs(tile: Tile, rule: CrsRule) -> CloudCRS:
+    """How ``tile``'s coordinates become the registry's CRS in metres (its header read)."""
+    return rule.resolve(tile.path, read_info(tile.path, rule.target).declared)
+
+
+def check_inside(tile: Tile, points: Points, spec: GridSpec) -> None:
+    """Refuse a tile with points outside its square, naming the file and the count.
+
+    Binning would otherwise have to drop them or pile them into the edge cells: a foreign
+    file renamed to a tile it does not cover, or a delivery with overlapping tiles, would then
+    publish a plausible, wrong terrain model.
+    """
+    outside = count_outside(points.X, points.Y, points.scale, points.offset, spec.x0,
+                            spec.y_top, spec.resolution, spec.size)
+    if outside:
+        raise SourceError(
+            f"{tile.path}: {outside:,} of {len(points):,} points lie outside "
+            f"{tile.describe()}; a file must hold only its own square's points (another "
+            f"square's file renamed? overlapping tiles? a wrong pipeline.params.tile_name?)")
+
+
+def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path,
+                    notes: tuple[str, ...] = ()) -> int:
     spec = GridSpec.for_tile(tile.origin, TILE_SIZE, params.resolution)
+    check_inside(tile, points, spec)
     classes = params.ground_classes
     if params.ground == "smrf":
         points, classes = classified_by_smrf(points, tile.origin, TILE_SIZE, params.smrf), (GROUND,)
@@ -233,7 +318,8 @@ def _bin_and_commit(tile: Tile, points: Points, params: LidarParams, final: Path
     with _cache_entry(final) as tmp:
         for name, grid in cells.grids.items():
             np.save(tmp / f"{name}.npy", grid)
-        meta = {"points": len(points), "ground_z": list(cells.ground_range)}
+        meta = {"points": len(points), "ground_z": list(cells.ground_range),
+                "notes": list(notes)}
         (tmp / "meta.json").write_text(json.dumps(meta))
     return len(points)
 
@@ -329,6 +415,7 @@ def _bin_with_neighbours(tile: Tile, tiles: list[Tile], params: LidarParams, cac
                 outcome.warnings.append(binned.copc_error)
             if other is tile:
                 outcome.points = binned.points
+                outcome.warnings.extend(binned.notes)
             outcome.decoded += binned.points if binned.decoded else 0
         todo = busy
     return done
@@ -353,7 +440,8 @@ def _derive(tile: Tile, own: Binned, around: list[tuple[Tile, Binned]], params: 
     dsm_raw, _, _ = _buffered("dsm", tile, own, around, params)
     multi, _, _ = _buffered("multi", tile, own, around, params)
     dtm = fill_gaps(ground)
-    dsm = np.maximum(fill_gaps(dsm_raw), dtm)
+    dtm[beyond_reach(~np.isnan(dsm_raw), params.max_gap_fill_m, params.resolution)] = np.nan
+    dsm = np.maximum(fill_gaps(dsm_raw), dtm)  # NaN where the terrain is
     chm = (dsm - dtm).astype(np.float32)
     shade = hillshade(dtm, params.resolution)
     seconds["fill"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -366,7 +454,7 @@ def _derive(tile: Tile, own: Binned, around: list[tuple[Tile, Binned]], params: 
     seconds["cogs"], clock = time.perf_counter() - clock, time.perf_counter()
     houses = _footprints(footprints, spec, params.crs)
     ids = _rasterize_ids(houses, spec)
-    trees = detect(chm, multi, ids > 0, spec, cells, params.trees)
+    trees = detect(np.nan_to_num(chm, nan=0.0), multi, ids > 0, spec, cells, params.trees)
     _trees_frame(trees, params.crs).to_parquet(out / "trees.parquet")
     seconds["trees"], clock = time.perf_counter() - clock, time.perf_counter()
     _building_heights(houses, ids, chm, core_spec).to_parquet(out / "buildings.parquet")
@@ -417,7 +505,7 @@ def _building_heights(houses: gpd.GeoDataFrame, ids: np.ndarray, ndsm: np.ndarra
     mine = ((inner.x >= core.x0) & (inner.x < core.x0 + extent)
             & (inner.y > core.y_top - extent) & (inner.y <= core.y_top)).to_numpy()
     flat_ids, heights = ids.ravel(), ndsm.ravel()
-    sel = flat_ids > 0
+    sel = (flat_ids > 0) & np.isfinite(heights)  # nodata cells measure nothing
     order = np.lexsort((heights[sel], flat_ids[sel]))
     sorted_ids, sorted_h = flat_ids[sel][order], heights[sel][order]
     starts = np.searchsorted(sorted_ids, np.arange(1, len(houses) + 2))

@@ -39,9 +39,12 @@ def write_cog(path: Path, data: np.ndarray, spec: GridSpec, crs: str,
     Overviews are built uncompressed in memory and copied with the image in COG order
     (``COPY_SRC_OVERVIEWS``): GDAL's COG driver writes its overviews to a compressed temporary
     file first and recompresses them, which made each tile's four COGs 1.7× slower to write.
-    The files are the same valid COGs (tests check them with rio-cogeo).
+    The files are the same valid COGs (tests check them with rio-cogeo). NaN cells of a float
+    grid are written as ``nodata``.
     """
     is_float = data.dtype.kind == "f"
+    if is_float and nodata is not None:
+        data = np.where(np.isnan(data), np.asarray(nodata, data.dtype), data)
     memory = {"driver": "MEM", "width": data.shape[1], "height": data.shape[0], "count": 1,
               "dtype": data.dtype.name, "crs": crs, "transform": spec.transform(),
               "nodata": nodata}

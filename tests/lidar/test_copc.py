@@ -166,11 +166,12 @@ def test_corrupt_tile_is_reported_with_its_name_and_nothing_published(sample_raw
                                                                        tmp_path) -> None:
     from pipelines.lidar.copc import ensure_copc
     from pipelines.lidar.tiles import Tile
+    from pipelines.pointcloud import CrsRule
 
     source = sorted((sample_raw / "lidar").glob("*.laz"))[0]
     broken = tmp_path / "raw" / source.name
     broken.parent.mkdir()
     broken.write_bytes(source.read_bytes()[:5000])  # truncated download
-    outcome = ensure_copc(Tile(broken, 350, 5685), "EPSG:25832", tmp_path / "cache")
+    outcome = ensure_copc(Tile(broken, 350, 5685), CrsRule("EPSG:25832"), tmp_path / "cache")
     assert outcome.error and source.name in outcome.error and outcome.path is None
     assert not list((tmp_path / "cache").rglob("*.copc.laz"))

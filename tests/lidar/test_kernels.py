@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from pipelines.lidar.grid import GridSpec, bin_points, fill_gaps, hillshade
+from pipelines.lidar.grid import GridSpec, beyond_reach, bin_points, fill_gaps, hillshade
+from pipelines.lidar.kernels import count_outside
 from pipelines.pointcloud import Points
 
 
@@ -55,6 +56,39 @@ def test_a_tile_without_ground_points_has_no_ground_range() -> None:
     points.classification[:] = 1
     cells = bin_points(points, GridSpec.for_tile((350_000.0, 5_685_000.0), 1000.0, 2.0), (2,))
     assert cells.ground_range is None and np.isnan(cells.grids["ground"]).all()
+
+
+def test_points_outside_the_frame_are_counted_not_binned() -> None:
+    points = _cloud(10_000)
+    spec = GridSpec.for_tile((350_000.0, 5_685_000.0), 1000.0, 2.0)
+    assert count_outside(points.X, points.Y, points.scale, points.offset, spec.x0, spec.y_top,
+                         spec.resolution, spec.size) == 0
+    points.X[:100] = 100_000 + 5  # 5 cm east of the tile (beyond the 1 cm edge tolerance)
+    points.Y[100:150] = -2  # 2 cm south of it
+    points.X[150:160] = 100_000  # on the east edge: in the last column
+    assert count_outside(points.X, points.Y, points.scale, points.offset, spec.x0, spec.y_top,
+                         spec.resolution, spec.size) == 150
+    # the strays count for nothing (no edge cell takes their heights), the edge points do
+    def take(sel: slice | np.ndarray) -> Points:
+        return Points(points.X[sel], points.Y[sel], points.Z[sel], points.scale, points.offset,
+                      points.classification[sel], None, points.number_of_returns[sel])
+
+    np.testing.assert_array_equal(bin_points(points, spec, (2, 9)).grids["dsm"],
+                                  bin_points(take(np.s_[150:]), spec, (2, 9)).grids["dsm"])
+    edge = take(np.s_[150:160])
+    edge.classification[:] = 1
+    on_edge = np.isfinite(bin_points(edge, spec, (2, 9)).grids["dsm"])
+    assert on_edge[:, -1].sum() >= 1 and not on_edge[:, :-1].any()  # in the last column
+
+
+def test_cells_beyond_the_gap_distance_match_scipy() -> None:
+    rng = np.random.default_rng(5)
+    measured = rng.random((300, 257)) > 0.995
+    far = beyond_reach(measured, 7.0, 0.5)
+    distance = ndimage.distance_transform_edt(~measured, sampling=0.5)
+    np.testing.assert_array_equal(far, distance > 7.0)
+    assert beyond_reach(np.zeros((4, 4), bool), 7.0, 0.5).all()
+    assert not beyond_reach(np.ones((4, 4), bool), 0.0, 0.5).any()
 
 
 def test_gap_filling_takes_the_nearest_cell_then_relaxes_like_uniform_filter() -> None:

@@ -199,7 +199,7 @@ def _write_tile(path: Path, classes: int, crs: str | None) -> None:
 
 @pytest.mark.parametrize("classes, crs, reason", [
     (1, None, "no ground points"),
-    (2, "EPSG:4326", "the registry says"),
+    (2, "EPSG:4326", "declares the geographic CRS EPSG:4326"),
 ])
 def test_tile_without_ground_or_in_another_crs_fails_alone(built, two_tiles, tmp_path, classes,
                                                             crs, reason) -> None:
