@@ -47,7 +47,10 @@ class BuildSummary:
     def lines(self) -> list[str]:
         out = [f"built {len(self.built)} dataset(s), {len(self.failed)} failed "
                f"in {self.seconds:.1f} s"]
-        out += [f"  ok      {r.dataset_id}: {r.headline}" for r in self.built]
+        for r in self.built:
+            status = f"ok with {len(r.warnings)} warning(s)" if r.warnings else "ok"
+            out.append(f"  {status:<7} {r.dataset_id}: {r.headline}")
+            out += [f"    warning: {w}" for w in r.warnings]
         out += [f"  FAILED  {i}: {reason}" for i, reason in self.failed.items()]
         return out
 
@@ -134,6 +137,7 @@ def build_dataset(dataset: Dataset, context: PipelineContext | Settings,
     with staging(settings.published_dir, dataset.id) as folder:
         results = run_units(pipeline, units, folder, scheduler, echo=echo)
         result = pipeline.finish(results, folder)
+        result.metadata.warnings = list(result.warnings)  # what the summary says, kept
         _keep_modified_if_unchanged(result.metadata, read_metadata(settings.published_dir,
                                                                    dataset.id))
         (folder / METADATA_FILE).write_text(result.metadata.to_json(), encoding="utf-8")

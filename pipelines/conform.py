@@ -1,7 +1,16 @@
-"""Conform a raw table to its published schema: rename, type, check, reproject.
+"""Conform a raw table to its published schema: rename, derive, type, check, reproject.
 
 Only the properties the registry's schema lists are kept — an allow-list, so an unexpected column
 in next year's delivery (or a personal field under a new name) cannot slip into an output.
+
+A property's value may be derived from the source as its YAML says: several columns joined (a
+composite id), one part of a column split, a code mapped to its label. Every value that cannot be
+derived is noted like an unreadable one, so a mapping that fits the delivery badly shows up in
+the rejects report (and, past the dataset's limit, fails the build: :mod:`pipelines.vector`).
+
+Reprojection to EPSG:25832 uses the most accurate transformation PROJ knows for the data's
+area (:mod:`geoportal.core.crs`); if that needs a grid that is not installed, the layer is
+refused unless its YAML allows the approximate one, which is then a warning of the build.
 """
 
 from __future__ import annotations
@@ -15,9 +24,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geoportal.core.errors import SourceFormatError
+from geoportal.core.crs import plan_transformation
+from geoportal.core.errors import SourceFormatError, TransformationError
+from geoportal.core.geometry import transform_bounds
 from geoportal.core.registry import Dataset, Property
-from pipelines.readers import RawTable, parse_number
+from pipelines.readers import RawTable, as_text, parse_number
 from pipelines.rejects import RejectsReport
 
 STORAGE_CRS = "EPSG:25832"
@@ -42,8 +53,9 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
         keep &= ~missing_required
         columns[prop.name] = values
     frame = pd.DataFrame(columns)[keep].reset_index(drop=True)
-    geometry = gpd.GeoSeries(list(table.geometry[keep]), crs=table.crs).to_crs(STORAGE_CRS)
-    out = gpd.GeoDataFrame(frame, geometry=geometry.values, crs=STORAGE_CRS)
+    geometry = to_storage_crs(np.asarray(table.geometry[keep], dtype=object), table, dataset,
+                              report)
+    out = gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
     out = _generate_keys(out, dataset)
     out = _drop_duplicate_ids(out, dataset, table.lines[keep], report)
     out = _coerce_geometry_type(out, dataset)
@@ -53,8 +65,9 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
 
 def _require_columns(table: RawTable, dataset: Dataset) -> None:
     available = list(table.frame.columns)
-    missing = [p.source_column for p in dataset.schema.properties
-               if not (p.generated or p.computed) and p.source_column not in available]
+    missing = [c for p in dataset.schema.properties if not (p.generated or p.computed)
+               for c in p.source_columns if c not in available]
+    missing = list(dict.fromkeys(missing))
     if missing and len(table) == 0:
         # An empty GeoJSON FeatureCollection cannot name its columns: publish an empty layer.
         for column in missing:
@@ -72,7 +85,7 @@ def _convert_column(
 ) -> tuple[pd.Series, np.ndarray]:
     """Convert one column; return the values and a mask of rows lacking a required value."""
     convert = CONVERTERS[prop.type]
-    raw = table.frame[prop.source_column]
+    raw = source_values(table, prop, report)
     values: list[object] = []
     missing = np.zeros(len(raw), dtype=bool)
     for i, (value, line) in enumerate(zip(raw, table.lines, strict=True)):
@@ -83,6 +96,69 @@ def _convert_column(
             missing[i] = True
         values.append(converted)
     return pd.Series(values, dtype=DTYPES[prop.type]), missing
+
+
+def source_values(table: RawTable, prop: Property, report: RejectsReport) -> list[object]:
+    """The property's raw values, one per row, derived as its YAML says (join, split, codes).
+
+    Without a derivation these are the source column's cells unchanged, so typing sees exactly
+    what the file holds. A derivation works on text and yields None where it has nothing to
+    give, noting why when the row did hold something (a code not in the list, no second part).
+    """
+    columns = prop.source_columns
+    if len(columns) == 1 and prop.split is None and prop.codes is None:
+        return list(table.frame[columns[0]])
+    separator = " " if prop.separator is None else prop.separator
+    values: list[object] = []
+    cells = zip(*(table.frame[c] for c in columns), strict=True)
+    for parts, line in zip(cells, table.lines, strict=True):
+        texts = [as_text(p) for p in parts]
+        value: str | None = separator.join(texts) if all(texts) else None
+        if value is not None and prop.split is not None:
+            value = _part(value, prop, int(line), report)
+        if value is not None and prop.codes is not None:
+            label = prop.codes.get(value)
+            if label is None:
+                report.add(int(line), "nulled", f"code not listed in {prop.name}.codes",
+                           prop.source_column, value)
+            value = label
+        values.append(value)
+    return values
+
+
+def _part(value: str, prop: Property, line: int, report: RejectsReport) -> str | None:
+    split = prop.split
+    assert split is not None
+    parts = [p.strip() for p in value.split(split.separator)]
+    if split.part > len(parts):
+        report.add(line, "nulled", f"no part {split.part} after splitting at "
+                   f"{split.separator!r}", prop.source_column, value)
+        return None
+    return parts[split.part - 1] or None
+
+
+def to_storage_crs(geoms: np.ndarray, table: RawTable, dataset: Dataset,
+                   report: RejectsReport) -> gpd.GeoSeries:
+    """The geometries in EPSG:25832, by the most accurate transformation PROJ can run.
+
+    When a better one exists but its grid is missing (DHDN Gauss-Krüger without BETA2007: 1–2 m
+    off), the layer is refused, naming the grid; ``source.allow_approximate_transformation``
+    publishes it anyway, with the shortfall as a warning of the build.
+    """
+    if len(geoms) == 0 or table.crs.equals(STORAGE_CRS):
+        return gpd.GeoSeries(list(geoms), crs=STORAGE_CRS)
+    bounds = transform_bounds(tuple(shapely.total_bounds(geoms)), table.crs, "EPSG:4326")
+    plan = plan_transformation(table.crs, STORAGE_CRS, bounds)
+    if plan.shortfall is not None:
+        problem = f"{dataset.source.path}: {table.crs.name} to {STORAGE_CRS}: {plan.shortfall}"
+        if not dataset.source.allow_approximate_transformation:
+            raise TransformationError(
+                f"{problem}. Install the grid (Debian: apt install proj-data; or put it in a "
+                f"folder of PROJ_DATA), or set source.allow_approximate_transformation: true "
+                f"in datasets/{dataset.id}.yml to publish the less accurate positions")
+        report.warnings.append(f"{problem}; published with it "
+                               f"(source.allow_approximate_transformation)")
+    return gpd.GeoSeries(plan.apply(geoms), crs=STORAGE_CRS)
 
 
 def _checked(convert: Converter, value: object, prop: Property, decimal: str, line: int,
@@ -120,9 +196,7 @@ def _is_blank(value: object) -> bool:
 
 
 def _to_string(value: object, _decimal: str) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
+    return as_text(value)
 
 
 def _to_number(value: object, decimal: str) -> float:

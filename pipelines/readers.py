@@ -62,8 +62,40 @@ def read_source(source: Source, raw_dir: Path, report: RejectsReport) -> RawTabl
         raise SourceFormatError(f"{path}: no vector reader for format {source.format!r}")
     table = reader(path, source, report)
     report.rows_read = len(table)
+    table = apply_row_filter(path, table, source, report)
     check_plausible_crs(path, table)
     return table
+
+
+def apply_row_filter(path: Path, table: RawTable, source: Source,
+                     report: RejectsReport) -> RawTable:
+    """Keep the rows whose ``source.where`` columns hold one of the listed values.
+
+    A value is compared as text, as it reads in the file (``2`` and ``"2"`` match an integer
+    column's 2). The rows left out are counted, not rejected: the filter is the city's choice
+    (only living trees), not a fault of the delivery.
+    """
+    if not source.where:
+        return table
+    keep = np.ones(len(table), dtype=bool)
+    for column, wanted in source.where.items():
+        if column not in table.frame.columns:
+            raise SourceFormatError(f"{path}: source.where names the column {column!r}, which "
+                                    f"is not in the source; it has {list(table.frame.columns)}")
+        allowed = {str(v).strip() for v in (wanted if isinstance(wanted, list) else [wanted])}
+        keep &= np.array([as_text(v) in allowed for v in table.frame[column]], dtype=bool)
+    report.filtered({int(line) for line in table.lines[~keep]})
+    return RawTable(table.frame[keep].reset_index(drop=True), table.geometry[keep],
+                    table.lines[keep], table.crs, table.dropped_personal, table.decimal)
+
+
+def as_text(value: object) -> str:
+    """A cell as text the way the file shows it: an OGR integer read as 2.0 is ``2``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 # --------------------------------------------------------------------------------------- CSV
@@ -273,7 +305,10 @@ def read_ogr(path: Path, source: Source, report: RejectsReport) -> RawTable:
     fields = [str(f) for f in info["fields"]]
     personal = personal_fields(fields)
     wanted = [f for f in fields if f not in personal]
-    frame = pyogrio.read_dataframe(path, layer=source.layer, columns=wanted)
+    # A shapefile's DBF without a .cpg does not say its code page: the registry's encoding is
+    # used when the YAML gives one; otherwise GDAL decides (the .cpg, else ISO-8859-1).
+    encoding = source.encoding if "encoding" in source.model_fields_set else None
+    frame = pyogrio.read_dataframe(path, layer=source.layer, columns=wanted, encoding=encoding)
     _check_declared_crs(path, source, frame.crs)
     geometry = np.asarray(frame.geometry.values, dtype=object)
     lines = np.arange(1, len(frame) + 1)

@@ -5,6 +5,11 @@ required value missing) is *rejected*; a row whose optional value is unreadable 
 published with that value emptied and the fact *noted*; a value that could be read only after an
 unambiguous fix (decimal commas inside WKT) is *repaired* and noted. The report keeps counts per
 reason and a few examples each, so the data owner can fix the source.
+
+Rows left out on purpose by the registry's row filter (``source.where``: only living trees) are
+not problems: they are counted as *filtered*, apart from the rejects, and their issues dropped.
+Warnings about the layer as a whole (a less accurate CRS transformation) travel with the report
+to the build summary and the layer's metadata.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ class RejectsReport:
     source: str
     rows_read: int = 0
     rows_published: int = 0
+    rows_filtered: int = 0
     issues: list[Issue] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def add(
         self,
@@ -60,6 +67,17 @@ class RejectsReport:
     def rejected_lines(self) -> set[int]:
         return {i.line for i in self.issues if i.severity == "rejected"}
 
+    def filtered(self, lines: set[int]) -> None:
+        """Count ``lines`` as left out by the row filter and forget what was noted about them."""
+        self.rows_filtered += len(lines)
+        self.issues = [i for i in self.issues if i.line not in lines]
+
+    @property
+    def rejected_share(self) -> float:
+        """Rejected rows as a share of the rows the filter kept (0 for an empty source)."""
+        considered = self.rows_read - self.rows_filtered
+        return len(self.rejected_lines) / considered if considered > 0 else 0.0
+
     def summary(self) -> dict[str, object]:
         by_reason = Counter((i.severity, i.reason) for i in self.issues)
         examples: dict[str, list[dict[str, object]]] = {}
@@ -73,11 +91,13 @@ class RejectsReport:
             "source": self.source,
             "rows_read": self.rows_read,
             "rows_published": self.rows_published,
+            "rows_filtered": self.rows_filtered,
             "rows_rejected": len(self.rejected_lines),
             "values_nulled": self.count("nulled"),
             "values_repaired": self.count("repaired"),
             "by_reason": {f"{s}: {r}": n for (s, r), n in sorted(by_reason.items())},
             "examples": examples,
+            "warnings": list(self.warnings),
         }
 
     def to_json(self) -> str:
@@ -93,8 +113,9 @@ class RejectsReport:
 
     def headline(self) -> str:
         s = self.summary()
+        filtered = f", {s['rows_filtered']} filtered out" if s["rows_filtered"] else ""
         return (
-            f"{s['rows_published']} of {s['rows_read']} rows published, "
+            f"{s['rows_published']} of {s['rows_read']} rows published{filtered}, "
             f"{s['rows_rejected']} rejected, {s['values_nulled']} values emptied, "
             f"{s['values_repaired']} repaired"
         )

@@ -1,5 +1,12 @@
 """The vector pipeline: a point, line or area layer from one CSV, GeoJSON, GeoPackage, Shapefile or
 NAS file, described entirely by its registry entry — adding such a layer takes one YAML file.
+
+A delivery that does not fit its description is refused as a whole rather than published thin:
+when more than ``max_rejected_pct`` of its rows (5 % by default; rows the ``source.where``
+filter leaves out do not count) are rejected, the build of that dataset fails, the previous
+version stays served, and the rejects report is kept under ``<data>/rejects/<id>/`` for the
+data owner. Typically the id the YAML names is not unique in the delivery (a street number
+instead of street + tree number), or a column holds something else than it used to.
 """
 
 from __future__ import annotations
@@ -10,8 +17,15 @@ from pathlib import Path
 import geopandas as gpd
 from pydantic import Field
 
-from geoportal.core.errors import PublishError, SourceError
-from geoportal.core.publish import LayerMetadata, file_record, now_iso, sha256_file, swap_link
+from geoportal.core.errors import PublishError, SourceError, TooManyRejectsError
+from geoportal.core.publish import (
+    LayerMetadata,
+    atomic_write_text,
+    file_record,
+    now_iso,
+    sha256_file,
+    swap_link,
+)
 from geoportal.core.registry import Params, VectorTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
@@ -26,11 +40,17 @@ from pipelines.writers import (
     start_mvt,
 )
 
+#: Where the rejects report of a refused delivery is kept (under the data folder), since no
+#: version folder is published for it.
+REFUSED_REPORTS = "rejects"
+
 
 class VectorParams(Params):
-    """``tiles``: the zoom range of the vector tiles, when ``outputs`` lists ``mvt``."""
+    """``tiles``: the zoom range of the vector tiles, when ``outputs`` lists ``mvt``;
+    ``max_rejected_pct``: the share of rows that may be rejected before the build fails."""
 
     tiles: VectorTiles = Field(default_factory=VectorTiles)
+    max_rejected_pct: float = Field(default=5.0, ge=0, le=100)
 
     def vector_tiles(self) -> VectorTiles:
         return self.tiles
@@ -64,6 +84,7 @@ class VectorPipeline(Pipeline):
         self, results: list[tuple[gpd.GeoDataFrame, RejectsReport]], staging: Path
     ) -> BuildResult:
         (layer, report), = results
+        self.check_rejected_share(report)
         paths, tiles = self.write_outputs(layer, staging, Path(report.source))
         if tiles is not None:
             tiles.wait()
@@ -83,7 +104,27 @@ class VectorPipeline(Pipeline):
             source_sha256=sha256_file(Path(report.source)),
             files=files,
         )
-        return BuildResult(self.dataset.id, metadata, report.headline())
+        return BuildResult(self.dataset.id, metadata, report.headline(),
+                           warnings=list(report.warnings))
+
+    def check_rejected_share(self, report: RejectsReport) -> None:
+        """Fail the dataset when more rows were rejected than ``max_rejected_pct`` allows,
+        keeping its rejects report where the message says (the staging folder goes away)."""
+        share = report.rejected_share * 100
+        limit = float(self.params.max_rejected_pct)
+        if share <= limit:
+            return
+        folder = self.settings.data_dir / REFUSED_REPORTS / self.dataset.id
+        atomic_write_text(folder / "rejects.csv", report.to_csv())
+        atomic_write_text(folder / "report.json", report.to_json())
+        reasons = report.summary()["by_reason"]
+        worst = max((r for r in reasons if r.startswith("rejected")), key=reasons.get)
+        raise TooManyRejectsError(
+            f"{share:.1f} % of the {report.rows_read - report.rows_filtered} rows of "
+            f"{report.source} were rejected ({len(report.rejected_lines)}; most: {worst!r} "
+            f"× {reasons[worst]}), more than the {limit:g} % allowed "
+            f"(pipeline.params.max_rejected_pct in datasets/{self.dataset.id}.yml); nothing "
+            f"published, the previous version stays. Rejects report: {folder / 'rejects.csv'}")
 
 
     def write_outputs(self, layer: gpd.GeoDataFrame, staging: Path, source: Path

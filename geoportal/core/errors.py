@@ -67,6 +67,16 @@ class CRSMismatchError(GeoportalError, ValueError):
     """Inputs that must share a coordinate reference system do not."""
 
 
+class TransformationError(CRSMismatchError):
+    """A source CRS can reach the storage CRS only less accurately than PROJ knows how to (a
+    datum grid such as BETA2007 is not installed) or not at all."""
+
+
+class TooManyRejectsError(SourceFormatError):
+    """More of a delivery's rows were rejected than the dataset allows: the delivery (or its
+    column mapping) is wrong as a whole, so nothing is published and the old version stays."""
+
+
 class PipelineError(GeoportalError, RuntimeError):
     """A pipeline could not build one of its work units."""
 

@@ -61,6 +61,9 @@ class LayerMetadata:
     crs_native: str
     source_sha256: str | None
     files: list[FileRecord] = field(default_factory=list)
+    #: What the build warned about (a less accurate CRS transformation, say): the layer is
+    #: published, but a user of it should know (``BuildResult.warnings``, copied by the build).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)

@@ -218,6 +218,13 @@ class Source(Strict):
     delimiter: str = ","
     decimal: str = "."
     geometry: PointColumns | None = None
+    # Only the rows whose column holds one of the values are read (``where: {STATUS: lebend}``,
+    # only living trees). Filtered rows are not errors: counted in the report, not rejected.
+    where: dict[str, str | int | list[str | int]] = Field(default_factory=dict)
+    # A source CRS whose accurate transformation to EPSG:25832 needs a datum grid that is not
+    # installed (BETA2007 for Gauss-Krüger) is refused; true publishes with the less accurate
+    # one and says so in the build summary and the layer's metadata.
+    allow_approximate_transformation: bool = False
 
     @field_validator("crs")
     @classmethod
@@ -246,11 +253,29 @@ class Source(Strict):
 PropertyType = Literal["string", "integer", "number", "boolean", "date"]
 
 
+class Split(Strict):
+    """Take one part of a column that holds several (``"Acer platanoides, Spitz-Ahorn"``)."""
+
+    separator: str = Field(min_length=1)
+    # 1 is the text before the first separator; parts are stripped of spaces.
+    part: int = Field(ge=1)
+
+
 class Property(Strict):
-    """One published attribute. Only attributes listed in a schema ever reach an output."""
+    """One published attribute. Only attributes listed in a schema ever reach an output.
+
+    Its value is read from ``source`` (default: a column of the same name), or from several
+    columns joined with ``separator`` (a composite id: ``source: [STRASSE_NR, BAUM_NR]``; a row
+    missing one of them has no value). ``split`` then takes one part of it, and ``codes`` maps
+    the source's codes to the published labels (a code not listed is emptied and reported);
+    the result is typed and checked like any value.
+    """
 
     name: Annotated[str, Field(pattern=PROPERTY_NAME)]
-    source: str | None = None
+    source: str | Annotated[list[str], Field(min_length=2)] | None = None
+    separator: str | None = None
+    split: Split | None = None
+    codes: dict[str, str] | None = None
     type: PropertyType = "string"
     title: Text
     description: Text | None = None
@@ -268,9 +293,28 @@ class Property(Strict):
     # the source; listed here so that it has titles, a type and a place in the API's queryables.
     computed: bool = False
 
+    @model_validator(mode="after")
+    def _derivation(self) -> Property:
+        joined = isinstance(self.source, list)
+        if self.separator is not None and not joined:
+            raise ValueError("'separator' joins several source columns; give 'source' a list")
+        if joined and self.split is not None:
+            raise ValueError("give either several source columns (joined) or 'split', not both")
+        if (self.generated or self.computed) and (self.source or self.split or self.codes):
+            raise ValueError("a generated or computed property reads no source column")
+        return self
+
+    @property
+    def source_columns(self) -> list[str]:
+        """The source columns the value is made from (one, or several joined)."""
+        if isinstance(self.source, list):
+            return list(self.source)
+        return [self.source or self.name]
+
     @property
     def source_column(self) -> str:
-        return self.source or self.name
+        """The source column(s) as a message names them (``STRASSE_NR+BAUM_NR``)."""
+        return "+".join(self.source_columns)
 
 
 GeometryType = Literal[
@@ -294,7 +338,7 @@ class Schema(Strict):
             value = getattr(self, field)
             if value is not None and value not in names:
                 raise ValueError(f"{field} {value!r} is not one of the properties {names}")
-        personal = [p.source_column for p in self.properties if is_personal_field(p.source_column)]
+        personal = [c for p in self.properties for c in p.source_columns if is_personal_field(c)]
         if personal:
             raise ValueError(
                 f"personal data must never be published; remove the properties reading {personal}"
