@@ -129,7 +129,8 @@ def source_values(table: RawTable, prop: Property, report: RejectsReport) -> lis
 def _part(value: str, prop: Property, line: int, report: RejectsReport) -> str | None:
     split = prop.split
     assert split is not None
-    parts = [p.strip() for p in value.split(split.separator)]
+    maxsplit = split.parts - 1 if split.parts else -1
+    parts = [p.strip() for p in value.split(split.separator, maxsplit)]
     if split.part > len(parts):
         report.add(line, "nulled", f"no part {split.part} after splitting at "
                    f"{split.separator!r}", prop.source_column, value)

@@ -259,6 +259,15 @@ class Split(Strict):
     separator: str = Field(min_length=1)
     # 1 is the text before the first separator; parts are stripped of spaces.
     part: int = Field(ge=1)
+    # The column holds at most this many parts, the last keeping the rest, separators and all
+    # ("Betula pendula, Hänge-Birke, Weiß-Birke" in 2 parts: the German name keeps its comma).
+    parts: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _part_exists(self) -> Split:
+        if self.parts is not None and self.part > self.parts:
+            raise ValueError(f"part {self.part} of {self.parts} parts does not exist")
+        return self
 
 
 class Property(Strict):
