@@ -32,9 +32,9 @@ from pydantic import Field, PositiveFloat, model_validator
 
 from geoportal.core.errors import RegistryError
 from geoportal.core.registry import DatasetRef, Source, Strict
-from pipelines.conform import STORAGE_CRS, conform
+from pipelines.conform import STORAGE_CRS, conform, to_storage_crs
 from pipelines.network import Nearest, RoadNetwork
-from pipelines.readers import read_source
+from pipelines.readers import RowFilterError, read_source
 from pipelines.rejects import RejectsReport
 from pipelines.vector import VectorParams, VectorPipeline
 
@@ -55,19 +55,19 @@ class Target(Source):
 class Amenity(Strict):
     """What is counted within walking distance: a registry dataset (``dataset``, read from its
     raw source), a target (``target``), or a raw file described inline like a ``source``,
-    optionally narrowed to some rows (``where: {column: value or [values]}``)."""
+    optionally narrowed to some rows like any source (``where: {column: value or [values]}``,
+    :func:`pipelines.readers.apply_row_filter`)."""
 
     dataset: DatasetRef | None = None
     target: str | None = None
     source: Source | None = None
-    where: dict[str, str | int | list[str | int]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _inline_source(cls, data: Any) -> Any:
         """``{path: ..., geometry: ...}`` written inline is the ``source``."""
         if isinstance(data, dict) and "path" in data:
-            own = {k: v for k, v in data.items() if k in ("dataset", "target", "where")}
+            own = {k: v for k, v in data.items() if k in ("dataset", "target")}
             rest = {k: v for k, v in data.items() if k not in own}
             return {**own, "source": rest}
         return data
@@ -78,8 +78,6 @@ class Amenity(Strict):
         if len(given) != 1:
             raise ValueError("expected exactly one of 'dataset', 'target' or a source 'path'"
                              + (f", got {given}" if given else ""))
-        if self.where and self.source is None:
-            raise ValueError("'where' narrows a source file's rows; it needs a 'path'")
         return self
 
 
@@ -149,7 +147,8 @@ class CommercialPipeline(VectorPipeline):
         table = read_source(source, self.settings.raw_dir, report)
         keep = np.array([g is not None for g in table.geometry], dtype=bool)
         frame = table.frame[keep].reset_index(drop=True)
-        geometry = gpd.GeoSeries(list(table.geometry[keep]), crs=table.crs).to_crs(STORAGE_CRS)
+        geometry = to_storage_crs(np.asarray(table.geometry[keep], dtype=object), table.crs,
+                                  source, self.dataset.id, report)
         return gpd.GeoDataFrame(frame, geometry=shapely.point_on_surface(geometry.values),
                                 crs=STORAGE_CRS)
 
@@ -157,16 +156,11 @@ class CommercialPipeline(VectorPipeline):
         if amenity.dataset is not None:
             return self._dataset_points(amenity.dataset)
         assert amenity.source is not None  # one of the three, checked by Amenity
-        table = self._read_points(amenity.source, key)
-        keep = np.ones(len(table), dtype=bool)
-        for column, wanted in amenity.where.items():
-            if column not in table.columns:
-                raise self._error(f"pipeline.params.amenities.{key}.where: "
-                                  f"{amenity.source.path} has no column {column!r}; it has "
-                                  f"{sorted(table.columns)}")
-            allowed = {str(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
-            keep &= table[column].astype(str).isin(allowed).to_numpy()
-        return shapely.get_coordinates(table.geometry.values[keep]).reshape(-1, 2)
+        try:
+            table = self._read_points(amenity.source, key)
+        except RowFilterError as exc:
+            raise self._error(f"pipeline.params.amenities.{key}.where: {exc}") from None
+        return shapely.get_coordinates(table.geometry.values).reshape(-1, 2)
 
     def _dataset_points(self, dataset_id: str) -> np.ndarray:
         dataset = self.context.registry[dataset_id]

@@ -23,11 +23,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from geoportal.core.crs import plan_transformation
 from geoportal.core.errors import SourceFormatError, TransformationError
 from geoportal.core.geometry import transform_bounds
-from geoportal.core.registry import Dataset, Property
+from geoportal.core.registry import Dataset, Property, Source
 from pipelines.readers import RawTable, as_text, parse_number
 from pipelines.rejects import RejectsReport
 
@@ -53,8 +54,8 @@ def conform(table: RawTable, dataset: Dataset, report: RejectsReport) -> gpd.Geo
         keep &= ~missing_required
         columns[prop.name] = values
     frame = pd.DataFrame(columns)[keep].reset_index(drop=True)
-    geometry = to_storage_crs(np.asarray(table.geometry[keep], dtype=object), table, dataset,
-                              report)
+    geometry = to_storage_crs(np.asarray(table.geometry[keep], dtype=object), table.crs,
+                              dataset.source, dataset.id, report)
     out = gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
     out = _generate_keys(out, dataset)
     out = _drop_duplicate_ids(out, dataset, table.lines[keep], report)
@@ -138,7 +139,7 @@ def _part(value: str, prop: Property, line: int, report: RejectsReport) -> str |
     return parts[split.part - 1] or None
 
 
-def to_storage_crs(geoms: np.ndarray, table: RawTable, dataset: Dataset,
+def to_storage_crs(geoms: np.ndarray, crs: CRS, source: Source, dataset_id: str,
                    report: RejectsReport) -> gpd.GeoSeries:
     """The geometries in EPSG:25832, by the most accurate transformation PROJ can run.
 
@@ -146,17 +147,17 @@ def to_storage_crs(geoms: np.ndarray, table: RawTable, dataset: Dataset,
     off), the layer is refused, naming the grid; ``source.allow_approximate_transformation``
     publishes it anyway, with the shortfall as a warning of the build.
     """
-    if len(geoms) == 0 or table.crs.equals(STORAGE_CRS):
+    if len(geoms) == 0 or crs.equals(STORAGE_CRS):
         return gpd.GeoSeries(list(geoms), crs=STORAGE_CRS)
-    bounds = transform_bounds(tuple(shapely.total_bounds(geoms)), table.crs, "EPSG:4326")
-    plan = plan_transformation(table.crs, STORAGE_CRS, bounds)
+    bounds = transform_bounds(tuple(shapely.total_bounds(geoms)), crs, "EPSG:4326")
+    plan = plan_transformation(crs, STORAGE_CRS, bounds)
     if plan.shortfall is not None:
-        problem = f"{dataset.source.path}: {table.crs.name} to {STORAGE_CRS}: {plan.shortfall}"
-        if not dataset.source.allow_approximate_transformation:
+        problem = f"{source.path}: {crs.name} to {STORAGE_CRS}: {plan.shortfall}"
+        if not source.allow_approximate_transformation:
             raise TransformationError(
                 f"{problem}. Install the grid (Debian: apt install proj-data; or put it in a "
                 f"folder of PROJ_DATA), or set source.allow_approximate_transformation: true "
-                f"in datasets/{dataset.id}.yml to publish the less accurate positions")
+                f"in datasets/{dataset_id}.yml to publish the less accurate positions")
         report.warnings.append(f"{problem}; published with it "
                                f"(source.allow_approximate_transformation)")
     return gpd.GeoSeries(plan.apply(geoms), crs=STORAGE_CRS)

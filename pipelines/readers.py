@@ -52,6 +52,10 @@ class RawTable:
 Reader = Callable[[Path, Source, RejectsReport], RawTable]
 
 
+class RowFilterError(SourceFormatError):
+    """The row filter (``where``) names a column the source does not have."""
+
+
 def read_source(source: Source, raw_dir: Path, report: RejectsReport) -> RawTable:
     """Read the source a registry entry names; a clear error if the file as a whole is unusable."""
     path = (raw_dir / source.path).resolve()
@@ -80,8 +84,8 @@ def apply_row_filter(path: Path, table: RawTable, source: Source,
     keep = np.ones(len(table), dtype=bool)
     for column, wanted in source.where.items():
         if column not in table.frame.columns:
-            raise SourceFormatError(f"{path}: source.where names the column {column!r}, which "
-                                    f"is not in the source; it has {list(table.frame.columns)}")
+            raise RowFilterError(f"{path}: the row filter (where) names the column {column!r}, "
+                                 f"which is not in the source; it has {list(table.frame.columns)}")
         allowed = {str(v).strip() for v in (wanted if isinstance(wanted, list) else [wanted])}
         keep &= np.array([as_text(v) in allowed for v in table.frame[column]], dtype=bool)
     report.filtered({int(line) for line in table.lines[~keep]})

@@ -36,7 +36,7 @@ CLIENT_ERRORS = {
 }
 #: The modules that define GeoportalError subclasses (``grep -rn "(GeoportalError\|Error)"``).
 ERROR_MODULES = ["geoportal.core.errors", "geoportal.app.postgis", "catalog.errors",
-                 "pipelines.lidar.copc"]
+                 "pipelines.lidar.copc", "pipelines.readers"]
 
 
 def all_error_classes() -> list[type[GeoportalError]]:

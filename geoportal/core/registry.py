@@ -722,7 +722,7 @@ def _keys_at(model: Any, path: list[str]) -> list[str]:
 
 def _field_types(tp: Any) -> dict[str, Any]:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return {name: (f.annotation if name != "schema_" else Schema)
+        return {(f.alias or name): (f.annotation if name != "schema_" else Schema)
                 for name, f in tp.model_fields.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return typing.get_type_hints(tp)

@@ -277,7 +277,7 @@ def test_a_row_filter_on_a_missing_column_names_the_columns(city: Settings) -> N
     typo["source"]["where"] = {"ZUSTAND": "L"}
     code, log = geoportal_build(city, registry(city.data_dir / "datasets", typo), "trees_gk")
     assert code == 1
-    assert "source.where names the column 'ZUSTAND'" in log and "'STATUS'" in log
+    assert "the row filter (where) names the column 'ZUSTAND'" in log and "'STATUS'" in log
 
 
 # --------------------------------------------------------------------------- DHDN and the grid
@@ -348,3 +348,41 @@ def test_an_allowed_approximate_transformation_is_a_warning(city: Settings,
     assert metadata is not None and len(metadata.warnings) == 1
     assert "de_adv_BETA2007.tif" in metadata.warnings[0]
     assert read_metadata(city.published_dir, "public_toilets").warnings == []
+
+
+def test_a_code_missing_from_the_yaml_is_emptied_and_reported(city: Settings,
+                                                              delivery: gpd.GeoDataFrame) -> None:
+    partial = json.loads(json.dumps(TREES_GK))
+    codes = partial["schema"]["properties"][5]["codes"]
+    del codes["SCH"]  # the school grounds were forgotten
+    code, log = geoportal_build(city, registry(city.data_dir / "datasets", partial), "trees_gk")
+    assert code == 0, log
+    living = delivery[delivery["STATUS"] == STATUS_LIVING]
+    kept = living[~(living["STRASSE_NR"] + "-" + living["BAUM_NR"]).duplicated()]
+    schools = int((kept["FLAECHE_CD"] == "SCH").sum())
+    report = json.loads((city.published_dir / "trees_gk" / "report.json").read_text("utf-8"))
+    # noted for every living row, the duplicates rejected later included
+    noted = int((living["FLAECHE_CD"] == "SCH").sum())
+    assert report["by_reason"]["nulled: code not listed in area_type.codes"] == noted > 0
+    assert report["examples"]["nulled: code not listed in area_type.codes"][0]["value"] == "SCH"
+    assert int(published(city, "trees_gk")["area_type"].isna().sum()) == schools
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"separator": "-"}, "schema.properties.1: 'separator' joins several source columns; "
+                         "give 'source' a list"),
+    ({"split": {"separator": ",", "part": 3, "parts": 2}},
+     "schema.properties.1.split: part 3 of 2 parts does not exist"),
+    ({"split": {"separator": ",", "part": 1, "prts": 2}},
+     "schema.properties.1.split.prts: unknown key; did you mean 'parts'?"),
+    ({"spilt": {"separator": ",", "part": 1}},
+     "schema.properties.1.spilt: unknown key; did you mean 'split'?"),
+])
+def test_a_derivation_mistake_is_one_line_exit_2(city: Settings, edit: dict,
+                                                 message: str) -> None:
+    broken = json.loads(json.dumps(TREES_GK))
+    broken["schema"]["properties"][1] = {**broken["schema"]["properties"][1], **edit}
+    code, log = geoportal_build(city, registry(city.data_dir / "datasets", broken))
+    assert code == 2
+    assert log.strip().endswith(f"trees_gk.yml: {message}"), log
+    assert not (city.published_dir / "trees_gk").exists()
