@@ -48,7 +48,8 @@ class BuildSummary:
         out = [f"built {len(self.built)} dataset(s), {len(self.failed)} failed "
                f"in {self.seconds:.1f} s"]
         for r in self.built:
-            status = f"ok with {len(r.warnings)} warning(s)" if r.warnings else "ok"
+            n = len(r.warnings)
+            status = f"ok with {n} warning{'s' if n > 1 else ''}" if n else "ok"
             out.append(f"  {status:<7} {r.dataset_id}: {r.headline}")
             out += [f"    warning: {w}" for w in r.warnings]
         out += [f"  FAILED  {i}: {reason}" for i, reason in self.failed.items()]

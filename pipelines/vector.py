@@ -121,8 +121,8 @@ class VectorPipeline(Pipeline):
         worst = max((r for r in reasons if r.startswith("rejected")), key=reasons.get)
         raise TooManyRejectsError(
             f"{share:.1f} % of the {report.rows_read - report.rows_filtered} rows of "
-            f"{report.source} were rejected ({len(report.rejected_lines)}; most: {worst!r} "
-            f"× {reasons[worst]}), more than the {limit:g} % allowed "
+            f"{report.source} were rejected ({len(report.rejected_lines)} rows; most often "
+            f"{worst!r}: {reasons[worst]}), more than the {limit:g} % allowed "
             f"(pipeline.params.max_rejected_pct in datasets/{self.dataset.id}.yml); nothing "
             f"published, the previous version stays. Rejects report: {folder / 'rejects.csv'}")
 
