@@ -10,10 +10,11 @@ import geopandas as gpd
 import pytest
 import yaml
 
-from geoportal.core.publish import read_metadata
+from geoportal.core.publish import LayerMetadata, read_metadata
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
-from pipelines.build import build_all
+from pipelines.base import BuildResult
+from pipelines.build import BuildSummary, build_all
 from tests.conftest import make_settings
 
 TOILETS_HEADER = "id,name,adresse,oeffnungszeiten,barrierefrei,gebuehr,wickeltisch,breite,laenge"
@@ -203,3 +204,21 @@ schema:
                           "drinking_fountains.gpkg")
     assert list(layer["location"]) == ["Marktplatz", "Stadtpark"]
     assert layer.geometry.iloc[0].x == pytest.approx(350500.1)
+
+
+def test_a_summary_says_ok_only_without_warnings_and_lists_each_warning() -> None:
+    meta = LayerMetadata(id="x", built_at="", modified="", feature_count=0, rejected_count=0,
+                         bbox_wgs84=None, bbox_native=None, crs_native="EPSG:25832",
+                         source_sha256=None)
+    summary = BuildSummary(built=[
+        BuildResult("trees_gk", meta, "3 rows", warnings=["grid missing", "one more"]),
+        BuildResult("toilets", meta, "1 row", warnings=["approximate"]),
+        BuildResult("schools", meta, "2 rows")])
+    assert summary.lines()[1:] == [
+        "  ok with 2 warnings trees_gk: 3 rows",
+        "    warning: grid missing",
+        "    warning: one more",
+        "  ok with 1 warning toilets: 1 row",
+        "    warning: approximate",
+        "  ok      schools: 2 rows",
+    ]
