@@ -284,7 +284,7 @@ class Property(Strict):
     source: str | Annotated[list[str], Field(min_length=2)] | None = None
     separator: str | None = None
     split: Split | None = None
-    codes: dict[str, str] | None = None
+    codes: dict[str | int, str] | None = None
     type: PropertyType = "string"
     title: Text
     description: Text | None = None
@@ -301,6 +301,13 @@ class Property(Strict):
     # Computed by the dataset's pipeline (a plausibility flag, a network distance), not read from
     # the source; listed here so that it has titles, a type and a place in the API's queryables.
     computed: bool = False
+
+    @field_validator("codes")
+    @classmethod
+    def _codes_as_text(cls, value: dict[str | int, str] | None) -> dict[str | int, str] | None:
+        """``codes: {1: gut}`` as YAML reads it has integer keys; the source's codes are
+        compared as text."""
+        return None if value is None else {str(k).strip(): v for k, v in value.items()}
 
     @model_validator(mode="after")
     def _derivation(self) -> Property:

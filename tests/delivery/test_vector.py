@@ -386,3 +386,32 @@ def test_a_derivation_mistake_is_one_line_exit_2(city: Settings, edit: dict,
     assert code == 2
     assert log.strip().endswith(f"trees_gk.yml: {message}"), log
     assert not (city.published_dir / "trees_gk").exists()
+
+
+def test_numeric_codes_in_the_yaml_match_a_numeric_dbf_column(city: Settings,
+                                                              delivery: gpd.GeoDataFrame) -> None:
+    numbered = json.loads(json.dumps(TREES_GK))
+    numbered["schema"]["properties"].append(  # PFLANZJAHR is a number column of the DBF
+        {"name": "first_trees", "source": "PFLANZJAHR", "codes": {2020: "neu", 2021: "neu"},
+         "title": {"de": "Neu gepflanzt"}})
+    code, log = geoportal_build(city, registry(city.data_dir / "datasets", numbered), "trees_gk")
+    assert code == 0, log
+    layer = published(city, "trees_gk")
+    young = layer["planting_year"].isin([2020, 2021])
+    assert young.any() and (layer.loc[young, "first_trees"] == "neu").all()
+    assert layer.loc[~young, "first_trees"].isna().all()
+
+
+def test_a_crs_without_its_datum_gets_only_a_ballpark_transformation_and_is_refused(
+        city: Settings) -> None:
+    """A PROJ string with the Bessel ellipsoid but no datum: PROJ can only ignore the datum
+    shift (hundreds of metres); the file has no .prj to contradict the YAML."""
+    (city.raw_dir / SHAPEFILE).with_suffix(".prj").unlink()
+    bare = json.loads(json.dumps(TREES_GK))
+    bare["source"]["crs"] = ("+proj=tmerc +lat_0=0 +lon_0=9 +k=1 +x_0=3500000 +y_0=0 "
+                             "+ellps=bessel +units=m +no_defs")
+    code, log = geoportal_build(city, registry(city.data_dir / "datasets", bare), "trees_gk")
+    assert code == 1
+    failed = next(line for line in log.splitlines() if line.startswith("  FAILED  trees_gk"))
+    assert "only a ballpark transformation exists" in failed
+    assert "source.allow_approximate_transformation: true" in failed
