@@ -77,8 +77,21 @@ def _require_columns(table: RawTable, dataset: Dataset) -> None:
     if missing:
         raise SourceFormatError(
             f"{dataset.source.path}: column(s) {missing} named in datasets/{dataset.id}.yml "
-            f"are not in the source; it has {available}"
+            f"are not in the source; it has {available}" + _dbf_hint(missing, available)
         )
+
+
+DBF_NAME_LENGTH = 10
+
+
+def _dbf_hint(missing: list[str], available: list[str]) -> str:
+    """A Shapefile's DBF keeps 10 characters of a column name: name the cut one it holds."""
+    cut = {c: c[:DBF_NAME_LENGTH] for c in missing if len(c) > DBF_NAME_LENGTH}
+    found = [f"{c!r} is {short!r}" for c, short in cut.items() if short in available]
+    if not found:
+        return ""
+    return (f" — a DBF keeps only {DBF_NAME_LENGTH} characters of a name: "
+            + ", ".join(found))
 
 
 def _convert_column(

@@ -415,3 +415,12 @@ def test_a_crs_without_its_datum_gets_only_a_ballpark_transformation_and_is_refu
     failed = next(line for line in log.splitlines() if line.startswith("  FAILED  trees_gk"))
     assert "only a ballpark transformation exists" in failed
     assert "source.allow_approximate_transformation: true" in failed
+
+
+def test_a_full_column_name_for_a_cut_dbf_header_names_the_cut_one(city: Settings) -> None:
+    full = json.loads(json.dumps(TREES_GK))
+    full["schema"]["properties"][4]["source"] = "STANDORT_NAME"  # as the city's docs spell it
+    code, log = geoportal_build(city, registry(city.data_dir / "datasets", full), "trees_gk")
+    assert code == 1
+    assert ("a DBF keeps only 10 characters of a name: 'STANDORT_NAME' is 'STANDORT_N'"
+            in log), log
