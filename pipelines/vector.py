@@ -5,13 +5,14 @@ A delivery that does not fit its description is refused as a whole rather than p
 when more than ``max_rejected_pct`` of its rows (5 % by default; rows the ``source.where``
 filter leaves out do not count) are rejected, the build of that dataset fails, the previous
 version stays served, and the rejects report is kept under ``<data>/rejects/<id>/`` for the
-data owner. Typically the id the YAML names is not unique in the delivery (a street number
+data owner (until a build of the dataset succeeds). Typically the id the YAML names is not unique in the delivery (a street number
 instead of street + tree number), or a column holds something else than it used to.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -112,9 +113,10 @@ class VectorPipeline(Pipeline):
         keeping its rejects report where the message says (the staging folder goes away)."""
         share = report.rejected_share * 100
         limit = float(self.params.max_rejected_pct)
-        if share <= limit:
-            return
         folder = self.settings.data_dir / REFUSED_REPORTS / self.dataset.id
+        if share <= limit:  # a refusal's report would now describe an older delivery
+            shutil.rmtree(folder, ignore_errors=True)
+            return
         atomic_write_text(folder / "rejects.csv", report.to_csv())
         atomic_write_text(folder / "report.json", report.to_json())
         reasons = report.summary()["by_reason"]

@@ -240,6 +240,10 @@ def test_a_colliding_yaml_id_fails_that_dataset_only(city: Settings,
     assert len(published(city, "public_toilets")) == 2  # built in the same run
     assert "ok      public_toilets" in log
 
+    registry(datasets, TREES_GK)  # the YAML corrected: published, the refusal's report gone
+    assert geoportal_build(city, datasets, "trees_gk")[0] == 0
+    assert not report.parent.exists()
+
 
 def test_a_higher_limit_in_the_yaml_lets_the_delivery_through(
         city: Settings, delivery: gpd.GeoDataFrame) -> None:
