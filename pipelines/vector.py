@@ -5,8 +5,9 @@ A delivery that does not fit its description is refused as a whole rather than p
 when more than ``max_rejected_pct`` of its rows (5 % by default; rows the ``source.where``
 filter leaves out do not count) are rejected, the build of that dataset fails, the previous
 version stays served, and the rejects report is kept under ``<data>/rejects/<id>/`` for the
-data owner (until a build of the dataset succeeds). Typically the id the YAML names is not unique in the delivery (a street number
-instead of street + tree number), or a column holds something else than it used to.
+data owner (until a build of the dataset succeeds). Typically the id the YAML names is not
+unique in the delivery (a street number instead of street + tree number), or a column holds
+something else than it used to.
 """
 
 from __future__ import annotations
