@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 
 import rasterio
 from pydantic import Field, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from geoportal.core import formats
 from geoportal.core.errors import PipelineError, SourceError
@@ -58,7 +60,9 @@ class OrthophotoParams(Params):
     interpretation, band descriptions or NRW name); ``product``: the cache's name for the
     product (default the dataset id); ``resolution``: the expected pixel size in metres (else
     the first tile's; scenes are resampled to it, else kept at their own); ``year``: the flight
-    year of scenes (else from the file name or its TIFF date tag);
+    year of scenes (else from the file name or its TIFF date tag); ``scene_crs``: the CRS of
+    scenes whose file has none (else they are refused; a file's own CRS always wins, and one
+    contradicting ``scene_crs`` is refused). The product's grid is ``source.crs``;
     ``min_zoom``/``max_zoom``: the served web tiles, of which ``prerender_max_zoom`` and below
     are pre-rendered into the archive (default: three levels below the native zoom).
     """
@@ -67,6 +71,7 @@ class OrthophotoParams(Params):
         default=(1, 2, 3), min_length=1, max_length=4)
     band_roles: dict[Role, Annotated[int, Field(ge=1, le=64)]] | None = None
     year: int | None = Field(default=None, ge=1900, le=2100)
+    scene_crs: str | None = None
     product: str | None = None
     compress: Literal["JPEG", "DEFLATE", "ZSTD", "LZW", "WEBP"] = "JPEG"
     quality: int = Field(default=85, ge=1, le=100)
@@ -87,6 +92,16 @@ class OrthophotoParams(Params):
     def _known_encoder(cls, value: str) -> str:
         if value != "auto" and value not in ENCODERS:
             raise ValueError(f"expected one of {['auto', *ENCODERS]}")
+        return value
+
+    @field_validator("scene_crs")
+    @classmethod
+    def _crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CRS.from_user_input(value)
+            except CRSError as exc:
+                raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from exc
         return value
 
     @model_validator(mode="after")
@@ -126,10 +141,10 @@ class OrthophotoPipeline(Pipeline):
     def _scene_units(self, paths: list[Path], named: dict[str, Any]) -> list[WorkUnit]:
         """Squares cut from the scenes, at ``resolution`` or the finest scene's pixel size."""
         source = self.dataset.source
-        declared = source.crs if "crs" in source.model_fields_set else None
-        scenes = [read_scene(p, source.crs, declared, self.params.bands, self.params.band_roles,
-                             self.params.year) for p in paths]
-        resolution = self.params.resolution or min(s.resolution for s in scenes)
+        params = self.params
+        scenes = [read_scene(p, source.crs, params.scene_crs, params.bands, params.band_roles,
+                             params.year) for p in paths]
+        resolution = params.resolution or min(s.resolution for s in scenes)
         units = []
         for tile in scene_tiles(scenes, source.crs):
             if tile.key in named:

@@ -15,6 +15,7 @@ are masked in the COG, not painted black.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from geoportal.core.errors import SourceError, SourceFormatError
+from pipelines.imagery.encoders import has_mask
 from pipelines.imagery.sources import OrthoTile, ScenePart, band_indexes, usable_crs
+from pipelines.imagery.vrt import RasterFacts, band_view
 from pipelines.tiles import TILE_SIZE
 
 #: Rows warped at once: a 10 cm square (10000 px wide, 4 bands + alpha) needs ~25 MB per stripe.
@@ -57,9 +60,10 @@ def read_scene(path: Path, crs: str, declared: str | None, bands: Sequence[int |
                roles: Mapping[str, int] | None, year: int | None) -> Scene:
     """Open a scene's header and check what the product needs from it.
 
-    ``crs`` is the dataset's (the grid's), ``declared`` the CRS the YAML gives explicitly
-    (``source.crs``), assumed only for a file without one. The year: ``pipeline.params.year``,
-    else a four-digit year in the file name, else the file's TIFF date tag; else refused.
+    ``crs`` is the dataset's (the grid's), ``declared`` the CRS the YAML gives for scenes
+    (``pipeline.params.scene_crs``), assumed only for a file without one. The year:
+    ``pipeline.params.year``, else a four-digit year in the file name, else the file's TIFF
+    date tag; else refused.
     """
     try:
         with rasterio.open(path) as src:
@@ -145,28 +149,33 @@ def cut_square(tile: OrthoTile, crs: str, resolution: float, dst: Path) -> float
                "interleave": "pixel"}
     covered = 0
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True), \
-            rasterio.open(dst, "w", **profile) as out:
-        readers = [rasterio.open(p.path) for p in tile.scenes]
-        try:
-            views = [WarpedVRT(r, src_crs=CRS.from_wkt(p.crs_wkt), crs=crs, transform=transform,
-                               width=size, height=size, resampling=Resampling.bilinear,
-                               add_alpha=True)
-                     for r, p in zip(readers, tile.scenes, strict=True)]
-            for r0 in range(0, size, STRIPE_ROWS):
-                window = Window(0, r0, size, min(STRIPE_ROWS, size - r0))
-                data = np.zeros((count, int(window.height), size), np.uint8)
-                mask = np.zeros((int(window.height), size), bool)
-                for view, part in zip(views, tile.scenes, strict=True):
-                    got = view.read([*part.bands, view.count], window=window)
-                    take = (got[-1] > 0) & ~mask
-                    data[:, take] = got[:-1][:, take]
-                    mask |= take
-                out.write(data, window=window)
-                out.write_mask(np.where(mask, 255, 0).astype(np.uint8), window=window)
-                covered += int(mask.sum())
+            contextlib.ExitStack() as stack:
+        out = stack.enter_context(rasterio.open(dst, "w", **profile))
+        views = [stack.enter_context(WarpedVRT(
+            stack.enter_context(rasterio.open(_bands_of(part))), crs=crs, transform=transform,
+            width=size, height=size, resampling=Resampling.bilinear, add_alpha=True))
+            for part in tile.scenes]
+        for r0 in range(0, size, STRIPE_ROWS):
+            window = Window(0, r0, size, min(STRIPE_ROWS, size - r0))
+            data = np.zeros((count, int(window.height), size), np.uint8)
+            mask = np.zeros((int(window.height), size), bool)
             for view in views:
-                view.close()
-        finally:
-            for reader in readers:
-                reader.close()
+                got = view.read(window=window)  # the product's bands, then the alpha
+                take = (got[-1] > 0) & ~mask
+                data[:, take] = got[:-1][:, take]
+                mask |= take
+            out.write(data, window=window)
+            out.write_mask(np.where(mask, 255, 0).astype(np.uint8), window=window)
+            covered += int(mask.sum())
     return covered / size**2
+
+
+def _bands_of(part: ScenePart) -> str:
+    """The scene as a VRT of the product's bands only, in its CRS (the YAML's, for a file
+    without one), its mask kept. A fourth band GDAL calls "alpha" (as it names any 4-band
+    GeoTIFF's last) is NIR here, not transparency: the view has no alpha of its own."""
+    with rasterio.open(part.path) as src:
+        facts = RasterFacts(part.path.resolve(), src.width, src.height, tuple(src.bounds),
+                            src.count, src.block_shapes[0][1],
+                            src.nodata is not None or has_mask(src))
+        return band_view(facts, part.bands, part.crs_wkt, src.transform.to_gdal())

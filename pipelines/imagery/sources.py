@@ -195,14 +195,14 @@ def band_indexes(name: str, bands: Sequence[int | str], count: int,
 
 
 def usable_crs(name: str, crs: object | None, declared: str | None = None) -> CRS:
-    """The CRS a delivered raster is in: its own, else the one the YAML declares; refused if
-    it has neither, or if it is not a map (geocentric X/Y/Z, engineering, vertical): a
-    geocentric raster's "bounds" are metres from the Earth's centre, which no reprojection
-    turns into an extent."""
+    """The CRS a delivered raster is in: its own, else the one the YAML declares
+    (``pipeline.params.scene_crs``); refused if it has neither, if the two contradict, or if
+    it is not a map (geocentric X/Y/Z, engineering, vertical): a geocentric raster's "bounds"
+    are metres from the Earth's centre, which no reprojection turns into an extent."""
     if crs is None or not str(crs):
         if declared is None:
-            raise CRSMismatchError(f"{name}: the file has no CRS; give it in the dataset's "
-                                   "source.crs (e.g. crs: EPSG:25832) if you know it")
+            raise CRSMismatchError(f"{name}: the file has no CRS; if you know it, give it as "
+                                   "pipeline.params.scene_crs (e.g. scene_crs: EPSG:25832)")
         return CRS.from_user_input(declared)
     found = CRS.from_user_input(crs)
     if found.is_geocentric or not (found.is_projected or found.is_geographic):
@@ -212,8 +212,8 @@ def usable_crs(name: str, crs: object | None, declared: str | None = None) -> CR
                                "geographic one (EPSG:4258)")
     if declared is not None and not found.equals(CRS.from_user_input(declared),
                                                  ignore_axis_order=True):
-        raise CRSMismatchError(f"{name}: CRS is {_name(found)}, but the dataset's source.crs "
-                               f"says {declared}; remove source.crs or correct it")
+        raise CRSMismatchError(f"{name}: CRS is {_name(found)}, but pipeline.params.scene_crs "
+                               f"says {declared}; remove scene_crs or correct it")
     return found
 
 

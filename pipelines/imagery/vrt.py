@@ -32,8 +32,14 @@ class RasterFacts:
     mask: bool = False
 
 
-def band_view(facts: RasterFacts, bands: Sequence[int], crs_wkt: str) -> str:
-    """A VRT showing ``bands`` of one file as Red/Green/Blue (or Gray), e.g. NIR-R-G as CIR."""
+def band_view(facts: RasterFacts, bands: Sequence[int], crs_wkt: str,
+              transform: Sequence[float] | None = None) -> str:
+    """A VRT showing ``bands`` of one file as Red/Green/Blue (or Gray), e.g. NIR-R-G as CIR.
+
+    ``transform`` (GDAL order) replaces the north-up square grid read from ``facts.bounds``:
+    a scene's pixels may be oblong. The file's mask (internal, or from its nodata value) is
+    the view's.
+    """
     res = (facts.bounds[2] - facts.bounds[0]) / facts.width
     mask = ([_source(facts, "mask,1", facts.width, facts.height, 0, 0, relative=False)]
             if facts.mask else None)
@@ -41,7 +47,7 @@ def band_view(facts: RasterFacts, bands: Sequence[int], crs_wkt: str) -> str:
                      crs_wkt, len(bands),
                      lambda out: [_source(facts, src_band, facts.width, facts.height, 0, 0,
                                           relative=False)
-                                  for src_band in [bands[out - 1]]], mask)
+                                  for src_band in [bands[out - 1]]], mask, transform)
 
 
 def mosaic(tiles: Sequence[RasterFacts], crs_wkt: str, folder: Path) -> str:
@@ -68,11 +74,12 @@ def mosaic(tiles: Sequence[RasterFacts], crs_wkt: str, folder: Path) -> str:
 
 
 def _document(width: int, height: int, origin: tuple[float, float], res: float, crs_wkt: str,
-              count: int, sources: object, mask: list[str] | None = None) -> str:
+              count: int, sources: object, mask: list[str] | None = None,
+              transform: Sequence[float] | None = None) -> str:
+    geo = transform or (origin[0], res, 0.0, origin[1], 0.0, -res)
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
              f"  <SRS>{escape(crs_wkt)}</SRS>",
-             f"  <GeoTransform>{origin[0]!r}, {res!r}, 0.0, {origin[1]!r}, 0.0, "
-             f"{-res!r}</GeoTransform>"]
+             f"  <GeoTransform>{', '.join(repr(float(v)) for v in geo)}</GeoTransform>"]
     names = COLOR_INTERP.get(count, ("Undefined",) * count)
     for band in range(1, count + 1):
         lines.append(f'  <VRTRasterBand dataType="Byte" band="{band}">')
