@@ -206,8 +206,8 @@ def usable_crs(name: str, crs: object | None, declared: str | None = None) -> CR
         return CRS.from_user_input(declared)
     found = CRS.from_user_input(crs)
     if found.is_geocentric or not (found.is_projected or found.is_geographic):
-        kind = "geocentric" if found.is_geocentric else found.type_name
-        raise CRSMismatchError(f"{name}: CRS is {_name(found)}, a {kind} CRS; an orthophoto must "
+        kind = "geocentric CRS" if found.is_geocentric else found.type_name
+        raise CRSMismatchError(f"{name}: CRS is {_name(found)}, a {kind}; an orthophoto must "
                                "be in a projected CRS (e.g. EPSG:25832, ETRS89 / UTM) or a "
                                "geographic one (EPSG:4258)")
     if declared is not None and not found.equals(CRS.from_user_input(declared),

@@ -74,12 +74,15 @@ def write_scene(path: Path, crs: str | None = SCENE_CRS, count: int = 4,
     return path
 
 
-def registry_with(tmp_path: Path, **params: Any) -> Path:
+PRODUCTS = ("orthophoto", "orthophoto_cir", "orthophoto_nir")
+
+
+def registry_with(tmp_path: Path, products: tuple[str, ...] = PRODUCTS, **params: Any) -> Path:
     """The delivered datasets with the orthophoto products' ``pipeline.params`` edited."""
     folder = tmp_path / "datasets"
     if not folder.exists():
         shutil.copytree(PROJECT_ROOT / "datasets", folder)
-    for name in ("orthophoto", "orthophoto_cir", "orthophoto_nir"):
+    for name in products:
         path = folder / f"{name}.yml"
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         data["pipeline"]["params"].update(params)
@@ -297,3 +300,36 @@ def write_tile_4647(path: Path, e_km: int, n_km: int) -> None:
                        transform=from_origin(32_000_000 + e_km * 1000.0, (n_km + 1) * 1000.0,
                                              5, 5)) as dst:
         dst.write(pattern(x, y))
+
+
+@pytest.mark.parametrize(("where", "value"), [("source", "EPSG:4978"), ("params", "EPSG:4978")])
+def test_a_geocentric_crs_in_the_yaml_is_refused_when_the_registry_loads(
+        tmp_path: Path, where: str, value: str) -> None:
+    """source.crs (any dataset, raster or vector) and scene_crs: one line, exit 2."""
+    datasets = registry_with(tmp_path, ("orthophoto",),
+                             **({"scene_crs": value} if where == "params" else {}))
+    if where == "source":
+        path = datasets / "orthophoto.yml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["source"]["crs"] = value
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = CliRunner().invoke(main, ["datasets"],
+                                env={"GEOPORTAL_DATASETS_DIR": str(datasets),
+                                     "GEOPORTAL_DATA_DIR": str(tmp_path / "var")})
+    message = result.output.strip()
+    assert result.exit_code == 2 and len(message.splitlines()) == 1, message
+    assert "orthophoto" in message and "'EPSG:4978' is a Geocentric CRS; expected a projected " \
+        "or geographic one" in message
+
+
+# --- serving: messages name the coverage's own CRS --------------------------------------------
+
+def test_coverage_messages_name_the_datasets_own_crs(tmp_path: Path) -> None:
+    from geoportal.app.providers.coverage import _bbox_crs, crs_label
+    from geoportal.core.errors import InvalidQueryError
+
+    assert crs_label(write_scene(tmp_path / "zone31.tif")) == "EPSG:25831"
+    assert crs_label(tmp_path / "missing.tif") is None
+    with pytest.raises(InvalidQueryError, match=r"such as http://www\.opengis\.net/def/crs/"
+                                                r"EPSG/0/25831 \(the coverage's own\)"):
+        _bbox_crs("nonsense", 25831)
