@@ -40,7 +40,7 @@ from pipelines.imagery import vrt, webtiles
 from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile
 from pipelines.imagery.encoders import ENCODERS, CogSpec, has_mask, select_encoder
 from pipelines.imagery.scenes import read_scene, scene_tiles
-from pipelines.imagery.sources import Role, find_files, split_delivery
+from pipelines.imagery.sources import ROLES, Role, find_files, split_delivery
 
 Echo = Callable[[str], None]
 ARCHIVE = "tiles.pmtiles"
@@ -92,6 +92,18 @@ class OrthophotoParams(Params):
     def _known_encoder(cls, value: str) -> str:
         if value != "auto" and value not in ENCODERS:
             raise ValueError(f"expected one of {['auto', *ENCODERS]}")
+        return value
+
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _band_or_role(cls, value: Any) -> Any:
+        """One message per wrong band (a union would give one per type it tried)."""
+        for band in value if isinstance(value, list | tuple) else ():
+            ok = band in ROLES if isinstance(band, str) else (
+                isinstance(band, int) and not isinstance(band, bool) and 1 <= band <= 64)
+            if not ok:
+                raise ValueError(f"{band!r} is not a band: expected a band number 1–64 or one "
+                                 f"of {', '.join(ROLES)}")
         return value
 
     @field_validator("scene_crs")
