@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -70,6 +71,8 @@ class TileOutcome:
     cached: bool = False
     error: str | None = None
     resolution: float = 0.0
+    #: A square cut from scenes got no pixel from any (a scene's nodata border): not published.
+    empty: bool = False
 
 
 def convert_tile(task: TileTask) -> TileOutcome:
@@ -93,6 +96,9 @@ def convert_tile(task: TileTask) -> TileOutcome:
     except (GeoportalError, OSError, ValueError) as exc:
         return TileOutcome(task.tile.key, name, error=str(exc),
                            seconds=time.perf_counter() - started)
+    if cached == EMPTY:
+        return TileOutcome(task.tile.key, name, seconds=time.perf_counter() - started,
+                           cached=was_cached, empty=True)
     return TileOutcome(task.tile.key, name, task.output, cached, megapixels,
                        time.perf_counter() - started, was_cached, resolution=check.resolution)
 
@@ -116,14 +122,20 @@ def _check(task: TileTask) -> tuple[TileCheck, OrthoTile]:
     return replace(check, width=size, height=size, resolution=1000.0 / size), warped
 
 
+#: The cache's digest of a square that no scene reaches (it has no COG).
+EMPTY = "empty"
+
+
 def _cached(sidecar: Path, fingerprint: dict[str, object], output: Path) -> str | None:
-    if not (sidecar.exists() and output.exists()):
+    if not sidecar.exists():
         return None
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if record.get("fingerprint") != fingerprint:
+        return None
+    if record["sha256"] != EMPTY and not output.exists():
         return None
     return str(record["sha256"])
 
@@ -132,23 +144,29 @@ def _encode(task: TileTask, fingerprint: dict[str, object], sidecar: Path,
             warp: float | None = None) -> str:
     """Encode into a temporary name, validate as COG, then rename: a crash leaves no half file.
 
-    A square to warp (``warp``: its pixel size) is cut into a temporary GeoTIFF first.
+    A square to warp (``warp``: its pixel size) is cut into a temporary GeoTIFF first; one
+    that no scene reaches is recorded as :data:`EMPTY` and has no COG.
     """
     task.cache_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(task.output) as tmp:
-        if warp is None:
-            select_encoder(task.encoder).encode(task.tile.path, tmp, task.spec)
+    source, cut = task.tile.path, None
+    if warp is not None:
+        cut = task.output.with_name(f".{task.output.stem}.cut-{uuid.uuid4().hex[:12]}.tif")
+        source = cut
+    try:
+        if cut is not None and cut_square(task.tile, task.crs, warp, cut) == 0:  # type: ignore
+            task.output.unlink(missing_ok=True)  # an older delivery's COG is stale
+            digest = EMPTY
         else:
-            cut = tmp.with_name(tmp.stem + ".cut.tif")  # hidden and unique, like ``tmp``
-            try:
-                cut_square(task.tile, task.crs, warp, cut)
-                select_encoder(task.encoder).encode(cut, tmp, task.spec)
-            finally:
-                cut.unlink(missing_ok=True)
-        valid, errors, _ = cog_validate(str(tmp), quiet=True)
-        if not valid:
-            raise ValueError(f"{task.tile.path.name}: output is not a valid COG: {errors}")
-        digest = sha256_file(tmp)
+            with atomic_path(task.output) as tmp:
+                select_encoder(task.encoder).encode(source, tmp, task.spec)
+                valid, errors, _ = cog_validate(str(tmp), quiet=True)
+                if not valid:
+                    raise ValueError(f"{task.tile.path.name}: output is not a valid COG: "
+                                     f"{errors}")
+                digest = sha256_file(tmp)
+    finally:
+        if cut is not None:
+            cut.unlink(missing_ok=True)
     record = {"fingerprint": fingerprint, "sha256": digest}
     atomic_write_text(sidecar, json.dumps(record, indent=1))
     return digest

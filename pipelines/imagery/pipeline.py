@@ -198,7 +198,10 @@ class OrthophotoPipeline(Pipeline):
 
     def check(self, outcomes: list[TileOutcome]) -> list[TileOutcome]:
         """Fail naming every bad tile (the good ones stay cached, the published mosaic served)."""
-        outcomes = list(outcomes)
+        outcomes = [o for o in outcomes if not o.empty]  # squares no scene has pixels for
+        if not outcomes:
+            raise PipelineError(f"{self.dataset.source.path}: no pixels in the delivery (every "
+                                "scene is nodata where it lies)")
         _check_resolutions(outcomes, self._published_resolution())
         failed = [o for o in outcomes if o.error]
         if failed:

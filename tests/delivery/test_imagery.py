@@ -195,6 +195,35 @@ def test_band_roles_come_from_the_files_colour_interpretation(settings: Settings
             assert abs(at(nir, x, y)[0][0] - expected(x, y)[3]) <= 8
 
 
+def test_a_scenes_nodata_is_left_out_and_a_rebuild_reuses_every_square(
+        settings: Settings) -> None:
+    """An irregular flight block: the western half is nodata (0). Squares only it would fill
+    are not published; the others are masked there, not black; the rerun re-cuts nothing."""
+    scene = write_scene(settings.raw_dir / "dop" / f"block_{YEAR}.tif")
+    with rasterio.open(scene, "r+") as dst:
+        data = dst.read()
+        data[:, :, : SCENE_W // 2] = 0
+        dst.write(data)
+        dst.nodata = 0
+    summary, _ = build(settings, ["orthophoto"])
+    assert summary.ok, summary.failed
+    assert summary.built[0].metadata.feature_count == 7  # of the 13 squares the block spans
+    to_32 = Transformer.from_crs(SCENE_CRS, "EPSG:25832", always_xy=True)
+    with rasterio.open(settings.published_dir / "orthophoto" / MOSAIC) as rgb:
+        for x, y in inside_points():
+            x31, _ = TO_31.transform(x, y)
+            inside = rgb.bounds.left < x < rgb.bounds.right
+            if x31 < SCENE_X0 + SCENE_W // 2 * SCENE_RES - 10:  # the nodata half
+                assert not inside or at(rgb, x, y)[1] == 0
+            elif x31 > SCENE_X0 + SCENE_W // 2 * SCENE_RES + 10:
+                assert at(rgb, x, y)[1] == 255
+        east, _ = to_32.transform(SCENE_X0 + SCENE_W * SCENE_RES, SCENE_TOP)
+        assert rgb.bounds.left > to_32.transform(SCENE_X0, SCENE_TOP)[0] and \
+            rgb.bounds.right > east
+    again, _ = build(settings, ["orthophoto"])
+    assert again.ok and "(7 unchanged" in again.built[0].headline
+
+
 # --- refusals --------------------------------------------------------------------------------
 
 REFUSALS = [
@@ -333,3 +362,24 @@ def test_coverage_messages_name_the_datasets_own_crs(tmp_path: Path) -> None:
     with pytest.raises(InvalidQueryError, match=r"such as http://www\.opengis\.net/def/crs/"
                                                 r"EPSG/0/25831 \(the coverage's own\)"):
         _bbox_crs("nonsense", 25831)
+
+
+def test_a_scene_without_a_year_is_refused_unless_the_yaml_gives_it(settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    write_scene(settings.raw_dir / "dop" / "block.tif")
+    summary, _ = build(settings, ["orthophoto"])
+    assert summary.failed["orthophoto"] == (
+        "block.tif: no year in the file name or its TIFF date tag; give the flight year as "
+        "pipeline.params.year")
+    summary, _ = build(settings, ["orthophoto"], registry_with(tmp_path, year=2023))
+    assert summary.ok and summary.built[0].metadata.files[0].path.endswith("_1_nw_2023.tif")
+
+
+def test_a_scene_and_a_tile_for_the_same_square_are_refused(settings: Settings) -> None:
+    write_scene(settings.raw_dir / "dop" / f"block_{YEAR}.tif")
+    write_tile_4647(settings.raw_dir / "dop" / f"dop10rgbi_32_351_5686_1_nw_{YEAR}.tif",
+                    351, 5686)
+    summary, _ = build(settings, ["orthophoto"])
+    assert summary.failed["orthophoto"] == (
+        f"block_{YEAR}.tif and dop10rgbi_32_351_5686_1_nw_{YEAR}.tif both deliver the square "
+        f"351/5686 km of {YEAR}; keep one of them in dop")
