@@ -16,6 +16,7 @@ are masked in the COG, not painted black.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ class Scene:
     """What a scene's header says, checked: where it is, which bands, which year."""
 
     part: ScenePart
-    bounds: tuple[float, float, float, float]  # in the scene's own CRS
+    #: The corners of its grid in its own CRS (a rotated grid's too), clockwise from top left.
+    corners: tuple[tuple[float, float], ...]
     resolution: float  # metres per pixel in the dataset's CRS
     year: int
 
@@ -75,20 +77,21 @@ def read_scene(path: Path, crs: str, declared: str | None, bands: Sequence[int |
                                    [c.name for c in src.colorinterp], src.descriptions, roles)
             resolution = _resolution(src, own, CRS.from_user_input(crs))
             found_year = year or _year(path.name, src.tags().get("TIFFTAG_DATETIME", ""))
-            bounds = tuple(src.bounds)
+            corners = tuple(src.transform * xy for xy in
+                            ((0, 0), (src.width, 0), (src.width, src.height), (0, src.height)))
     except (RasterioError, OSError) as exc:
         raise SourceFormatError(f"{path.name}: not a readable raster: {exc}") from None
     if found_year is None:
         raise SourceFormatError(f"{path.name}: no year in the file name or its TIFF date tag; "
                                 "give the flight year as pipeline.params.year")
-    return Scene(ScenePart(path, own.to_wkt(), indexes), bounds, resolution,  # type: ignore
-                 found_year)
+    return Scene(ScenePart(path, own.to_wkt(), indexes), corners, resolution, found_year)
 
 
 def _resolution(src: rasterio.DatasetReader, own: CRS, grid: CRS) -> float:
     """The scene's pixel size in the grid's metres (its own when both are metric maps)."""
     if own.is_projected and own.axis_info[0].unit_name == "metre":
-        return float(min(abs(src.res[0]), abs(src.res[1])))
+        t = src.transform  # a rotated grid's pixel is as long as its edge vectors
+        return float(min(math.hypot(t.a, t.d), math.hypot(t.b, t.e)))
     transform, _, _ = calculate_default_transform(own, grid, src.width, src.height,
                                                   *src.bounds)
     return float(abs(transform.a))
@@ -102,8 +105,8 @@ def _year(name: str, datetime_tag: str) -> int | None:
 def squares(scene: Scene, crs: str) -> list[tuple[int, int]]:
     """The kilometre squares (lower-left km) of the grid the scene's footprint overlaps."""
     to_grid = Transformer.from_crs(CRS.from_wkt(scene.part.crs_wkt), crs, always_xy=True)
-    x0, y0, x1, y1 = scene.bounds
-    ring = shapely.segmentize(shapely.box(x0, y0, x1, y1), max((x1 - x0), (y1 - y0)) / 64)
+    outline = shapely.Polygon(scene.corners)
+    ring = shapely.segmentize(outline, outline.length / 256)  # edges bend in another CRS
     xs, ys = to_grid.transform(*np.asarray(ring.exterior.coords).T)
     if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise SourceError(f"{scene.part.path.name}: its extent cannot be placed in {crs}")

@@ -22,8 +22,9 @@ import rasterio
 import yaml
 from click.testing import CliRunner
 from pyproj import Transformer
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.transform import from_origin
+from rasterio.warp import calculate_default_transform, reproject
 
 from geoportal.app.cli import main
 from geoportal.core.geometry import transform_bounds
@@ -193,6 +194,29 @@ def test_band_roles_come_from_the_files_colour_interpretation(settings: Settings
     with rasterio.open(settings.published_dir / "orthophoto_nir" / MOSAIC) as nir:
         for x, y in inside_points()[:6]:
             assert abs(at(nir, x, y)[0][0] - expected(x, y)[3]) <= 8
+
+
+def test_a_scene_in_lon_lat_is_published_on_the_grid(settings: Settings,
+                                                     tmp_path: Path) -> None:
+    """The same block delivered in geographic ETRS89 (EPSG:4258, ~5 m in degrees)."""
+    utm = write_scene(tmp_path / "utm31.tif")
+    lonlat = settings.raw_dir / "dop" / f"block_{YEAR}_etrs89.tif"
+    lonlat.parent.mkdir(parents=True)
+    with rasterio.open(utm) as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:4258", src.width, src.height, *src.bounds, resolution=(7e-5, 4.5e-5))
+        with rasterio.open(lonlat, "w", driver="GTiff", dtype="uint8", count=4, width=width,
+                           height=height, crs="EPSG:4258", transform=transform, nodata=0) as dst:
+            for band in range(1, 5):
+                reproject(rasterio.band(src, band), rasterio.band(dst, band),
+                          resampling=Resampling.bilinear, dst_nodata=0)
+    summary, _ = build(settings, ["orthophoto_cir"])
+    assert summary.ok, summary.failed
+    with rasterio.open(settings.published_dir / "orthophoto_cir" / MOSAIC) as cir:
+        assert cir.crs.to_epsg() == 25832 and cir.res[0] == pytest.approx(5, abs=0.5)
+        for x, y in inside_points():
+            got, valid = at(cir, x, y)
+            assert valid == 255 and np.abs(got - expected(x, y)[[3, 0, 1]]).max() <= 10
 
 
 def test_a_scenes_nodata_is_left_out_and_a_rebuild_reuses_every_square(
