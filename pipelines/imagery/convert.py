@@ -26,6 +26,7 @@ from geoportal.core.publish import atomic_path, atomic_write_text, sha256_file
 from pipelines.imagery.encoders import CogSpec, select_encoder
 from pipelines.imagery.scenes import cut_square, square_size
 from pipelines.imagery.sources import OrthoTile, ScenePart, TileCheck, check_tile
+from pipelines.tiles import TILE_SIZE
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,8 @@ def _check(task: TileTask) -> tuple[TileCheck, OrthoTile]:
     square warped from itself, a square cut from scenes is checked by its plan already."""
     tile = task.tile
     if tile.scenes:
-        resolution = 1000.0 / square_size(task.resolution or 0.0)  # set by the plan
-        size = square_size(resolution)
-        return TileCheck(tile, size, size, len(tile.scenes[0].bands), resolution,
+        size = square_size(task.resolution or 0.0)  # the plan sets a scene square's
+        return TileCheck(tile, size, size, len(tile.scenes[0].bands), TILE_SIZE / size,
                          tile.scenes[0].bands, warp=True), tile
     check = check_tile(tile, task.crs, task.bands, task.resolution, dict(task.roles))
     if not check.warp:
@@ -119,7 +119,7 @@ def _check(task: TileTask) -> tuple[TileCheck, OrthoTile]:
         part = ScenePart(tile.path, src.crs.to_wkt(), check.bands)
     size = square_size(task.resolution or check.resolution)
     warped = replace(tile, scenes=(part,))
-    return replace(check, width=size, height=size, resolution=1000.0 / size), warped
+    return replace(check, width=size, height=size, resolution=TILE_SIZE / size), warped
 
 
 #: The cache's digest of a square that no scene reaches (it has no COG).

@@ -133,6 +133,8 @@ def scene_tiles(scenes: Sequence[Scene], crs: str) -> list[OrthoTile]:
 
 def square_size(resolution: float) -> int:
     """Pixels along a square's edge: the pixel size is adjusted to divide the kilometre."""
+    if not resolution > 0:
+        raise ValueError(f"pixel size {resolution!r}: expected a positive number of metres")
     return max(1, round(TILE_SIZE / resolution))
 
 

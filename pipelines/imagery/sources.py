@@ -120,7 +120,11 @@ def find_files(raw_dir: Path, pattern: str) -> list[Path]:
 
 def split_delivery(paths: Sequence[Path], prefer: str = "jp2"
                    ) -> tuple[list[OrthoTile], list[Path]]:
-    """NRW-named tiles (one per square and year, as :func:`find_tiles` picks) and the scenes."""
+    """NRW-named tiles and the scenes (any other raster).
+
+    Where a tile comes as both JP2 and GeoTIFF, take ``prefer``; RGBI is preferred over RGB
+    for the same square and year, since it carries everything RGB does.
+    """
     chosen: dict[tuple[int, int, int], OrthoTile] = {}
     scenes: list[Path] = []
     for path in paths:
@@ -134,21 +138,6 @@ def split_delivery(paths: Sequence[Path], prefer: str = "jp2"
         if slot not in chosen or _rank(tile, prefer) < _rank(chosen[slot], prefer):
             chosen[slot] = tile
     return sorted(chosen.values(), key=OrthoTile.sort_key), scenes
-
-
-def find_tiles(folder: Path, prefer: str = "jp2") -> list[OrthoTile]:
-    """Every DOP tile in ``folder``; where a tile comes as both JP2 and GeoTIFF, take ``prefer``.
-
-    RGBI is preferred over RGB for the same square, since it carries everything RGB does.
-    """
-    if not folder.is_dir():
-        raise SourceError(f"{folder}: expected a folder of orthophoto tiles "
-                          "(dop10rgbi_32_<E>_<N>_1_nw_<YYYY>.jp2 or .tif)")
-    tiles, _ = split_delivery(sorted(folder.iterdir()), prefer)
-    if not tiles:
-        raise SourceError(f"{folder}: no orthophoto tiles named like "
-                          "dop10rgbi_32_<E>_<N>_1_nw_<YYYY>.jp2 (or .tif) found")
-    return tiles
 
 
 def _rank(tile: OrthoTile, prefer: str) -> tuple[int, int]:
