@@ -20,7 +20,10 @@ from geoportal.core.settings import PROJECT_ROOT
 MISTAKES: list[tuple[str, dict[str, Any], str]] = [
     ("orthophoto_nir", {"bands": None, "band": [4]},
      "pipeline.params.band: unknown key; did you mean 'bands'?"),
-    ("orthophoto", {"bands": [0, 1, 2]}, "pipeline.params.bands.0: Input should be greater"),
+    ("orthophoto", {"bands": [0, 1, 2]}, "pipeline.params.bands: 0 is not a band: expected a "
+                                         "band number 1–64 or one of red, green, blue, nir"),
+    ("orthophoto_cir", {"bands": ["nir", "rouge", "green"]},
+     "pipeline.params.bands: 'rouge' is not a band"),
     ("orthophoto", {"encoder": "turbo"}, "pipeline.params.encoder: expected one of"),
     ("orthophoto", {"min_zoom": 18, "max_zoom": 12},
      "pipeline.params: min_zoom 18 is above max_zoom 12"),

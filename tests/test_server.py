@@ -271,6 +271,7 @@ def test_a_whole_city_coverage_request_is_refused_with_advice(server: str) -> No
     response = requests.get(f"{server}/collections/terrain_dtm/coverage?f=json", timeout=30)
     assert response.status_code == 400
     assert "subset=x(" in response.json()["description"]
+    assert "in EPSG:25832 (or bbox)" in response.json()["description"]  # the DTM's own CRS
     cut = requests.get(f"{server}/collections/terrain_dtm/coverage", timeout=60, params={
         "subset": "x(350100:350150),y(5685100:5685150)", "f": "GTiff"})
     assert cut.status_code == 200

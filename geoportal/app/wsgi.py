@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from pygeoapi.flask_app import APP
+from pygeoapi.flask_app import APP, CONFIG
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
+from geoportal.app.providers.coverage import crs_label
 from geoportal.core import formats
 from geoportal.core.settings import Settings
 
@@ -68,7 +69,7 @@ def german_by_default(app: WSGIApp) -> WSGIApp:
     return wrapped
 
 
-WHOLE_COVERAGE = re.compile(r"^/collections/[^/]+/coverage/?$")
+WHOLE_COVERAGE = re.compile(r"^/collections/(?P<collection>[^/]+)/coverage/?$")
 ITEMS_PATH = re.compile(r"^/collections/[^/]+/items(?:/(?P<item>[^/]+))?/?$")
 
 
@@ -92,10 +93,11 @@ def require_subset(app: WSGIApp) -> WSGIApp:
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         query = environ.get("QUERY_STRING", "")
-        if WHOLE_COVERAGE.match(environ.get("PATH_INFO", "")) and \
-                not re.search(r"(^|&)(subset|bbox)=", query):
+        whole = WHOLE_COVERAGE.match(environ.get("PATH_INFO", ""))
+        if whole and not re.search(r"(^|&)(subset|bbox)=", query):
+            crs = _coverage_crs(whole["collection"]) or "the coverage's own CRS"
             return json_error(start_response, HTTPStatus.BAD_REQUEST, "MissingParameterValue",
-                              "give subset=x(minx:maxx),y(miny:maxy) in EPSG:25832 (or bbox); "
+                              f"give subset=x(minx:maxx),y(miny:maxy) in {crs} (or bbox); "
                               "the whole coverage is too large to send at once — the tile COGs "
                               "under /downloads are the download for whole areas")
         return app(environ, start_response)
@@ -146,6 +148,16 @@ def _is_rfc3339(text: str) -> bool:
 #: What ``datetime.fromisoformat`` also accepts but RFC 3339 does not (``20240501``, weeks).
 RFC3339_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
                            r"([Zz]|[+-]\d{2}:\d{2})?)?$")
+
+
+@lru_cache(maxsize=64)
+def _coverage_crs(collection: str) -> str | None:
+    """The CRS of a collection's coverage file, named in messages (not a hard-coded one)."""
+    resource = CONFIG.get("resources", {}).get(collection, {})
+    for provider in resource.get("providers", []):
+        if provider.get("type") == "coverage" and provider.get("data"):
+            return crs_label(provider["data"])
+    return None
 
 
 def read_only_collections(app: WSGIApp) -> WSGIApp:

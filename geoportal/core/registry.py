@@ -230,9 +230,12 @@ class Source(Strict):
     @classmethod
     def _crs(cls, value: str) -> str:
         try:
-            CRS.from_user_input(value)
+            crs = CRS.from_user_input(value)
         except CRSError as exc:
             raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from exc
+        if not (crs.is_projected or crs.is_geographic):  # geocentric X/Y/Z has no map extent
+            raise ValueError(f"{value!r} is a {crs.type_name}; expected a projected or "
+                             "geographic one such as 'EPSG:25832'")
         return value
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import rasterio
 import rasterio.shutil
+from rasterio.enums import MaskFlags
 from rasterio.errors import RasterioError
 
 from geoportal.core.errors import PipelineError
@@ -112,7 +113,7 @@ class RasterioEncoder:
             with rasterio.open(src) as source:
                 facts = RasterFacts(src.resolve(), source.width, source.height,
                                     tuple(source.bounds), source.count,
-                                    source.block_shapes[0][1])
+                                    source.block_shapes[0][1], has_mask(source))
                 doc = band_view(facts, spec.bands, source.crs.to_wkt())
             # rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64: bytes, not megabytes
             with rasterio.Env(GDAL_NUM_THREADS=str(spec.threads),
@@ -121,6 +122,11 @@ class RasterioEncoder:
                 rasterio.shutil.copy(view, dst, driver="COG", **spec.creation_options())
         except (RasterioError, OSError) as exc:
             raise PipelineError(f"{src.name}: COG conversion failed: {exc}") from None
+
+
+def has_mask(source: rasterio.DatasetReader) -> bool:
+    """Whether the file carries a per-dataset mask (a square cut from a scene's edge)."""
+    return MaskFlags.per_dataset in source.mask_flag_enums[0]
 
 
 ENCODERS = {"gdal_translate": GdalTranslateEncoder, "rasterio": RasterioEncoder}

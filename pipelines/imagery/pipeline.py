@@ -26,18 +26,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import rasterio
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from geoportal.core import formats
-from geoportal.core.errors import PipelineError
+from geoportal.core.errors import PipelineError, SourceError
 from geoportal.core.geometry import transform_bounds
 from geoportal.core.publish import FileRecord, LayerMetadata, link_or_copy, now_iso
 from geoportal.core.registry import Params, RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery import vrt, webtiles
 from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile
-from pipelines.imagery.encoders import ENCODERS, CogSpec, select_encoder
-from pipelines.imagery.sources import find_tiles
+from pipelines.imagery.encoders import ENCODERS, CogSpec, has_mask, select_encoder
+from pipelines.imagery.scenes import read_scene, scene_tiles
+from pipelines.imagery.sources import ROLES, Role, find_files, split_delivery
 
 Echo = Callable[[str], None]
 ARCHIVE = "tiles.pmtiles"
@@ -51,15 +54,24 @@ def _stderr(line: str) -> None:
 class OrthophotoParams(Params):
     """One product of the delivered orthophoto tiles.
 
-    ``bands``: the delivered bands, in output order (1-based: 1, 2, 3 true colour; 4, 1, 2
-    colour infrared; 4 NIR alone); ``product``: the cache's name for the product (default the
-    dataset id); ``resolution``: the expected pixel size in metres (else the first tile's);
+    ``bands``: the delivered bands, in output order, by number (1-based: 1, 2, 3 true colour;
+    4, 1, 2 colour infrared; 4 NIR alone) or by role (``[nir, red, green]``); a role's band is
+    ``band_roles``' (``{red: 3, green: 2, blue: 1, nir: 4}``), else the file's (its colour
+    interpretation, band descriptions or NRW name); ``product``: the cache's name for the
+    product (default the dataset id); ``resolution``: the expected pixel size in metres (else
+    the first tile's; scenes are resampled to it, else kept at their own); ``year``: the flight
+    year of scenes (else from the file name or its TIFF date tag); ``scene_crs``: the CRS of
+    scenes whose file has none (else they are refused; a file's own CRS always wins, and one
+    contradicting ``scene_crs`` is refused). The product's grid is ``source.crs``;
     ``min_zoom``/``max_zoom``: the served web tiles, of which ``prerender_max_zoom`` and below
     are pre-rendered into the archive (default: three levels below the native zoom).
     """
 
-    bands: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(default=(1, 2, 3),
-                                                                   min_length=1, max_length=4)
+    bands: tuple[Annotated[int, Field(ge=1, le=64)] | Role, ...] = Field(
+        default=(1, 2, 3), min_length=1, max_length=4)
+    band_roles: dict[Role, Annotated[int, Field(ge=1, le=64)]] | None = None
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    scene_crs: str | None = None
     product: str | None = None
     compress: Literal["JPEG", "DEFLATE", "ZSTD", "LZW", "WEBP"] = "JPEG"
     quality: int = Field(default=85, ge=1, le=100)
@@ -82,6 +94,39 @@ class OrthophotoParams(Params):
             raise ValueError(f"expected one of {['auto', *ENCODERS]}")
         return value
 
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _band_or_role(cls, value: Any) -> Any:
+        """One message per wrong band (a union would give one per type it tried)."""
+        for band in value if isinstance(value, list | tuple) else ():
+            ok = band in ROLES if isinstance(band, str) else (
+                isinstance(band, int) and not isinstance(band, bool) and 1 <= band <= 64)
+            if not ok:
+                raise ValueError(f"{band!r} is not a band: expected a band number 1–64 or one "
+                                 f"of {', '.join(ROLES)}")
+        return value
+
+    @field_validator("scene_crs")
+    @classmethod
+    def _crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                crs = CRS.from_user_input(value)
+            except CRSError as exc:
+                raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from exc
+            if not (crs.is_projected or crs.is_geographic):
+                raise ValueError(f"{value!r} is a {crs.type_name}; expected a projected or "
+                                 "geographic one such as 'EPSG:25832'")
+        return value
+
+    @model_validator(mode="after")
+    def _roles_given(self) -> OrthophotoParams:
+        if self.band_roles is not None:
+            missing = [b for b in self.bands if isinstance(b, str) and b not in self.band_roles]
+            if missing:
+                raise ValueError(f"bands names {missing}, which band_roles does not give")
+        return self
+
     def raster_tiles(self) -> RasterTiles:
         return RasterTiles(min_zoom=self.min_zoom, max_zoom=self.max_zoom, quality=self.quality)
 
@@ -95,17 +140,40 @@ class OrthophotoPipeline(Pipeline):
     start_method = "spawn"  # local tile processes start clean: no GDAL state copied by fork
 
     def plan(self) -> list[WorkUnit]:
-        """One unit per delivered tile (the JPEG 2000 or GeoTIFF chosen by ``find_tiles``)."""
-        folder = self.settings.raw_dir / self.dataset.source.path
-        tiles = find_tiles(folder, prefer=self.dataset.source.format or "jp2")
-        self.echo(f"  {self.dataset.id}: {len(tiles)} tile(s), encoder "
+        """One unit per kilometre square: a delivered NRW tile (the JPEG 2000 or GeoTIFF chosen
+        by ``split_delivery``) or a square cut from the scenes (any other raster)."""
+        source = self.dataset.source
+        paths = find_files(self.settings.raw_dir, source.path)
+        tiles, scene_paths = split_delivery(paths, prefer=source.format or "jp2")
+        units = [WorkUnit(key=t.key, inputs=(t.path,), params={"tile": t}) for t in tiles]
+        if scene_paths:
+            units += self._scene_units(scene_paths, {t.key: t for t in tiles})
+        scenes = f" ({len(scene_paths)} scene(s) cut into squares)" if scene_paths else ""
+        self.echo(f"  {self.dataset.id}: {len(units)} tile(s){scenes}, encoder "
                   f"{select_encoder(self.encoder).name}, {self.workers} local worker(s)")
-        return [WorkUnit(key=t.key, inputs=(t.path,), params={"tile": t}) for t in tiles]
+        return units
+
+    def _scene_units(self, paths: list[Path], named: dict[str, Any]) -> list[WorkUnit]:
+        """Squares cut from the scenes, at ``resolution`` or the finest scene's pixel size."""
+        source = self.dataset.source
+        params = self.params
+        scenes = [read_scene(p, source.crs, params.scene_crs, params.bands, params.band_roles,
+                             params.year) for p in paths]
+        resolution = params.resolution or min(s.resolution for s in scenes)
+        units = []
+        for tile in scene_tiles(scenes, source.crs):
+            if tile.key in named:
+                raise SourceError(f"{tile.scenes[0].path.name} and {named[tile.key].path.name} "
+                                  f"both deliver the square {tile.e_km}/{tile.n_km} km of "
+                                  f"{tile.year}; keep one of them in {source.path}")
+            units.append(WorkUnit(key=tile.key, inputs=tuple(p.path for p in tile.scenes),
+                                  params={"tile": tile, "resolution": resolution}))
+        return units
 
     @property
     def spec(self) -> CogSpec:
-        return CogSpec(bands=self.params.bands, compress=self.params.compress,
-                       quality=self.params.quality)
+        """The COGs' encoding; which bands is decided per file (:func:`convert_tile`)."""
+        return CogSpec(bands=(), compress=self.params.compress, quality=self.params.quality)
 
     @property
     def encoder(self) -> str:
@@ -120,7 +188,9 @@ class OrthophotoPipeline(Pipeline):
         cache = self.context.cache_dir("imagery") / self.dataset.id
         return TileTask(unit.params["tile"], self.params.product or self.dataset.id,
                         cache, self.spec, select_encoder(self.encoder).name,
-                        self.dataset.source.crs, self.params.resolution)
+                        self.dataset.source.crs,
+                        unit.params.get("resolution", self.params.resolution),
+                        self.params.bands, tuple((self.params.band_roles or {}).items()))
 
     def build(self, unit: WorkUnit, staging: Path) -> TileOutcome:
         """Convert one tile into the cache (or find it there); failures come back as outcomes."""
@@ -128,7 +198,10 @@ class OrthophotoPipeline(Pipeline):
 
     def check(self, outcomes: list[TileOutcome]) -> list[TileOutcome]:
         """Fail naming every bad tile (the good ones stay cached, the published mosaic served)."""
-        outcomes = list(outcomes)
+        outcomes = [o for o in outcomes if not o.empty]  # squares no scene has pixels for
+        if not outcomes:
+            raise PipelineError(f"{self.dataset.source.path}: no pixels in the delivery (every "
+                                "scene is nodata where it lies)")
         _check_resolutions(outcomes, self._published_resolution())
         failed = [o for o in outcomes if o.error]
         if failed:
@@ -229,7 +302,7 @@ def _facts(staging: Path, outcomes: list[TileOutcome]) -> tuple[list[vrt.RasterF
         path = staging / o.path.name  # type: ignore[union-attr]
         with rasterio.open(path) as src:
             facts.append(vrt.RasterFacts(path, src.width, src.height, tuple(src.bounds),
-                                         src.count, src.block_shapes[0][0]))
+                                         src.count, src.block_shapes[0][0], has_mask(src)))
             crs_wkt = crs_wkt or src.crs.to_wkt()
     return facts, crs_wkt
 

@@ -2,8 +2,10 @@
 
 The mosaic is a plain VRT over the per-tile COGs (relative paths, so the published folder can move
 as a whole). GDAL exposes the sources' internal overviews through it, which is what lets a web tile
-straddling two delivered tiles be read in one request, without a seam. Writing the XML here needs
-no ``gdalbuildvrt`` and is deterministic: the same tiles always give the same bytes.
+straddling two delivered tiles be read in one request, without a seam. Squares cut from a scene
+may not be covered everywhere: their internal mask becomes the VRT's ``MaskBand`` (a file
+without a mask reads as all valid), so the web tiles leave those pixels out. Writing the XML
+here needs no ``gdalbuildvrt`` and is deterministic: the same tiles always give the same bytes.
 """
 
 from __future__ import annotations
@@ -26,16 +28,26 @@ class RasterFacts:
     bounds: tuple[float, float, float, float]
     count: int
     block: int = 512
+    #: The file has a per-dataset (internal) mask: pixels outside it are not data.
+    mask: bool = False
 
 
-def band_view(facts: RasterFacts, bands: Sequence[int], crs_wkt: str) -> str:
-    """A VRT showing ``bands`` of one file as Red/Green/Blue (or Gray), e.g. NIR-R-G as CIR."""
+def band_view(facts: RasterFacts, bands: Sequence[int], crs_wkt: str,
+              transform: Sequence[float] | None = None) -> str:
+    """A VRT showing ``bands`` of one file as Red/Green/Blue (or Gray), e.g. NIR-R-G as CIR.
+
+    ``transform`` (GDAL order) replaces the north-up square grid read from ``facts.bounds``:
+    a scene's pixels may be oblong. The file's mask (internal, or from its nodata value) is
+    the view's.
+    """
     res = (facts.bounds[2] - facts.bounds[0]) / facts.width
+    mask = ([_source(facts, "mask,1", facts.width, facts.height, 0, 0, relative=False)]
+            if facts.mask else None)
     return _document(facts.width, facts.height, (facts.bounds[0], facts.bounds[3]), res,
                      crs_wkt, len(bands),
                      lambda out: [_source(facts, src_band, facts.width, facts.height, 0, 0,
                                           relative=False)
-                                  for src_band in [bands[out - 1]]])
+                                  for src_band in [bands[out - 1]]], mask, transform)
 
 
 def mosaic(tiles: Sequence[RasterFacts], crs_wkt: str, folder: Path) -> str:
@@ -47,7 +59,7 @@ def mosaic(tiles: Sequence[RasterFacts], crs_wkt: str, folder: Path) -> str:
     height = round((y1 - min(t.bounds[1] for t in tiles)) / res)
     count = tiles[0].count
 
-    def sources(band: int) -> list[str]:
+    def sources(band: int | str) -> list[str]:
         out = []
         for t in tiles:
             rel = t.path.relative_to(folder) if t.path.is_relative_to(folder) else t.path
@@ -57,26 +69,31 @@ def mosaic(tiles: Sequence[RasterFacts], crs_wkt: str, folder: Path) -> str:
                                relative=not Path(rel).is_absolute()))
         return out
 
-    return _document(width, height, (x0, y1), res, crs_wkt, count, sources)
+    mask = sources("mask,1") if any(t.mask for t in tiles) else None
+    return _document(width, height, (x0, y1), res, crs_wkt, count, sources, mask)
 
 
 def _document(width: int, height: int, origin: tuple[float, float], res: float, crs_wkt: str,
-              count: int, sources: object) -> str:
+              count: int, sources: object, mask: list[str] | None = None,
+              transform: Sequence[float] | None = None) -> str:
+    geo = transform or (origin[0], res, 0.0, origin[1], 0.0, -res)
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
              f"  <SRS>{escape(crs_wkt)}</SRS>",
-             f"  <GeoTransform>{origin[0]!r}, {res!r}, 0.0, {origin[1]!r}, 0.0, "
-             f"{-res!r}</GeoTransform>"]
+             f"  <GeoTransform>{', '.join(repr(float(v)) for v in geo)}</GeoTransform>"]
     names = COLOR_INTERP.get(count, ("Undefined",) * count)
     for band in range(1, count + 1):
         lines.append(f'  <VRTRasterBand dataType="Byte" band="{band}">')
         lines.append(f"    <ColorInterp>{names[band - 1]}</ColorInterp>")
         lines.extend(sources(band))  # type: ignore[operator]
         lines.append("  </VRTRasterBand>")
+    if mask:
+        lines += ["  <MaskBand>", '    <VRTRasterBand dataType="Byte">', *mask,
+                  "    </VRTRasterBand>", "  </MaskBand>"]
     lines.append("</VRTDataset>")
     return "\n".join(lines) + "\n"
 
 
-def _source(facts: RasterFacts, band: int, width: int, height: int, col: int, row: int,
+def _source(facts: RasterFacts, band: int | str, width: int, height: int, col: int, row: int,
             relative: bool) -> str:
     return (
         "    <SimpleSource>"

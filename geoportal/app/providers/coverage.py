@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import pyproj
+import rasterio
 from pygeoapi.provider.rasterio_ import RasterioProvider
+from rasterio.errors import RasterioError
 
 from geoportal.app.providers.errors import translate_errors
 from geoportal.core.errors import InvalidQueryError
@@ -65,9 +68,9 @@ class CoverageProvider(RasterioProvider):
         if not all(math.isfinite(v) for v in bbox) or bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
             raise InvalidQueryError(f"bbox {','.join(map(_number, bbox))} is empty: give "
                                     "minx,miny,maxx,maxy with min smaller than max")
-        source = _bbox_crs(bbox_crs)
         native = pyproj.CRS.from_user_input(self._data.crs.to_wkt())
         code = native.to_epsg()
+        source = _bbox_crs(bbox_crs, code)
         if code is None:  # the provider needs an EPSG number; keep its own reprojection
             return list(bbox), source.to_epsg() or 4326
         try:
@@ -116,19 +119,37 @@ class CoverageProvider(RasterioProvider):
                                     f"{extent} ({self._data.crs})")
 
 
-def _bbox_crs(value: int | str) -> pyproj.CRS:
-    """``bbox-crs`` as a CRS: an EPSG URI or code, CRS84, or pygeoapi's default EPSG number."""
+def _bbox_crs(value: int | str, native: int | None = None) -> pyproj.CRS:
+    """``bbox-crs`` as a CRS: an EPSG URI or code, CRS84, or pygeoapi's default EPSG number.
+
+    The example a mistake is answered with is the coverage's own CRS (``native``, an EPSG
+    number), else CRS84."""
     text = str(value).strip()
     if text in CRS84_URIS:
         return pyproj.CRS.from_epsg(4326)  # read lon/lat like every bbox here
     match = EPSG_URI.match(text) or re.fullmatch(r"(\d+)", text)
     if match is None:
-        raise InvalidQueryError(f"bbox-crs {text!r}: expected a CRS URI such as "
-                                "http://www.opengis.net/def/crs/EPSG/0/25832")
+        example = (f"http://www.opengis.net/def/crs/EPSG/0/{native} (the coverage's own)"
+                   if native else "http://www.opengis.net/def/crs/OGC/1.3/CRS84")
+        raise InvalidQueryError(f"bbox-crs {text!r}: expected a CRS URI such as {example}")
     try:
         return pyproj.CRS.from_epsg(int(match.group(1)))
     except pyproj.exceptions.CRSError as err:
         raise InvalidQueryError(f"bbox-crs {text!r} is not a known CRS") from err
+
+
+def crs_label(path: str | Path) -> str | None:
+    """A raster's CRS as a person writes it (``EPSG:25832``, else its name), for messages;
+    None when the file cannot be read or has no CRS."""
+    try:
+        with rasterio.open(path) as src:
+            crs = src.crs
+    except (RasterioError, OSError):
+        return None
+    if crs is None:
+        return None
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else pyproj.CRS.from_wkt(crs.to_wkt()).name
 
 
 def _number(value: float) -> str:
