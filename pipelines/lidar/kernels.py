@@ -239,6 +239,28 @@ def gather_records(src: np.ndarray, order: np.ndarray, dst: np.ndarray, plan: np
 
 
 @_jit
+def _lower_envelope(f: np.ndarray, v: np.ndarray, z: np.ndarray) -> int:
+    """One row of Felzenszwalb & Huttenlocher's transform: the lower envelope of the parabolas
+    ``(x - q)² + f[q]`` of the columns with a finite ``f``. Fills ``v`` (the parabolas' columns)
+    and ``z`` (where each takes over) and returns the index of the last one, -1 if none."""
+    k = -1
+    for q in range(len(f)):
+        if f[q] == np.inf:
+            continue
+        if k < 0:
+            k = 0
+            v[0], z[0], z[1] = q, -np.inf, np.inf
+            continue
+        s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
+        while s <= z[k]:
+            k -= 1
+            s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
+        k += 1
+        v[k], z[k], z[k + 1] = q, s, np.inf
+    return k
+
+
+@_jit
 def nearest_fill(grid: np.ndarray) -> np.ndarray:
     """Each empty (NaN) cell takes the value of the nearest measured cell (Euclidean).
 
@@ -267,22 +289,9 @@ def nearest_fill(grid: np.ndarray) -> np.ndarray:
     v = np.empty(w, np.int64)
     z = np.empty(w + 1)
     for r in range(h):
-        k = -1
         for q in range(w):
-            if near_row[r, q] < 0:
-                continue
-            f[q] = float((r - near_row[r, q]) ** 2)
-            if k < 0:
-                k = 0
-                v[0], z[0], z[1] = q, -np.inf, np.inf
-                continue
-            s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
-            while s <= z[k]:
-                k -= 1
-                s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
-            k += 1
-            v[k], z[k], z[k + 1] = q, s, np.inf
-        if k < 0:
+            f[q] = np.inf if near_row[r, q] < 0 else float((r - near_row[r, q]) ** 2)
+        if _lower_envelope(f, v, z) < 0:
             return out  # no measured cell anywhere
         k = 0
         for q in range(w):
@@ -322,22 +331,9 @@ def gap_distance2(measured: np.ndarray) -> np.ndarray:
     v = np.empty(w, np.int64)
     z = np.empty(w + 1)
     for r in range(h):
-        k = -1
         for q in range(w):
-            if g[r, q] == np.inf:
-                continue
             f[q] = g[r, q] * g[r, q]
-            if k < 0:
-                k = 0
-                v[0], z[0], z[1] = q, -np.inf, np.inf
-                continue
-            s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
-            while s <= z[k]:
-                k -= 1
-                s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2.0 * (q - v[k]))
-            k += 1
-            v[k], z[k], z[k + 1] = q, s, np.inf
-        if k < 0:
+        if _lower_envelope(f, v, z) < 0:
             return out  # no measured cell anywhere
         k = 0
         for q in range(w):
