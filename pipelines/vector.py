@@ -63,8 +63,13 @@ class VectorPipeline(Pipeline):
 
     Params = VectorParams
 
+    @property
+    def source_file(self) -> Path:
+        """The raw input on this machine (reports name it as the registry does, relative)."""
+        return self.settings.raw_dir / self.dataset.source.path
+
     def plan(self) -> list[WorkUnit]:
-        path = self.settings.raw_dir / self.dataset.source.path
+        path = self.source_file
         if not path.exists():
             raise SourceError(
                 f"{path}: source file of dataset {self.dataset.id!r} not found "
@@ -73,7 +78,7 @@ class VectorPipeline(Pipeline):
         return [WorkUnit(key=self.dataset.id, inputs=(path,))]
 
     def build(self, unit: WorkUnit, staging: Path) -> tuple[gpd.GeoDataFrame, RejectsReport]:
-        report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
+        report = RejectsReport(self.dataset.id, self.dataset.source.path)
         table = read_source(self.dataset.source, self.settings.raw_dir, report)
         layer = self.derive(conform(table, self.dataset, report), report)
         return order_like_schema(layer, self.dataset), report
@@ -87,7 +92,7 @@ class VectorPipeline(Pipeline):
     ) -> BuildResult:
         (layer, report), = results
         self.check_rejected_share(report)
-        paths, tiles = self.write_outputs(layer, staging, Path(report.source))
+        paths, tiles = self.write_outputs(layer, staging, self.source_file)
         if tiles is not None:
             tiles.wait()
             link_tiles(self.settings.tiles_dir, self.settings.published_dir, self.dataset.id)
@@ -103,7 +108,7 @@ class VectorPipeline(Pipeline):
             bbox_wgs84=_bounds(layer.to_crs("EPSG:4326"), 7),
             bbox_native=_bounds(layer, 2),
             crs_native=STORAGE_CRS,
-            source_sha256=sha256_file(Path(report.source)),
+            source_sha256=sha256_file(self.source_file),
             files=files,
         )
         return BuildResult(self.dataset.id, metadata, report.headline(),
@@ -124,7 +129,7 @@ class VectorPipeline(Pipeline):
         worst = max((r for r in reasons if r.startswith("rejected")), key=reasons.get)
         raise TooManyRejectsError(
             f"{share:.1f} % of the {report.rows_read - report.rows_filtered} rows of "
-            f"{report.source} were rejected ({len(report.rejected_lines)} rows; most often "
+            f"{self.source_file} were rejected ({len(report.rejected_lines)} rows; most often "
             f"{worst!r}: {reasons[worst]}), more than the {limit:g} % allowed "
             f"(pipeline.params.max_rejected_pct in datasets/{self.dataset.id}.yml); nothing "
             f"published, the previous version stays. Rejects report: {folder / 'rejects.csv'}")

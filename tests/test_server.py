@@ -21,7 +21,7 @@ import requests
 import shapely
 
 from geoportal.core.publish import read_metadata
-from geoportal.core.settings import Settings
+from geoportal.core.settings import PROJECT_ROOT, Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 HTML = {"Accept": "text/html"}
@@ -218,6 +218,21 @@ def test_collection_advertises_downloads_with_sizes_and_the_real_extent(server: 
         assert enclosures[record.path]["length"] == record.bytes
     assert enclosures["trees.gpkg"]["type"] == "application/geopackage+sqlite3"
     assert collection["extent"]["spatial"]["bbox"][0] == pytest.approx(metadata.bbox_wgs84)
+
+
+def test_no_download_reveals_a_server_path(server: str, portal: Settings) -> None:
+    """The reports and metadata a citizen can download name inputs as the registry does
+    (``baumkataster/…csv``), never where the server keeps them (was: every report.json)."""
+    private = [str(portal.raw_dir.resolve()), str(portal.data_dir.resolve()), str(PROJECT_ROOT)]
+    texts = list(portal.published_dir.glob("*/report.json")) + \
+        list(portal.published_dir.glob("*/metadata.json"))
+    assert len(texts) > 20
+    for path in texts:
+        rel = path.relative_to(portal.published_dir).as_posix()
+        body = requests.get(f"{server}/downloads/{rel}", timeout=30).text
+        assert not [p for p in private if p in body], rel
+    report = requests.get(f"{server}/downloads/trees/report.json", timeout=30).json()
+    assert report["source"] == "baumkataster/baumkataster_ratingen.csv"
 
 
 def test_browsers_on_other_sites_may_call_the_api(server: str) -> None:

@@ -158,8 +158,7 @@ class TreeConflationPipeline(VectorPipeline):
 
     def conflation(self) -> Conflation:
         """Read and conform the cadastre and conflate it (for ``trees_not_in_cadastre``)."""
-        (unit,) = self.plan()
-        report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
+        report = RejectsReport(self.dataset.id, self.dataset.source.path)
         layer = conform(read_source(self.dataset.source, self.settings.raw_dir, report),
                         self.dataset, report)
         return conflate(layer, self.lidar_trees(), self.max_distance)
@@ -236,9 +235,14 @@ class TreesNotInCadastrePipeline(VectorPipeline):
     def plan(self) -> list[WorkUnit]:
         return self.source_pipeline().plan()
 
+    @property
+    def source_file(self) -> Path:
+        return self.source_pipeline().source_file
+
     def build(self, unit: WorkUnit, staging: Path) -> tuple[gpd.GeoDataFrame, RejectsReport]:
-        report = RejectsReport(self.dataset.id, str(unit.inputs[0]))
-        result = self.source_pipeline().conflation()
+        source = self.source_pipeline()
+        report = RejectsReport(self.dataset.id, source.dataset.source.path)
+        result = source.conflation()
         unmatched = result.unmatched
         report.rows_read = report.rows_published = len(unmatched)
         return order_like_schema(unmatched, self.dataset), report
