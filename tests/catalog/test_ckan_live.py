@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from ckanapi import RemoteCKAN
@@ -37,12 +35,8 @@ def _ttl(target: CkanTarget, dataset_id: str) -> Graph:
 
 def test_first_run_creates_and_ckan_exposes_the_dcat_fields(target, registry, published):
     records = describe_all(registry, published, BASE_URL)
-    started = time.perf_counter()
     report = sync(records, target)
-    first = time.perf_counter() - started
-    print(f"CKAN first run, {len(records)} datasets: {first:.2f} s")
     assert report.ok and sorted(report.by_action("create")) == sorted(d.id for d in registry)
-    assert first < 30
 
     trees = registry["trees"]
     graph = _ttl(target, "trees")
@@ -74,13 +68,9 @@ def test_first_run_creates_and_ckan_exposes_the_dcat_fields(target, registry, pu
 def test_no_change_run_makes_zero_writes(target, registry, published):
     records = describe_all(registry, published, BASE_URL)
     sync(records, target)
-    started = time.perf_counter()
     report = sync(records, target)
-    elapsed = time.perf_counter() - started
-    print(f"CKAN no-change run, {len(records)} datasets: {elapsed:.2f} s")
     assert report.write_calls == 0
     assert sorted(report.by_action("unchanged")) == sorted(d.id for d in registry)
-    assert elapsed < 5
 
 
 def test_change_updates_in_place_and_removal_deletes(target, registry, published):
