@@ -86,7 +86,10 @@ def portal(tmp_path_factory: pytest.TempPathFactory, sample_raw: Path) -> Settin
     registry = load_registry(settings.datasets_dir)
     summary = build_all(registry, settings, echo=lambda _: None)
     assert summary.ok, summary.lines()
-    write_static_catalog(registry, settings.published_dir, settings.url)
+    # a dataset refused by the shapes would silently drop out of catalog.ttl: fail on any
+    static = write_static_catalog(registry, settings.published_dir, settings.url)
+    assert static.report.violations == [], static.report.violations
+    assert len(static.report.valid) == len(registry)
     return settings
 
 

@@ -16,8 +16,10 @@ GEOPORTAL_RAW_DIR (raw inputs), GEOPORTAL_PUBLISHED_DIR (published layers).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -37,8 +39,14 @@ class InputProblem(click.ClickException):
     exit_code = 2
 
 
-def _settings() -> Settings:
-    return Settings.from_env()
+def _settings(host: str | None = None, port: int | None = None) -> Settings:
+    """The settings from the environment; serving on ``host:port`` without ``GEOPORTAL_URL``
+    makes that the public URL, so the API's links and the catalogue point where it answers
+    (``serve --port 5077`` linked every download to :5000)."""
+    settings = Settings.from_env()
+    if host is not None and port is not None and "GEOPORTAL_URL" not in os.environ:
+        settings = replace(settings, url=f"http://{host}:{port}")
+    return settings
 
 
 def _registry(settings: Settings) -> Registry:
@@ -129,7 +137,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the published layers (OGC API Features, downloads, portal page)."""
     from geoportal.app.server import serve_forever
 
-    settings = _settings()
+    settings = _settings(host, port)
     sys.exit(serve_forever(settings, host, port, workers, click.echo))
 
 
@@ -145,7 +153,7 @@ def demo(ctx: click.Context, district: str, host: str, port: int) -> None:
     ctx.invoke(sample, district=district)
     from pipelines.build import build_all
 
-    settings = _settings()
+    settings = _settings(host, port)
     registry = _registry(settings)
     summary = build_all(registry, settings, echo=click.echo)
     _write_static_catalog(registry, settings)
