@@ -69,7 +69,35 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "raw"
     generate(SampleSpec(tiles=DISTRICTS["tiny"], seed=42, lidar_density=2.0,
                         ortho_resolution=2.0), out)
+    plant_finder_offers(out)
     return out
+
+
+#: Offers the finder example of the README must find (industrial, 500-2000 m², ≤ 3 km to a
+#: motorway junction, ≤ 1 km to an S-Bahn station along the roads: 794-835 m to Ratingen West),
+#: and two beside them it must not (commercial zoning; too large). The tiny district's own
+#: offers are all farther than 1 km from a station, so without these the finder tests compared
+#: empty lists.
+FINDER_MATCHES = ("GF-9001", "GF-9002")
+PLANTED_OFFERS = [
+    'GF-9001,Grundstück Am Westbahnhof,Grundstück,1200,195.0,GI,Industriegebiet,2026-03-01,'
+    '"Am Westbahnhof 1, 40878 Ratingen",,350050.0,5685950.0',
+    'GF-9002,Halle Am Westbahnhof,Halle,900,6.2,GI,Industriegebiet,2026-05-01,'
+    '"Am Westbahnhof 3, 40878 Ratingen",,350020.0,5685980.0',
+    'GF-9003,Halle Am Westbahnhof,Halle,1200,6.4,GE,Gewerbegebiet,2026-05-01,'
+    '"Am Westbahnhof 5, 40878 Ratingen",,350030.0,5685970.0',
+    'GF-9004,Grundstück Am Westbahnhof,Grundstück,2400,190.0,GI,Industriegebiet,2026-03-01,'
+    '"Am Westbahnhof 7, 40878 Ratingen",,350040.0,5685960.0',
+]
+
+
+def plant_finder_offers(raw: Path) -> None:
+    """Append :data:`PLANTED_OFFERS` to the sample's commercial space list (once)."""
+    path = raw / "gewerbeflaechen" / "freie_gewerbeflaechen.csv"
+    text = path.read_text(encoding="utf-8")
+    if "GF-9001," not in text:
+        path.write_text(text.rstrip("\n") + "\n" + "\n".join(PLANTED_OFFERS) + "\n",
+                        encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
