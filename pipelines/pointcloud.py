@@ -22,7 +22,9 @@ import laspy
 import numpy as np
 from pyproj import CRS, Transformer
 
-from geoportal.core.errors import CRSMismatchError, SourceFormatError
+from geoportal.core.crs import plan_transformation
+from geoportal.core.errors import CRSMismatchError, SourceFormatError, TransformationError
+from geoportal.core.geometry import transform_bounds
 
 #: The LAS 1.4 layers the raster products read. ``DecompressionSelection.base()`` is x/y and
 #: returns only: heights and classes of a LAS 1.4 (or COPC) delivery came out as zeros.
@@ -178,8 +180,9 @@ class CloudCRS:
         offset[2] *= self.z_to_m
         if not self.reproject:
             return replace(points, scale=scale, offset=offset)
-        transformer = Transformer.from_crs(self.horizontal, self.target, always_xy=True)
-        x, y = transformer.transform(points.x, points.y)
+        px, py = points.x, points.y
+        box = (float(px.min()), float(py.min()), float(px.max()), float(py.max()))
+        x, y = self.transformer(box).transform(px, py)
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise CRSMismatchError(f"points cannot be reprojected from {self.horizontal.name} "
                                    f"to {self.target.name} (outside the projection's area?)")
@@ -197,8 +200,18 @@ class CloudCRS:
         """A box of the file (its header's x/y extent) in the target CRS."""
         if not self.reproject:
             return bounds
-        transformer = Transformer.from_crs(self.horizontal, self.target, always_xy=True)
-        return transformer.transform_bounds(*bounds, densify_pts=21)
+        return self.transformer(bounds).transform_bounds(*bounds, densify_pts=21)
+
+    def transformer(self, bounds: tuple[float, float, float, float]) -> Transformer:
+        """The most accurate transformation PROJ can run for a cloud inside ``bounds`` (x/y of
+        the file's CRS); refused where a grid it needs is missing or only a ballpark exists
+        (the same rule as for vector sources, :mod:`geoportal.core.crs`)."""
+        lonlat = transform_bounds(bounds, self.horizontal, "EPSG:4326")
+        plan = plan_transformation(self.horizontal, self.target, lonlat)
+        if plan.shortfall is not None:
+            raise TransformationError(f"{self.horizontal.name} to {self.target.name}: "
+                                      f"{plan.shortfall}")
+        return plan.transformer
 
 
 @dataclass(frozen=True)

@@ -332,3 +332,27 @@ def test_a_geographic_crs_is_refused_by_the_cli(cloud: laspy.LasData, tmp_path: 
     failed = [line for line in result.output.splitlines() if line.startswith("  FAILED")]
     assert len(failed) == 1, result.output
     assert f"{NRW_NAME}: declares the geographic CRS EPSG:4326 (WGS 84) (degrees)" in failed[0]
+
+
+# ----------------------------------------------------------------- a cloud in DHDN / Gauss-Krüger
+
+
+def test_a_gauss_krueger_cloud_is_moved_with_the_grid_or_refused() -> None:
+    """The same rule as for vector sources (geoportal.core.crs): the grid-based DHDN → ETRS89
+    transformation, or a refusal naming the grid when PROJ cannot find it."""
+    from geoportal.core.crs import SYSTEM_GRID_DIRS, use_grid_dirs
+    from geoportal.core.errors import TransformationError
+    from pipelines.pointcloud import CloudCRS
+
+    cloud = CloudCRS(crs=CRS("EPSG:31466"), origin="header", target=CRS("EPSG:25832"),
+                     reproject=True)
+    gk_box = (2_561_000.0, 5_682_000.0, 2_562_000.0, 5_683_000.0)  # a km near Ratingen
+    assert "de_adv_BETA2007" in cloud.transformer(gk_box).definition
+    left, bottom, _, _ = cloud.to_target_bounds(gk_box)
+    assert 350_000 < left < 353_000 and 5_680_000 < bottom < 5_684_000
+    use_grid_dirs([])
+    try:
+        with pytest.raises(TransformationError, match=r"de_adv_BETA2007"):
+            cloud.to_target_bounds(gk_box)
+    finally:
+        use_grid_dirs(SYSTEM_GRID_DIRS)
