@@ -120,12 +120,19 @@ def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) ->
 
 
 def describe_all(
-    datasets: Iterable[Dataset], published_dir: Path | None, base_url: str
+    datasets: Iterable[Dataset], published_dir: Path | None, base_url: str,
+    *, built_only: bool = False,
 ) -> list[Record]:
-    """Describe every dataset, reading each one's ``metadata.json`` where it has been built."""
+    """Describe every dataset, reading each one's ``metadata.json`` where it has been built.
+
+    ``built_only`` leaves out the datasets without one: a catalogue entry whose download and
+    API links do not answer (a first build that failed) misleads every harvester.
+    """
     records = []
     for dataset in datasets:
         metadata = read_metadata(Path(published_dir), dataset.id) if published_dir else None
+        if built_only and metadata is None:
+            continue
         records.append(describe(dataset, metadata, base_url))
     return records
 

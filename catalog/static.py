@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.dcat import DEFAULT_PROFILE, Profile, catalog_graph
@@ -32,6 +32,8 @@ class StaticCatalog:
 
     paths: list[Path]
     report: ValidationReport
+    #: Registry datasets left out because they have never been built (no ``metadata.json``).
+    not_built: list[str] = field(default_factory=list)
 
 
 def write_static_catalog(
@@ -48,14 +50,18 @@ def write_static_catalog(
     typically by checking ``result.report.violations``.
     """
     published_dir = Path(published_dir)
-    records = describe_all(datasets, published_dir, base_url)
+    datasets = list(datasets)
+    records = describe_all(datasets, published_dir, base_url, built_only=True)
+    not_built = sorted({d.id for d in datasets} - {r.id for r in records})
+    for dataset_id in not_built:
+        log.warning("%s is not built: left out of the catalogue", dataset_id)
     report = validate_records(records, base_url, profile=profile, fail_on=fail_on)
     for violation in report.violations:
         log.error("refused for the catalogue: %s", violation)
     if report.catalogue_violations:
         report.raise_for_violations()  # the catalogue node itself is broken: write nothing
     if not report.valid:
-        return StaticCatalog([], report)
+        return StaticCatalog([], report, not_built)
     graph = catalog_graph(report.valid, base_url, profile=profile)
     turtle = published_dir / TURTLE_FILE
     jsonld = published_dir / JSONLD_FILE
@@ -65,7 +71,7 @@ def write_static_catalog(
         "wrote %s and %s: %d dataset(s), validated in %.2f s",
         turtle, jsonld, len(report.valid), report.seconds,
     )
-    return StaticCatalog([turtle, jsonld], report)
+    return StaticCatalog([turtle, jsonld], report, not_built)
 
 
 def _jsonld(graph) -> str:

@@ -170,6 +170,8 @@ def _write_static_catalog(registry: Registry, settings: Settings) -> None:
     static = write_static_catalog(registry, settings.published_dir, settings.url)
     for violation in static.report.violations:
         click.echo(f"catalogue: refused {violation}", err=True)
+    if static.not_built:
+        click.echo(f"catalogue: left out, never built: {', '.join(static.not_built)}", err=True)
     click.echo(f"catalogue: {', '.join(p.name for p in static.paths)} "
                f"({len(static.report.valid)} datasets)")
 

@@ -49,3 +49,17 @@ def test_empty_registry_writes_nothing(tmp_path):
         catalog_graph([], BASE_URL)
     result = static.write_static_catalog([], tmp_path, BASE_URL)
     assert result.paths == [] and not (tmp_path / "catalog.ttl").exists()
+
+
+def test_a_dataset_never_built_is_left_out(registry, published):
+    """Its download and API links would not answer: a harvester would list a dead dataset."""
+    import shutil
+
+    shutil.rmtree(published / "trees")
+    result = static.write_static_catalog(registry, published, BASE_URL)
+    assert result.not_built == ["trees"]
+    graph = Graph().parse(published / "catalog.ttl", format="turtle")
+    uris = {str(t) for t in graph.objects(None, DCAT.landingPage)} | \
+        {str(s) for s in graph.subjects(RDF.type, DCAT.Dataset)}
+    assert len(list(graph.subjects(RDF.type, DCAT.Dataset))) == len(registry) - 1
+    assert not [t for t in uris if t.rstrip("/").endswith("/trees")]
