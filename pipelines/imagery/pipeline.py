@@ -16,6 +16,7 @@ mosaic and the web tile archive.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -143,6 +144,7 @@ class OrthophotoPipeline(Pipeline):
         """One unit per kilometre square: a delivered NRW tile (the JPEG 2000 or GeoTIFF chosen
         by ``split_delivery``) or a square cut from the scenes (any other raster)."""
         source = self.dataset.source
+        self.notes: list[str] = []  # what scenes needed converting or assuming: the warnings
         paths = find_files(self.settings.raw_dir, source.path)
         tiles, scene_paths = split_delivery(paths, prefer=source.format or "jp2")
         units = [WorkUnit(key=t.key, inputs=(t.path,), params={"tile": t}) for t in tiles]
@@ -160,6 +162,9 @@ class OrthophotoPipeline(Pipeline):
         scenes = [read_scene(p, source.crs, params.scene_crs, params.bands, params.band_roles,
                              params.year) for p in paths]
         resolution = params.resolution or min(s.resolution for s in scenes)
+        self.notes = [n for s in scenes for n in s.notes] + [
+            f"{s.part.path.name}: resampled from {s.resolution:g} m to {resolution:g} m pixels"
+            for s in scenes if not math.isclose(s.resolution, resolution, rel_tol=1e-6)]
         units = []
         for tile in scene_tiles(scenes, source.crs):
             if tile.key in named:
@@ -244,7 +249,7 @@ class OrthophotoPipeline(Pipeline):
         headline = (f"{len(outcomes)} tile(s), {mp_total:,.1f} MP as COG ({cached} unchanged, "
                     f"reused); web tiles z{min(map(int, tile_counts))}–"
                     f"z{max(map(int, tile_counts))}: {sum(tile_counts.values())} pre-rendered")
-        return BuildResult(self.dataset.id, metadata, headline)
+        return BuildResult(self.dataset.id, metadata, headline, warnings=list(self.notes))
 
     def _prerender(self, staging: Path, facts: list[vrt.RasterFacts],
                    bbox_wgs84: list[float]) -> dict[str, int]:

@@ -59,6 +59,8 @@ class Scene:
     corners: tuple[tuple[float, float], ...]
     resolution: float  # metres per pixel in the dataset's CRS
     year: int
+    #: What was assumed or converted to use it (for the build's warnings).
+    notes: tuple[str, ...] = ()
 
 
 def read_scene(path: Path, crs: str, declared: str | None, bands: Sequence[int | str],
@@ -82,12 +84,29 @@ def read_scene(path: Path, crs: str, declared: str | None, bands: Sequence[int |
             found_year = year or _year(path.name, src.tags().get("TIFFTAG_DATETIME", ""))
             corners = tuple(src.transform * xy for xy in
                             ((0, 0), (src.width, 0), (src.width, src.height), (0, src.height)))
+            notes = _notes(path.name, src.crs is None, own, CRS.from_user_input(crs),
+                           found_year if year is None and not YEAR_IN_NAME.search(path.name)
+                           else None)
     except (RasterioError, OSError) as exc:
         raise SourceFormatError(f"{path.name}: not a readable raster: {exc}") from None
     if found_year is None:
         raise SourceFormatError(f"{path.name}: no year in the file name or its TIFF date tag; "
                                 "give the flight year as pipeline.params.year")
-    return Scene(ScenePart(path, own.to_wkt(), indexes), corners, resolution, found_year)
+    return Scene(ScenePart(path, own.to_wkt(), indexes), corners, resolution, found_year, notes)
+
+
+def _notes(name: str, crs_assumed: bool, own: CRS, grid: CRS, year_from_tag: int | None
+           ) -> tuple[str, ...]:
+    """What the build says it did with a scene: a user can see none of it in the pixels."""
+    notes = []
+    if crs_assumed:
+        notes.append(f"{name}: no CRS in the file; read as {own.name} "
+                     f"(pipeline.params.scene_crs)")
+    if not own.equals(grid):
+        notes.append(f"{name}: reprojected from {own.name} to {grid.name} (bilinear)")
+    if year_from_tag is not None:
+        notes.append(f"{name}: flight year {year_from_tag} taken from its TIFF date tag")
+    return tuple(notes)
 
 
 def _resolution(src: rasterio.DatasetReader, own: CRS, grid: CRS) -> float:

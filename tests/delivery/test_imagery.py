@@ -168,6 +168,10 @@ def test_a_scene_in_another_zone_is_published_as_kilometre_tiles_with_its_pixels
     assert 6.8 < scene[0] < 6.9 and 51.2 < scene[1] < 51.4  # where Ratingen is
     assert meta.crs_native == "EPSG:25832"
     assert "orthophoto: 13 tile(s) (1 scene(s) cut into squares)" in capsys.readouterr().err
+    # what was converted is said: the summary's "ok with 1 warning", and the metadata
+    assert meta.warnings == [f"befliegung_{YEAR}_utm31.tif: reprojected from ETRS89 / UTM zone "
+                             f"31N to ETRS89 / UTM zone 32N (bilinear)"]
+    assert any(line.startswith("  ok with 1 warning orthophoto:") for line in summary.lines())
 
 
 def test_band_roles_come_from_the_yaml(settings: Settings, tmp_path: Path) -> None:
@@ -296,6 +300,8 @@ def test_a_raster_without_crs_is_taken_in_the_crs_the_yaml_gives(settings: Setti
     with rasterio.open(settings.published_dir / "orthophoto" / MOSAIC) as rgb:
         x, y = inside_points()[5]
         assert np.abs(at(rgb, x, y)[0] - expected(x, y)[:3]).max() <= 8
+    assert f"block_{YEAR}.tif: no CRS in the file; read as ETRS89 / UTM zone 31N " \
+           "(pipeline.params.scene_crs)" in summary.built[0].metadata.warnings
 
 
 def test_a_wrong_band_role_is_refused_when_the_registry_loads(tmp_path: Path) -> None:
