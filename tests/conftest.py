@@ -8,25 +8,16 @@ Where a real component or file is missing, tests skip with the reason on a devel
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkit import free_port, make_settings, missing, plant_finder_offers
 
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 CKAN_BASE = Path(os.environ.get("GEOPORTAL_CKAN_BASE", "/tmp/geoportal-ckan"))
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-def missing(reason: str) -> None:
-    """Skip locally, fail in CI: a missing service or file must not pass unnoticed there."""
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -36,24 +27,6 @@ def shared_data() -> Path:
     if not path.is_dir():
         missing(f"real sample data not found at {path} (set GEOPORTAL_SHARED_DATA)")
     return path
-
-
-def make_settings(base: Path, url: str = "http://127.0.0.1:5000",
-                  workers: int | None = None) -> Settings:
-    return Settings.from_env({
-        "GEOPORTAL_HOME": str(PROJECT_ROOT),
-        "GEOPORTAL_DATA_DIR": str(base),
-        "GEOPORTAL_RAW_DIR": str(base / "raw"),
-        "GEOPORTAL_TILES_DIR": str(base / "tiles"),
-        "GEOPORTAL_URL": url,
-        **({"GEOPORTAL_WORKERS": str(workers)} if workers else {}),
-    })
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -71,33 +44,6 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         ortho_resolution=2.0), out)
     plant_finder_offers(out)
     return out
-
-
-#: Offers the finder example of the README must find (industrial, 500-2000 m², ≤ 3 km to a
-#: motorway junction, ≤ 1 km to an S-Bahn station along the roads: 794-835 m to Ratingen West),
-#: and two beside them it must not (commercial zoning; too large). The tiny district's own
-#: offers are all farther than 1 km from a station, so without these the finder tests compared
-#: empty lists.
-FINDER_MATCHES = ("GF-9001", "GF-9002")
-PLANTED_OFFERS = [
-    'GF-9001,Grundstück Am Westbahnhof,Grundstück,1200,195.0,GI,Industriegebiet,2026-03-01,'
-    '"Am Westbahnhof 1, 40878 Ratingen",,350050.0,5685950.0',
-    'GF-9002,Halle Am Westbahnhof,Halle,900,6.2,GI,Industriegebiet,2026-05-01,'
-    '"Am Westbahnhof 3, 40878 Ratingen",,350020.0,5685980.0',
-    'GF-9003,Halle Am Westbahnhof,Halle,1200,6.4,GE,Gewerbegebiet,2026-05-01,'
-    '"Am Westbahnhof 5, 40878 Ratingen",,350030.0,5685970.0',
-    'GF-9004,Grundstück Am Westbahnhof,Grundstück,2400,190.0,GI,Industriegebiet,2026-03-01,'
-    '"Am Westbahnhof 7, 40878 Ratingen",,350040.0,5685960.0',
-]
-
-
-def plant_finder_offers(raw: Path) -> None:
-    """Append :data:`PLANTED_OFFERS` to the sample's commercial space list (once)."""
-    path = raw / "gewerbeflaechen" / "freie_gewerbeflaechen.csv"
-    text = path.read_text(encoding="utf-8")
-    if "GF-9001," not in text:
-        path.write_text(text.rstrip("\n") + "\n" + "\n".join(PLANTED_OFFERS) + "\n",
-                        encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

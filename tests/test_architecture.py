@@ -12,11 +12,11 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import yaml
+from testkit import make_settings
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT
 from pipelines.build import build_all
-from tests.conftest import make_settings
 
 DOC = PROJECT_ROOT / "docs" / "architecture.md"
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import yaml
+from testkit import make_settings
 
 from geoportal.core.publish import LayerMetadata, read_metadata
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.base import BuildResult
 from pipelines.build import BuildSummary, build_all
-from tests.conftest import make_settings
 
 TOILETS_HEADER = "id,name,adresse,oeffnungszeiten,barrierefrei,gebuehr,wickeltisch,breite,laenge"
 TREES_HEADER = ("Baum-ID;Baumnummer;Art deutsch;Art botanisch;Pflanzjahr;Stammumfang (cm);"

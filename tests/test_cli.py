@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
+from testkit import make_settings
 
 from geoportal.app.cli import main
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT
-from tests.conftest import make_settings
 from tests.test_build import GOOD_TOILETS, write_toilets
 
 REGISTRY = load_registry(PROJECT_ROOT / "datasets")

@@ -10,12 +10,12 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import yaml
+from testkit import make_settings
 
 from geoportal.core.errors import CRSMismatchError
 from geoportal.core.registry import load_dataset
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_dataset
-from tests.conftest import make_settings
 
 PORTAL = yaml.safe_load((PROJECT_ROOT / "datasets" / "_portal.yml").read_text(encoding="utf-8"))
 MUENSTER_ROWS = 2723

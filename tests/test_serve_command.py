@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from testkit import free_port
 
 from geoportal.app.server import stop, wait_until_ready
 from geoportal.core.settings import PROJECT_ROOT, Settings
-from tests.conftest import free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 NOT_BUILT = "monuments"

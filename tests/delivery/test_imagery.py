@@ -25,6 +25,7 @@ from pyproj import Transformer
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.transform import from_origin
 from rasterio.warp import calculate_default_transform, reproject
+from testkit import make_settings
 
 from geoportal.app.cli import main
 from geoportal.core.geometry import transform_bounds
@@ -33,7 +34,6 @@ from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_all
 from pipelines.imagery.pipeline import MOSAIC
 from pipelines.imagery.sources import split_delivery
-from tests.conftest import make_settings
 
 # A 3 × 2 km flight block over Ratingen's centre, delivered in UTM zone 31 (EPSG:25831), where
 # Ratingen lies at E ~768 km: 600 × 400 pixels of 5 m, bands red, green, blue, near infrared.

@@ -26,12 +26,12 @@ from pyproj.crs import CompoundCRS, ProjectedCRS, VerticalCRS
 from pyproj.crs.coordinate_operation import UTMConversion
 from pyproj.crs.coordinate_system import Cartesian2DCS, VerticalCS
 from pyproj.crs.enums import Cartesian2DCSAxis, VerticalCSAxis
+from testkit import make_settings
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import BuildSummary, build_all
 from pipelines.lidar.copc import write_copc_las
-from tests.conftest import make_settings
 
 TILE = "nrw-lidar-3dm/3dm_32_291_5744_1_nw_subset.laz"
 NRW_NAME = "3dm_32_291_5744_1_nw.laz"

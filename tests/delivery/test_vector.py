@@ -26,12 +26,12 @@ import pytest
 import shapely
 import yaml
 from click.testing import CliRunner
+from testkit import make_settings
 
 from geoportal.app.cli import main
 from geoportal.core.crs import SYSTEM_GRID_DIRS, plan_transformation, use_grid_dirs
 from geoportal.core.publish import read_metadata
 from geoportal.core.settings import PROJECT_ROOT, Settings
-from tests.conftest import make_settings
 from tests.test_build import GOOD_TOILETS, write_toilets
 
 ROWS = 400

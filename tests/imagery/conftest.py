@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from testkit import make_settings
 
 from geoportal.app.sample import ortho
 from geoportal.app.sample.surface import TileSurface
 from geoportal.core.settings import Settings
-from tests.conftest import make_settings
 
 TILES = [(350, 5685), (351, 5685)]
 RES = 2.0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
+from testkit import make_settings, missing
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
@@ -20,7 +21,6 @@ from pipelines.imagery.encoders import (
     RasterioEncoder,
 )
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-from tests.conftest import make_settings, missing
 
 from .conftest import TILES, YEAR
 

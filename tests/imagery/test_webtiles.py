@@ -15,13 +15,13 @@ from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rio_tiler.io import Reader
+from testkit import make_settings
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
 from pipelines.build import build_dataset
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
 from pipelines.imagery.webtiles import TMS, read_tile, render_tile
-from tests.conftest import make_settings
 
 from .conftest import TILES, YEAR
 

@@ -12,12 +12,12 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from testkit import make_settings
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_all
 from pipelines.network import ACCESS_SPEED_KMH, RoadNetwork
-from tests.conftest import make_settings
 
 TARGETS = ["airport", "motorway_junction", "sbahn_station", "bus_stop"]
 

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 import shapely
+from testkit import make_settings
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_all
-from tests.conftest import make_settings
 
 
 def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:

@@ -10,12 +10,12 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 import pytest
+from testkit import make_settings
 
 from geoportal.app.providers.geopackage import GeoPackageProvider
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_all
-from tests.conftest import make_settings
 
 # dataset id → (raw file, geometry type published)
 POI_LAYERS = {

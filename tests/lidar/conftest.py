@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from testkit import make_settings
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import BuildSummary, build_all
-from tests.conftest import make_settings
 
 TWO_TILES = [(350, 5685), (351, 5685)]
 LIDAR_IDS = ["terrain_dtm", "surface_dsm", "canopy_height", "hillshade", "trees_lidar",

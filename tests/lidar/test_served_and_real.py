@@ -10,9 +10,9 @@ import numpy as np
 import rasterio
 import requests
 from rasterio.io import MemoryFile
+from testkit import missing
 
 from geoportal.core.settings import Settings
-from tests.conftest import missing
 from tests.lidar.conftest import build, settings_for
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testkit import free_port, missing
 
 from geoportal.core.settings import Settings
-from tests.conftest import free_port, missing
 
 EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
 MAX_ITEMS = 500

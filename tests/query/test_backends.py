@@ -15,8 +15,7 @@ import pyproj
 import pytest
 import requests
 import shapely
-
-from tests.conftest import FINDER_MATCHES
+from testkit import FINDER_MATCHES
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from testkit import make_settings
 
 from geoportal.app.pygeoapi_config import render_config
 from geoportal.app.webmap import GROUPS, build_manifest
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
-from tests.conftest import make_settings
 
 REGISTRY = load_registry(PROJECT_ROOT / "datasets")
 
