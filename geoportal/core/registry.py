@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -170,6 +171,28 @@ class Geocoding(Strict):
     regional_key: str
 
 
+def _known_crs(value: str) -> str:
+    try:
+        CRS.from_user_input(value)
+    except CRSError as exc:
+        raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from exc
+    return value
+
+
+def _map_crs(value: str) -> str:
+    crs = CRS.from_user_input(_known_crs(value))
+    if not (crs.is_projected or crs.is_geographic):  # geocentric X/Y/Z has no map extent
+        raise ValueError(f"{value!r} is a {crs.type_name}; expected a projected or "
+                         "geographic one such as 'EPSG:25832'")
+    return value
+
+
+#: A CRS as the YAML names it (``EPSG:25832``, a WKT, a PROJ string), checked to be one PROJ knows.
+KnownCRS = Annotated[str, AfterValidator(_known_crs)]
+#: A :data:`KnownCRS` that a map can be drawn in: projected or geographic, not geocentric X/Y/Z.
+MapCRS = Annotated[str, AfterValidator(_map_crs)]
+
+
 #: ``ckan-datastore``: a CKAN ``datastore_search`` answer saved as JSON (``result.records``), the
 #: form many German city portals (Düsseldorf, …) offer their tables in.
 SourceFormat = Literal["csv", "ckan-datastore", "geojson", "gpkg", "shp", "gml", "laz", "tif",
@@ -212,7 +235,7 @@ class Source(Strict):
 
     path: str = Field(min_length=1)
     format: SourceFormat | None = None
-    crs: str = "EPSG:25832"
+    crs: MapCRS = "EPSG:25832"
     layer: str | None = None
     encoding: str = "utf-8"
     delimiter: str = ","
@@ -225,18 +248,6 @@ class Source(Strict):
     # installed (BETA2007 for Gauss-Krüger) is refused; true publishes with the less accurate
     # one and says so in the build summary and the layer's metadata.
     allow_approximate_transformation: bool = False
-
-    @field_validator("crs")
-    @classmethod
-    def _crs(cls, value: str) -> str:
-        try:
-            crs = CRS.from_user_input(value)
-        except CRSError as exc:
-            raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from exc
-        if not (crs.is_projected or crs.is_geographic):  # geocentric X/Y/Z has no map extent
-            raise ValueError(f"{value!r} is a {crs.type_name}; expected a projected or "
-                             "geographic one such as 'EPSG:25832'")
-        return value
 
     @model_validator(mode="after")
     def _format_known(self) -> Source:

@@ -28,14 +28,12 @@ from typing import Annotated, Any, Literal
 
 import rasterio
 from pydantic import Field, field_validator, model_validator
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 
 from geoportal.core import formats
 from geoportal.core.errors import PipelineError, SourceError
 from geoportal.core.geometry import transform_bounds
 from geoportal.core.publish import FileRecord, LayerMetadata, link_or_copy, now_iso
-from geoportal.core.registry import Params, RasterTiles
+from geoportal.core.registry import MapCRS, Params, RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery import vrt, webtiles
 from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile
@@ -72,7 +70,7 @@ class OrthophotoParams(Params):
         default=(1, 2, 3), min_length=1, max_length=4)
     band_roles: dict[Role, Annotated[int, Field(ge=1, le=64)]] | None = None
     year: int | None = Field(default=None, ge=1900, le=2100)
-    scene_crs: str | None = None
+    scene_crs: MapCRS | None = None
     product: str | None = None
     compress: Literal["JPEG", "DEFLATE", "ZSTD", "LZW", "WEBP"] = "JPEG"
     quality: int = Field(default=85, ge=1, le=100)
@@ -105,19 +103,6 @@ class OrthophotoParams(Params):
             if not ok:
                 raise ValueError(f"{band!r} is not a band: expected a band number 1–64 or one "
                                  f"of {', '.join(ROLES)}")
-        return value
-
-    @field_validator("scene_crs")
-    @classmethod
-    def _crs(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                crs = CRS.from_user_input(value)
-            except CRSError as exc:
-                raise ValueError(f"expected a CRS such as 'EPSG:25832', got {value!r}") from exc
-            if not (crs.is_projected or crs.is_geographic):
-                raise ValueError(f"{value!r} is a {crs.type_name}; expected a projected or "
-                                 "geographic one such as 'EPSG:25832'")
         return value
 
     @model_validator(mode="after")
