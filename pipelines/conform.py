@@ -25,9 +25,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoportal.core.crs import plan_transformation
+from geoportal.core.crs import plan_for_box
 from geoportal.core.errors import SourceFormatError, TransformationError
-from geoportal.core.geometry import transform_bounds
 from geoportal.core.registry import Dataset, Property, Source
 from pipelines.readers import RawTable, as_text, parse_number
 from pipelines.rejects import RejectsReport
@@ -162,8 +161,7 @@ def to_storage_crs(geoms: np.ndarray, crs: CRS, source: Source, dataset_id: str,
     """
     if len(geoms) == 0 or crs.equals(STORAGE_CRS):
         return gpd.GeoSeries(list(geoms), crs=STORAGE_CRS)
-    bounds = transform_bounds(tuple(shapely.total_bounds(geoms)), crs, "EPSG:4326")
-    plan = plan_transformation(crs, STORAGE_CRS, bounds)
+    plan = plan_for_box(crs, STORAGE_CRS, tuple(shapely.total_bounds(geoms)))
     if plan.shortfall is not None:
         problem = f"{source.path}: {crs.name} to {STORAGE_CRS}: {plan.shortfall}"
         if not source.allow_approximate_transformation:

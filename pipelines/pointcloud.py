@@ -22,9 +22,8 @@ import laspy
 import numpy as np
 from pyproj import CRS, Transformer
 
-from geoportal.core.crs import plan_transformation
+from geoportal.core.crs import plan_for_box
 from geoportal.core.errors import CRSMismatchError, SourceFormatError, TransformationError
-from geoportal.core.geometry import transform_bounds
 
 #: The LAS 1.4 layers the raster products read. ``DecompressionSelection.base()`` is x/y and
 #: returns only: heights and classes of a LAS 1.4 (or COPC) delivery came out as zeros.
@@ -206,8 +205,7 @@ class CloudCRS:
         """The most accurate transformation PROJ can run for a cloud inside ``bounds`` (x/y of
         the file's CRS); refused where a grid it needs is missing or only a ballpark exists
         (the same rule as for vector sources, :mod:`geoportal.core.crs`)."""
-        lonlat = transform_bounds(bounds, self.horizontal, "EPSG:4326")
-        plan = plan_transformation(self.horizontal, self.target, lonlat)
+        plan = plan_for_box(self.horizontal, self.target, bounds)
         if plan.shortfall is not None:
             raise TransformationError(f"{self.horizontal.name} to {self.target.name}: "
                                       f"{plan.shortfall}")

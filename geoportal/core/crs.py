@@ -29,6 +29,7 @@ from pyproj import CRS, Transformer, datadir, network
 from pyproj.transformer import AreaOfInterest, TransformerGroup
 
 from geoportal.core.errors import TransformationError
+from geoportal.core.geometry import transform_bounds
 
 #: Folders holding PROJ grids outside pyproj's wheel (Debian's proj-data).
 SYSTEM_GRID_DIRS: tuple[Path, ...] = (Path("/usr/share/proj"),)
@@ -95,6 +96,13 @@ def plan_transformation(source: str | CRS, target: str | CRS,
     chosen = group.transformers[0]
     accuracy = chosen.accuracy if chosen.accuracy is not None and chosen.accuracy >= 0 else None
     return Transformation(src, dst, chosen, accuracy, _shortfall(group, chosen, accuracy))
+
+
+def plan_for_box(source: str | CRS, target: str | CRS,
+                 bounds: tuple[float, float, float, float]) -> Transformation:
+    """:func:`plan_transformation` for data inside ``bounds`` given in ``source`` itself (a
+    layer's or a point cloud's extent as read), which PROJ's area of interest wants in lon/lat."""
+    return plan_transformation(source, target, transform_bounds(bounds, source, "EPSG:4326"))
 
 
 def _shortfall(group: TransformerGroup, chosen: Transformer,
