@@ -261,6 +261,37 @@ def _lower_envelope(f: np.ndarray, v: np.ndarray, z: np.ndarray) -> int:
 
 
 @_jit
+def _nearest_rows(measured: np.ndarray) -> np.ndarray:
+    """Per cell, the nearest ``measured`` row of its own column (-1 where the column has none):
+    the first pass of Felzenszwalb & Huttenlocher's transform (a tie goes to the row above)."""
+    h, w = measured.shape
+    near_row = np.full((h, w), -1, np.int64)
+    for c in range(w):
+        last = -1
+        for r in range(h):
+            if measured[r, c]:
+                last = r
+            near_row[r, c] = last
+        following = -1
+        for r in range(h - 1, -1, -1):
+            if measured[r, c]:
+                following = r
+            if following >= 0 and (near_row[r, c] < 0 or following - r < r - near_row[r, c]):
+                near_row[r, c] = following
+    return near_row
+
+
+@_jit
+def _row_envelope(near_row: np.ndarray, r: int, f: np.ndarray, v: np.ndarray,
+                  z: np.ndarray) -> int:
+    """The second pass for row ``r``: each column's squared distance to its nearest measured
+    row into ``f``, then the lower envelope (:func:`_lower_envelope`) of their parabolas."""
+    for q in range(len(f)):
+        f[q] = np.inf if near_row[r, q] < 0 else float((r - near_row[r, q]) ** 2)
+    return _lower_envelope(f, v, z)
+
+
+@_jit
 def nearest_fill(grid: np.ndarray) -> np.ndarray:
     """Each empty (NaN) cell takes the value of the nearest measured cell (Euclidean).
 
@@ -272,26 +303,12 @@ def nearest_fill(grid: np.ndarray) -> np.ndarray:
     """
     h, w = grid.shape
     out = grid.copy()
-    near_row = np.full((h, w), -1, np.int64)
-    for c in range(w):
-        last = -1
-        for r in range(h):
-            if not np.isnan(grid[r, c]):
-                last = r
-            near_row[r, c] = last
-        following = -1
-        for r in range(h - 1, -1, -1):
-            if not np.isnan(grid[r, c]):
-                following = r
-            if following >= 0 and (near_row[r, c] < 0 or following - r < r - near_row[r, c]):
-                near_row[r, c] = following
+    near_row = _nearest_rows(~np.isnan(grid))
     f = np.empty(w)
     v = np.empty(w, np.int64)
     z = np.empty(w + 1)
     for r in range(h):
-        for q in range(w):
-            f[q] = np.inf if near_row[r, q] < 0 else float((r - near_row[r, q]) ** 2)
-        if _lower_envelope(f, v, z) < 0:
+        if _row_envelope(near_row, r, f, v, z) < 0:
             return out  # no measured cell anywhere
         k = 0
         for q in range(w):
@@ -307,33 +324,18 @@ def gap_distance2(measured: np.ndarray) -> np.ndarray:
     """Per cell, the squared Euclidean distance (in cells) to the nearest ``measured`` cell;
     ``inf`` everywhere when no cell is measured.
 
-    The exact transform of :func:`nearest_fill` (Felzenszwalb & Huttenlocher), returning the
-    distance: ``scipy.ndimage.distance_transform_edt`` takes 1-2 s on a buffered 0.5 m tile,
-    this a few tens of milliseconds.
+    The transform of :func:`nearest_fill` (Felzenszwalb & Huttenlocher), keeping the distance:
+    ``scipy.ndimage.distance_transform_edt`` takes 1-2 s on a buffered 0.5 m tile, this a few
+    tens of milliseconds.
     """
     h, w = measured.shape
     out = np.full((h, w), np.inf)
-    g = np.full((h, w), np.inf)
-    for c in range(w):
-        last = -1
-        for r in range(h):
-            if measured[r, c]:
-                last = r
-            if last >= 0:
-                g[r, c] = r - last
-        following = -1
-        for r in range(h - 1, -1, -1):
-            if measured[r, c]:
-                following = r
-            if following >= 0 and following - r < g[r, c]:
-                g[r, c] = following - r
+    near_row = _nearest_rows(measured)
     f = np.empty(w)
     v = np.empty(w, np.int64)
     z = np.empty(w + 1)
     for r in range(h):
-        for q in range(w):
-            f[q] = g[r, q] * g[r, q]
-        if _lower_envelope(f, v, z) < 0:
+        if _row_envelope(near_row, r, f, v, z) < 0:
             return out  # no measured cell anywhere
         k = 0
         for q in range(w):
