@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from geoportal.core.errors import SourceError
-from geoportal.core.publish import METADATA_FILE, LayerMetadata
+from geoportal.core.publish import (
+    METADATA_FILE,
+    FileRecord,
+    LayerMetadata,
+    link_or_copy,
+    read_metadata,
+)
 from geoportal.core.registry import Dataset, Params, Registry
 from geoportal.core.settings import Settings
 
@@ -71,6 +77,10 @@ class BuildResult:
     headline: str
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: Units whose new input failed: key → the reason and what is served instead. When it is
+    #: not empty the good units are published, but the run reports the dataset failed (exit
+    #: status 1) and the datasets built from it are not rebuilt.
+    incomplete: dict[str, str] = field(default_factory=dict)
 
 
 class Pipeline(ABC):
@@ -111,3 +121,22 @@ class Pipeline(ABC):
     @abstractmethod
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
         """Combine the units' results in ``staging`` into the layer's outputs and metadata."""
+
+    def keep_previous(self, key: str, reason: str, staging: Path) -> tuple[list[FileRecord], str]:
+        """Link the published files of unit ``key``, whose new input failed, into ``staging``.
+
+        One corrupt tile of a new delivery must neither hold back the good ones nor take a
+        working tile off the map: the good tiles are published and the failed one keeps being
+        served from the previous version. Returns those files' records (empty when no version
+        has the unit) and the note for :attr:`BuildResult.incomplete`.
+        """
+        previous = read_metadata(self.settings.published_dir, self.dataset.id)
+        records = [f for f in previous.files if f.unit == key] if previous else []
+        served = self.settings.published_dir / self.dataset.id
+        for record in records:
+            target = staging / record.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy((served / record.path).resolve(), target)
+        if not records:
+            return [], f"{reason}; not published (no earlier version has it)"
+        return records, f"{reason}; the previously published file is served instead"

@@ -23,6 +23,7 @@ from geoportal.core.plugin import load_plugin
 from geoportal.core.publish import (
     METADATA_FILE,
     LayerMetadata,
+    atomic_write_text,
     publish_version,
     read_metadata,
     staging,
@@ -82,6 +83,11 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
             summary.failed[dataset.id] = f"internal error: {exc!r}"
             echo(f"    FAILED with an internal error:\n{traceback.format_exc()}")
             continue
+        if result.incomplete:  # published, but not what was delivered: the run must say so
+            summary.failed[dataset.id] = incomplete_reason(result)
+            echo(f"    {result.headline} ({result.seconds:.1f} s), published; FAILED: "
+                 f"{summary.failed[dataset.id]}")
+            continue
         summary.built.append(result)
         echo(f"    {result.headline} ({result.seconds:.1f} s)")
         for warning in result.warnings:
@@ -90,6 +96,13 @@ def build_all(registry: Registry, settings: Settings, ids: list[str] | None = No
     for line in summary.lines():
         echo(line)
     return summary
+
+
+def incomplete_reason(result: BuildResult) -> str:
+    """Why a published build still failed: the units whose input failed, and what is served."""
+    units = result.incomplete
+    return (f"{len(units)} unit(s) failed, the others are published: "
+            + "; ".join(units.values()))
 
 
 def with_dependencies(registry: Registry, ids: list[str] | None
@@ -138,13 +151,24 @@ def build_dataset(dataset: Dataset, context: PipelineContext | Settings,
     with staging(settings.published_dir, dataset.id) as folder:
         results = run_units(pipeline, units, folder, scheduler, echo=echo)
         result = pipeline.finish(results, folder)
-        result.metadata.warnings = list(result.warnings)  # what the summary says, kept
+        # what the summary says, kept in metadata.json (a public download: no server paths)
+        result.metadata.warnings = [without_server_paths(w, settings) for w in result.warnings]
+        result.metadata.incomplete = {k: without_server_paths(v, settings)
+                                      for k, v in result.incomplete.items()}
         _keep_modified_if_unchanged(result.metadata, read_metadata(settings.published_dir,
                                                                    dataset.id))
-        (folder / METADATA_FILE).write_text(result.metadata.to_json(), encoding="utf-8")
+        # written last and atomically: a folder with metadata is a complete version
+        atomic_write_text(folder / METADATA_FILE, result.metadata.to_json())
         publish_version(settings.published_dir, dataset.id, folder)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def without_server_paths(text: str, settings: Settings) -> str:
+    """``text`` without the server's folders: inputs named as in the delivery (``lidar/x.laz``)."""
+    for folder in (settings.raw_dir, settings.data_dir):
+        text = text.replace(f"{folder}/", "").replace(f"{folder.resolve()}/", "")
+    return text
 
 
 def _keep_modified_if_unchanged(new: LayerMetadata, old: LayerMetadata | None) -> None:

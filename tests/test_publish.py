@@ -3,13 +3,26 @@ a failed writer leaves the old one published and nothing of itself behind."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import laspy
 import pytest
 
-from geoportal.core.publish import atomic_path, atomic_write_bytes, atomic_write_text, swap_link
+from geoportal.core.errors import PublishError
+from geoportal.core.publish import (
+    BUILDING,
+    KEEP_VERSIONS,
+    METADATA_FILE,
+    VERSIONS,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    publish_version,
+    staging,
+    swap_link,
+)
 
 
 def test_a_failing_writer_leaves_the_published_file_and_no_temp(tmp_path: Path) -> None:
@@ -89,3 +102,66 @@ def test_text_and_link_swaps(tmp_path: Path) -> None:
     swap_link(link, v2)
     assert link.resolve() == v2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "published", "v1", "v2"]
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (a build killed outright leaves such a name)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _complete(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / METADATA_FILE).write_text("{}")
+    return folder
+
+
+def test_a_killed_builds_folder_and_temp_files_are_swept_by_the_next_build(tmp_path) -> None:
+    published = tmp_path / "published"
+    versions = published / VERSIONS / "parcels"
+    dead = _dead_pid()
+    abandoned = versions / f"{BUILDING}20261207T050000-{dead}-abcd1234"
+    abandoned.mkdir(parents=True)
+    (abandoned / "tiles.pmtiles").write_bytes(b"")  # what a kill mid-tippecanoe leaves
+    torn_link = published / f".parcels.tmp-{dead}-0123456789ab"
+    torn_link.symlink_to("nowhere")
+    ours = versions / f"{BUILDING}20261207T050001-{os.getpid()}-live0000"
+    ours.mkdir()  # a build of this very process, still running: left alone
+    with staging(published, "parcels") as folder:
+        assert not abandoned.exists() and not torn_link.is_symlink()
+        assert ours.exists() and folder.name.startswith(BUILDING)
+        (folder / METADATA_FILE).write_text("{}")
+        link = publish_version(published, "parcels", folder)
+    assert link.resolve().name == folder.name.removeprefix(BUILDING)
+    assert ours.exists()
+
+
+def test_pruning_counts_complete_versions_only_and_keeps_the_linked_one(tmp_path) -> None:
+    published = tmp_path / "published"
+    versions = published / VERSIONS / "trees"
+    served = _complete(versions / "20261201T000000-served00")
+    swap_link(published / "trees", served.relative_to(published))
+    older = _complete(versions / "20261130T000000-older000")
+    unfinished = versions / "20261205T000000-nometa00"  # no metadata: never a version
+    unfinished.mkdir()
+    (unfinished / "tiles.pmtiles").write_bytes(b"")
+    folder = versions / f"{BUILDING}20261206T000000-{os.getpid()}-new00000"
+    _complete(folder)
+    publish_version(published, "trees", folder)
+    kept = sorted(p.name for p in versions.iterdir())
+    assert kept == ["20261201T000000-served00", folder.name.removeprefix(BUILDING)]
+    assert not older.exists() and not unfinished.exists()
+    assert len(kept) == KEEP_VERSIONS
+
+
+def test_a_folder_without_metadata_is_never_published(tmp_path) -> None:
+    published = tmp_path / "published"
+    with pytest.raises(PublishError, match=r"no metadata\.json"), \
+            staging(published, "schools") as folder:
+        publish_version(published, "schools", folder)
+    assert not (published / "schools").exists()
+    assert list((published / VERSIONS / "schools").iterdir()) == []

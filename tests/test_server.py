@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import io
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -177,6 +178,32 @@ def test_downloads_are_the_published_files(server: str, portal: Settings) -> Non
         response = requests.get(f"{server}/downloads/trees/{record.path}", timeout=30)
         assert response.status_code == 200
         assert hashlib.sha256(response.content).hexdigest() == record.sha256
+
+
+def test_downloads_never_serve_the_versions_store_builds_or_temporary_files(
+        server: str, portal: Settings) -> None:
+    """Only the published link is a download: not the version folders behind it (a build in
+    progress or killed lies there), nor a writer's hidden temporary file."""
+    from geoportal.core.publish import BUILDING, VERSIONS
+
+    served = (portal.published_dir / "trees").resolve()
+    record = read_metadata(portal.published_dir, "trees").files[0]  # type: ignore[union-attr]
+    building = served.parent / f"{BUILDING}20261207T000000-1-abcdefgh"
+    building.mkdir(exist_ok=True)
+    (building / record.path).write_text("half a build")
+    temporary = served / f".{record.path}.tmp-1-0123456789ab.csv"
+    temporary.write_text("half a file")
+    try:
+        for path in (f"{VERSIONS}/trees/{served.name}/{record.path}",
+                     f"{VERSIONS}/trees/{building.name}/{record.path}",
+                     f"trees/{temporary.name}"):
+            response = requests.get(f"{server}/downloads/{path}", timeout=30)
+            assert response.status_code == 404, path
+        assert requests.get(f"{server}/downloads/trees/{record.path}",
+                            timeout=30).status_code == 200
+    finally:
+        temporary.unlink()
+        shutil.rmtree(building)
 
 
 def test_gdal_oapif_driver_reads_the_collection(server: str, portal: Settings, ogrinfo: str,

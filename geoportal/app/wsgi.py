@@ -195,13 +195,19 @@ def downloads(root: Path) -> WSGIApp:
     """
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = safe_join(str(root), environ.get("PATH_INFO", "").lstrip("/"))
-        if path is None or not Path(path).is_file():
+        relative = environ.get("PATH_INFO", "").lstrip("/")
+        path = safe_join(str(root), relative)
+        # hidden names are the versions store, builds in progress and temporary files
+        if path is None or _hidden(relative) or not Path(path).is_file():
             return NotFound()(environ, start_response)
         response = send_file(path, environ, conditional=True, max_age=300)
         return response(environ, start_response)
 
     return app
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(".") for part in relative.split("/"))
 
 
 COMPRESSIBLE = (".js", ".css", ".json", ".html", ".svg")

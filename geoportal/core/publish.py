@@ -7,6 +7,12 @@ version folder under ``published/.versions/<id>/``. A new build is written into 
 folder and then the link is replaced with ``os.replace`` — a single atomic rename — so a reader
 (the server, a download) always sees either the complete old version or the complete new one,
 never a mix, and a crash mid-build leaves the old version served.
+
+A build writes into a hidden ``.building-<time>-<pid>-…`` folder beside the versions; only a
+complete one (its ``metadata.json`` written last) is renamed to a version and linked. A build
+killed outright (SIGKILL, power loss) cannot clean up after itself, so the next build of the
+dataset removes what a dead process left: its building folders and temporary files. Pruning
+counts complete versions only, and never removes the one the link points at.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -30,6 +37,9 @@ from geoportal.core.errors import PublishError
 VERSIONS = ".versions"
 METADATA_FILE = "metadata.json"
 KEEP_VERSIONS = 2
+#: A version folder being built; its name carries the building process's id (see :func:`staging`).
+BUILDING = ".building-"
+_OWNER = re.compile(rf"^{re.escape(BUILDING)}\d{{8}}T\d{{6}}-(\d+)-|\.tmp-(\d+)-[0-9a-f]{{12}}")
 
 @dataclass
 class FileRecord:
@@ -40,6 +50,9 @@ class FileRecord:
     media_type: str
     bytes: int
     sha256: str
+    #: The work unit (a tile's key) that produced the file, so that a later build whose unit
+    #: fails can keep serving this file instead of dropping it (:func:`unit_files`).
+    unit: str | None = None
 
 
 @dataclass
@@ -64,6 +77,9 @@ class LayerMetadata:
     #: What the build warned about (a less accurate CRS transformation, say): the layer is
     #: published, but a user of it should know (``BuildResult.warnings``, copied by the build).
     warnings: list[str] = field(default_factory=list)
+    #: Units (tiles) whose new input failed, with the reason and what is served instead (the
+    #: previous version's file, or nothing): the layer is published, the build reported failed.
+    incomplete: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -144,11 +160,17 @@ def now_iso() -> str:
 
 @contextmanager
 def staging(published_dir: Path, dataset_id: str) -> Iterator[Path]:
-    """A fresh, private version folder to build into; removed again if the build fails."""
+    """A fresh, private folder to build a version into; removed again if the build fails.
+
+    Its hidden name carries this process's id: a build killed before it could remove the
+    folder leaves it to the next build's :func:`sweep_abandoned`, and nothing serves it.
+    """
     versions = published_dir / VERSIONS / dataset_id
     versions.mkdir(parents=True, exist_ok=True)
+    sweep_abandoned(versions)
+    sweep_abandoned(published_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    folder = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=versions))
+    folder = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{stamp}-{os.getpid()}-", dir=versions))
     folder.chmod(0o755)  # mkdtemp makes it private; the server may run as another user
     try:
         yield folder
@@ -157,27 +179,73 @@ def staging(published_dir: Path, dataset_id: str) -> Iterator[Path]:
         raise
 
 
-def publish_version(published_dir: Path, dataset_id: str, version: Path) -> Path:
-    """Point ``published/<id>`` at ``version`` in one atomic rename; prune old versions."""
+def publish_version(published_dir: Path, dataset_id: str, folder: Path) -> Path:
+    """Make the built ``folder`` a version and point ``published/<id>`` at it in one atomic
+    rename; prune old versions. ``folder`` must hold its ``metadata.json`` already."""
     link = published_dir / dataset_id
     if link.exists() and not link.is_symlink():
         raise PublishError(
             f"{link} exists and is not a published-version link; refusing to replace it"
         )
+    if not (folder / METADATA_FILE).is_file():
+        raise PublishError(f"{folder} has no {METADATA_FILE}: not a complete build")
+    version = folder.with_name(folder.name.removeprefix(BUILDING))
     try:
+        os.rename(folder, version)
         swap_link(link, version.relative_to(published_dir))
     except OSError as exc:
+        shutil.rmtree(version, ignore_errors=True)
         raise PublishError(f"could not publish {dataset_id}: {exc}") from exc
     _prune(version.parent, keep={version.name})
     return link
 
 
 def _prune(versions: Path, keep: set[str]) -> None:
-    """Keep the newest few versions: a server mid-request may still read the previous one."""
-    folders = sorted((p for p in versions.iterdir() if p.is_dir()), key=lambda p: p.name)
-    for old in folders[:-KEEP_VERSIONS]:
+    """Keep the newest few complete versions: a server mid-request may still read the previous
+    one. A folder without metadata never counts as a version; the linked one always stays."""
+    link = versions.parent.parent / versions.name
+    if link.is_symlink():
+        keep = keep | {Path(os.readlink(link)).name}
+    folders = sorted((p for p in versions.iterdir()
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
+                     key=lambda p: p.name)
+    complete = [p for p in folders if (p / METADATA_FILE).is_file()]
+    keep = keep | {p.name for p in complete[-KEEP_VERSIONS:]}
+    for old in folders:
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def sweep_abandoned(folder: Path) -> list[Path]:
+    """Remove what builds killed outright left in ``folder``: building folders and temporary
+    files (:func:`atomic_path`) whose process is gone. Returns what was removed."""
+    removed = []
+    for path in folder.iterdir() if folder.is_dir() else []:
+        pid = owner_pid(path.name)
+        if pid is None or _alive(pid):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def owner_pid(name: str) -> int | None:
+    """The id of the process writing the building folder or temporary file ``name``."""
+    match = _OWNER.search(name)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 @contextmanager

@@ -39,7 +39,7 @@ from pipelines.imagery import vrt, webtiles
 from pipelines.imagery.convert import TileOutcome, TileTask, convert_tile
 from pipelines.imagery.encoders import ENCODERS, CogSpec, has_mask, select_encoder
 from pipelines.imagery.scenes import read_scene, scene_tiles
-from pipelines.imagery.sources import ROLES, Role, find_files, split_delivery
+from pipelines.imagery.sources import ROLES, Role, find_files, split_delivery, square_of
 
 Echo = Callable[[str], None]
 ARCHIVE = "tiles.pmtiles"
@@ -187,18 +187,18 @@ class OrthophotoPipeline(Pipeline):
         return convert_tile(self.task(unit))
 
     def check(self, outcomes: list[TileOutcome]) -> list[TileOutcome]:
-        """Fail naming every bad tile (the good ones stay cached, the published mosaic served)."""
+        """The tiles with pixels; fail naming every tile when none converted. Failed tiles
+        come back as outcomes: :meth:`finish` keeps their previously published COGs."""
         outcomes = [o for o in outcomes if not o.empty]  # squares no scene has pixels for
         if not outcomes:
             raise PipelineError(f"{self.dataset.source.path}: no pixels in the delivery (every "
                                 "scene is nodata where it lies)")
         _check_resolutions(outcomes, self._published_resolution())
         failed = [o for o in outcomes if o.error]
-        if failed:
+        if len(failed) == len(outcomes):
             listing = "\n".join(f"  - {o.error}" for o in failed)
-            raise PipelineError(f"{len(failed)} of {len(outcomes)} orthophoto tile(s) failed "
-                                f"(the others are converted and cached; the published mosaic "
-                                f"is unchanged):\n{listing}")
+            raise PipelineError(f"all {len(outcomes)} orthophoto tile(s) failed (the published "
+                                f"mosaic is unchanged):\n{listing}")
         return outcomes
 
     def _published_resolution(self) -> float | None:
@@ -211,30 +211,39 @@ class OrthophotoPipeline(Pipeline):
 
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
         outcomes = self.check(results)
+        cog = formats.get("tif").media_type
+        files, incomplete = [], {}
         for o in outcomes:
+            if o.error:
+                kept, incomplete[o.key] = self.keep_previous(square_of(o.key), o.error,
+                                                             staging)
+                files += kept
+                continue
             link_or_copy(o.path, staging / o.path.name)  # type: ignore[arg-type]
-        facts, crs_wkt = _facts(staging, outcomes)
+            files.append(FileRecord("tif", o.path.name, cog,  # type: ignore[union-attr]
+                                    (staging / o.path.name).stat().st_size, o.sha256,  # type: ignore
+                                    unit=square_of(o.key)))
+        files.sort(key=lambda f: f.path)
+        facts, crs_wkt = _facts([staging / f.path for f in files])
         (staging / MOSAIC).write_text(vrt.mosaic(facts, crs_wkt, staging), encoding="utf-8")
         bbox_native = [min(f.bounds[0] for f in facts), min(f.bounds[1] for f in facts),
                        max(f.bounds[2] for f in facts), max(f.bounds[3] for f in facts)]
         bbox_wgs84 = _to_wgs84(bbox_native, self.dataset.source.crs)
         tile_counts = self._prerender(staging, facts, bbox_wgs84)
-        cog = formats.get("tif").media_type
-        files = [FileRecord("tif", o.path.name, cog,  # type: ignore[union-attr]
-                            (staging / o.path.name).stat().st_size, o.sha256)  # type: ignore
-                 for o in sorted(outcomes, key=lambda o: o.key)]
         stamp = now_iso()
         metadata = LayerMetadata(id=self.dataset.id, built_at=stamp, modified=stamp,
-                                 feature_count=len(outcomes), rejected_count=0,
+                                 feature_count=len(files), rejected_count=0,
                                  bbox_wgs84=bbox_wgs84, bbox_native=bbox_native,
                                  crs_native=self.dataset.source.crs, source_sha256=None,
                                  files=files)
-        cached = sum(o.cached for o in outcomes)
-        mp_total = sum(o.megapixels for o in outcomes)
-        headline = (f"{len(outcomes)} tile(s), {mp_total:,.1f} MP as COG ({cached} unchanged, "
+        good = [o for o in outcomes if not o.error]
+        cached = sum(o.cached for o in good)
+        mp_total = sum(o.megapixels for o in good)
+        headline = (f"{len(good)} tile(s), {mp_total:,.1f} MP as COG ({cached} unchanged, "
                     f"reused); web tiles z{min(map(int, tile_counts))}–"
                     f"z{max(map(int, tile_counts))}: {sum(tile_counts.values())} pre-rendered")
-        return BuildResult(self.dataset.id, metadata, headline, warnings=list(self.notes))
+        return BuildResult(self.dataset.id, metadata, headline, warnings=list(self.notes),
+                           incomplete=incomplete)
 
     def _prerender(self, staging: Path, facts: list[vrt.RasterFacts],
                    bbox_wgs84: list[float]) -> dict[str, int]:
@@ -286,10 +295,9 @@ def _check_resolutions(outcomes: list[TileOutcome], published: float | None) -> 
 
 
 
-def _facts(staging: Path, outcomes: list[TileOutcome]) -> tuple[list[vrt.RasterFacts], str]:
+def _facts(paths: list[Path]) -> tuple[list[vrt.RasterFacts], str]:
     facts, crs_wkt = [], ""
-    for o in sorted(outcomes, key=lambda o: o.key):
-        path = staging / o.path.name  # type: ignore[union-attr]
+    for path in paths:
         with rasterio.open(path) as src:
             facts.append(vrt.RasterFacts(path, src.width, src.height, tuple(src.bounds),
                                          src.count, src.block_shapes[0][0], has_mask(src)))

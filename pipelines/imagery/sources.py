@@ -79,6 +79,12 @@ class OrthoTile(SourceTile):
         return self.e_km, self.n_km, self.year, self.bands, self.path
 
 
+def square_of(key: str) -> str:
+    """``e_n`` (kilometres) of a tile key ``32_<e>_<n>_1_nw_<year>``."""
+    _, e_km, n_km, *_ = key.split("_")
+    return f"{e_km}_{n_km}"
+
+
 @dataclass(frozen=True)
 class TileCheck:
     """What the header says about a tile that passed the checks."""

@@ -5,12 +5,15 @@ per-tile COGs plus a mosaic VRT; ``lidar_trees`` the detected trees; ``building_
 heights per ALKIS footprint. All three plan the same tiles and call the same per-tile step, so
 whichever is built first decodes the tiles and the others reuse its cache entries.
 A tile that fails (corrupt LAZ, no ground points, another CRS) is reported with its reason while
-the other tiles complete; the dataset then fails as a whole, so the previous version stays
-published and the mosaic is never a mix of versions.
+the other tiles complete. A raster product then publishes the good tiles and keeps serving the
+failed tile's previous COG (or leaves its square empty on a first build); the run reports the
+dataset failed, naming the tile. Trees and building heights, which merge all tiles into one
+file, fail as a whole instead, so their previous version stays published.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +25,14 @@ from pyproj import CRS
 
 from geoportal.core.errors import PipelineError, RegistryError
 from geoportal.core.geometry import transform_bounds
-from geoportal.core.publish import LayerMetadata, cached_digest, file_record, link_or_copy, now_iso
+from geoportal.core.publish import (
+    FileRecord,
+    LayerMetadata,
+    cached_digest,
+    file_record,
+    link_or_copy,
+    now_iso,
+)
 from geoportal.core.registry import RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery.webtiles import STYLES
@@ -138,6 +148,37 @@ class LidarPipeline(Pipeline):
         copc = (lambda t: copc_path(t, rule, cache)) if unit.params.get("copc") else None
         return build_tile(tile, tiles, self.lidar_params(), self.settings.raw_dir, cache, copc)
 
+    def good(self, results: list[TileOutcome]) -> list[TileOutcome]:
+        """The tiles that built; raise when none did (there is nothing new to publish)."""
+        good = [r for r in results if not r.error]
+        if not good:
+            self.check(results)
+        return good
+
+    def tile_files(self, results: list[Any], staging: Path, source: Callable[[Any], Path],
+                   suffix: str) -> tuple[list[FileRecord], dict[str, str], list[str]]:
+        """One published file per tile under ``tiles/``: the good tiles' new files, the failed
+        tiles' previous ones (:meth:`Pipeline.keep_previous`). Returns the file records, the
+        failed tiles with what became of them, and the keys of the tiles served."""
+        folder = staging / "tiles"
+        folder.mkdir()
+        files, incomplete, served = [], {}, []
+        for r in results:
+            if r.error:
+                kept, incomplete[r.key] = self.keep_previous(r.key, f"tile {r.key}: {r.error}",
+                                                             staging)
+                files += kept
+                served += [r.key] if kept else []
+                continue
+            cached = source(r)
+            path = folder / f"{self.dataset.id}_{r.key}{suffix}"
+            link_or_copy(cached, path)
+            record = file_record(path, suffix.rsplit(".", 1)[-1], cached_digest(cached))
+            record.path, record.unit = str(path.relative_to(staging)), r.key
+            files.append(record)
+            served.append(r.key)
+        return sorted(files, key=lambda f: f.path), incomplete, served
+
     def check(self, results: list[TileOutcome]) -> list[TileOutcome]:
         """Raise naming every failed tile; the good tiles stay cached for the next run."""
         failed = [r for r in results if r.error]
@@ -166,10 +207,11 @@ class LidarPipeline(Pipeline):
         return BuildResult(self.dataset.id, meta, self.headline(results, what),
                            warnings=warnings)
 
-    def metadata(self, files: list, count: int, results: list[TileOutcome]) -> LayerMetadata:
+    def metadata(self, files: list, count: int, keys: list[str]) -> LayerMetadata:
+        """The layer's record; its extent is that of the tiles ``keys``."""
         tiles = {t.key: t for t in self.tiles()}
-        xs = [tiles[r.key].origin[0] for r in results]
-        ys = [tiles[r.key].origin[1] for r in results]
+        xs = [tiles[k].origin[0] for k in keys]
+        ys = [tiles[k].origin[1] for k in keys]
         native = [min(xs), min(ys), max(xs) + TILE_SIZE, max(ys) + TILE_SIZE]
         wgs = transform_bounds(native, self.dataset.source.crs, "EPSG:4326")
         return LayerMetadata(
@@ -187,24 +229,17 @@ class LidarRasterPipeline(LidarPipeline):
 
     def finish(self, results: list[TileOutcome], staging: Path) -> BuildResult:
         product = self.params.product
-        self.check(results)
-        folder = staging / "tiles"
-        folder.mkdir()
-        paths, digests = [], []
-        for r in results:
-            path = folder / f"{self.dataset.id}_{r.key}.tif"
-            link_or_copy(Path(r.folder) / f"{product}.tif", path)
-            paths.append(path)
-            digests.append(cached_digest(Path(r.folder) / f"{product}.tif"))
-        mosaic = write_vrt(staging / f"{self.dataset.id}.vrt", paths, self.dataset.source.crs)
+        good = self.good(results)
+        files, incomplete, served = self.tile_files(
+            results, staging, lambda r: Path(r.folder) / f"{product}.tif", ".tif")
         # The mosaic VRT is the served index (OGC API Coverages), not a download of its own:
         # the catalogue lists the tile COGs, which the VRT references.
-        del mosaic
-        files = [file_record(p, "tif", d) for p, d in zip(paths, digests, strict=True)]
-        for record, path in zip(files, paths, strict=True):
-            record.path = str(path.relative_to(staging))
-        meta = self.metadata(files, len(paths), results)
-        return self.result(meta, results, f"{product} mosaic")
+        write_vrt(staging / f"{self.dataset.id}.vrt", [staging / f.path for f in files],
+                  self.dataset.source.crs)
+        meta = self.metadata(files, len(files), served)
+        result = self.result(meta, good, f"{product} mosaic")
+        result.incomplete = incomplete
+        return result
 
 
 def _collect(results: list[TileOutcome], name: str) -> gpd.GeoDataFrame:
@@ -228,7 +263,7 @@ class LidarTreesPipeline(LidarPipeline):
         crowns_path = WRITERS["gpkg"](crowns[["tree_id", "height_m", "crown_diameter_m",
                                               "geometry"]], staging, f"{self.dataset.id}_crowns")
         files = [file_record(p, f) for f, p in paths.items()] + [file_record(crowns_path, "gpkg")]
-        meta = self.metadata(files, len(points), results)
+        meta = self.metadata(files, len(points), [r.key for r in results])
         return self.result(meta, results, f"{len(points)} trees")
 
 
@@ -261,7 +296,7 @@ class BuildingHeightsPipeline(LidarPipeline):
             index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
         files = [file_record(p, f) for f, p in paths.items()]
         measured = int(np.isfinite(layer["height_p95_m"]).sum())
-        meta = self.metadata(files, len(layer), results)
+        meta = self.metadata(files, len(layer), [r.key for r in results])
         return self.result(meta, results, f"{measured} building heights")
 
 
@@ -282,15 +317,10 @@ class CopcPipeline(LidarPipeline):
         return ensure_copc(tile, self.lidar_params().crs_rule, self.cache)
 
     def finish(self, results: list[CopcOutcome], staging: Path) -> BuildResult:
-        self.check(results)  # type: ignore[arg-type]
-        folder = staging / "tiles"
-        folder.mkdir()
-        files = []
-        for r in results:
-            path = folder / f"{self.dataset.id}_{r.key}.copc.laz"
-            link_or_copy(Path(str(r.path)), path)
-            record = file_record(path, "laz", cached_digest(Path(str(r.path))))
-            record.path = str(path.relative_to(staging))
-            files.append(record)
-        meta = self.metadata(files, len(files), results)  # type: ignore[arg-type]
-        return self.result(meta, results, "COPC files")
+        good = self.good(results)  # type: ignore[arg-type]
+        files, incomplete, served = self.tile_files(results, staging,
+                                                    lambda r: Path(str(r.path)), ".copc.laz")
+        meta = self.metadata(files, len(files), served)
+        result = self.result(meta, good, "COPC files")
+        result.incomplete = incomplete
+        return result

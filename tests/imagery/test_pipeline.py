@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 from testkit import make_settings, missing
 
+from geoportal.core.publish import read_metadata, sha256_file
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
 from pipelines.build import build_all, build_dataset
@@ -131,27 +133,40 @@ def _rewrite(src: Path, dst: Path, crs: str | None = None, shift_e: float = 0,
     tmp.unlink()
 
 
-def test_bad_tiles_are_reported_and_the_published_mosaic_stays(
+def test_bad_tiles_are_reported_the_good_ones_published_and_the_old_tile_kept(
         imagery_settings: Settings) -> None:
+    """A new delivery with one good tile, a truncated one and two wrong ones: the good tile is
+    published, the truncated tile's earlier COG stays served (no hole in the map), the wrong
+    new squares are left out, and the run says failed, naming each file and why."""
     registry = load_registry(imagery_settings.datasets_dir)
     assert build_all(registry, imagery_settings, ["orthophoto"], echo=lambda _: None).ok
     link = imagery_settings.published_dir / "orthophoto"
-    served = link.resolve()
+    before = read_metadata(imagery_settings.published_dir, "orthophoto")
+    with rasterio.open(link / MOSAIC) as mosaic:
+        extent = mosaic.bounds
     reasons = _spoil(imagery_settings)
     lines: list[str] = []
     summary = build_all(registry, imagery_settings, ["orthophoto"], echo=lines.append)
     assert not summary.ok
     report = summary.failed["orthophoto"]
-    assert "3 of 4 orthophoto tile(s) failed" in report
+    assert report.startswith("3 unit(s) failed, the others are published")
     for name, reason in reasons.items():
-        line = next((x for x in report.splitlines() if name in x), report)
-        assert reason in line, line
-    assert link.resolve() == served  # the previous version is still what is served
+        assert re.search(rf"{re.escape(name)}[^;]*{re.escape(reason)}", report), (name, report)
+    after = read_metadata(imagery_settings.published_dir, "orthophoto")
+    assert after is not None and before is not None and after.built_at >= before.built_at
+    key = f"32_{{}}_1_nw_{YEAR}".format
+    assert set(after.incomplete) == {key("351_5685"), key("350_5686"), key("349_5685")}
+    assert "previously published file is served" in after.incomplete[key("351_5685")]
+    assert "not published" in after.incomplete[key("350_5686")]
+    # what is served: the same two squares as before, the kept tile byte for byte the old one
+    assert sorted(f.path for f in after.files) == sorted(f.path for f in before.files)
+    old = {f.unit: f.sha256 for f in before.files}
+    kept = next(f for f in after.files if f.unit == "351_5685")
+    assert kept.sha256 == old["351_5685"] == sha256_file(link / kept.path)
     with rasterio.open(link / MOSAIC) as mosaic:
+        assert mosaic.bounds == extent
         assert mosaic.read(1, window=((0, 10), (0, 10))).any()
-    # the good tile was converted anyway: the fixed delivery resumes from the cache
-    cache = imagery_settings.data_dir / "cache" / "imagery" / "orthophoto"
-    assert (cache / f"dop10rgb_32_350_5685_1_nw_{YEAR}.tif").exists()
+    # the good tile was converted: the fixed delivery resumes from the cache
     for name in reasons:
         (imagery_settings.raw_dir / "dop" / name).unlink()
     fixed = build_all(registry, imagery_settings, ["orthophoto"], echo=lines.append)

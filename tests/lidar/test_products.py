@@ -164,22 +164,50 @@ def shared_cache(built, base: Path) -> None:
     (base / "cache" / "lidar").symlink_to(built[0].data_dir / "cache" / "lidar")
 
 
-def test_bad_tile_is_reported_and_previous_version_stays(built, two_tiles, tmp_path) -> None:
+def test_a_bad_tile_keeps_its_old_output_the_good_one_is_new_and_the_run_fails(
+        built, two_tiles, tmp_path) -> None:
+    """A re-delivery with one tile truncated: per-tile products (COGs, COPC) publish the good
+    tile anew and keep serving the bad tile's previous file; the merged products (trees) keep
+    their previous version whole; the run fails naming the tile and why."""
     raw = tmp_path / "raw"
     (raw / "lidar").mkdir(parents=True)
     for tile in (two_tiles / "lidar").iterdir():
         shutil.copy2(tile, raw / "lidar" / tile.name)
     shared_cache(built, tmp_path / "data")
     settings = settings_for(tmp_path / "data", raw)
-    summary, _ = build(settings, ["terrain_dtm"])
+    ids = ["terrain_dtm", "point_cloud", "trees_lidar"]
+    summary, _ = build(settings, ids)
     assert summary.ok
-    before = read_metadata(settings.published_dir, "terrain_dtm")
-    bad = raw / "lidar" / "3dm_32_351_5685_1_nw.laz"
+    before = {i: read_metadata(settings.published_dir, i) for i in ids}
+    good, bad = (raw / "lidar" / f"3dm_32_{e}_5685_1_nw.laz" for e in (350, 351))
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 3])
-    summary, _ = build(settings, ["terrain_dtm"])
-    message = summary.failed["terrain_dtm"]
-    assert "1 of 2" in message and "351_5685" in message and "truncated" in message
-    assert read_metadata(settings.published_dir, "terrain_dtm") == before
+    shifted_copy(good, z=1.0)  # the good tile changes too: its new output must be published
+    summary, log = build(settings, ids)
+    assert set(summary.failed) == set(ids), log
+    for dataset_id in ("terrain_dtm", "point_cloud"):
+        message = summary.failed[dataset_id]
+        assert message.startswith("1 unit(s) failed, the others are published"), message
+        assert "351_5685" in message and "truncated" in message
+        after = read_metadata(settings.published_dir, dataset_id)
+        old = {f.unit: f for f in before[dataset_id].files}  # type: ignore[union-attr]
+        new = {f.unit: f for f in after.files}  # type: ignore[union-attr]
+        assert set(new) == {"350_5685", "351_5685"}
+        assert new["351_5685"] == old["351_5685"]  # the old file, still served
+        served = settings.published_dir / dataset_id / new["351_5685"].path
+        assert sha256_file(served) == old["351_5685"].sha256
+        assert new["350_5685"].sha256 != old["350_5685"].sha256  # the new delivery
+        assert list(after.incomplete) == ["351_5685"]  # type: ignore[union-attr]
+    with rasterio.open(settings.published_dir / "terrain_dtm" / "terrain_dtm.vrt") as mosaic:
+        assert mosaic.width == 2 * mosaic.height  # both squares in the mosaic
+    assert read_metadata(settings.published_dir, "trees_lidar") == before["trees_lidar"]
+    assert "351_5685" in summary.failed["trees_lidar"]
+
+
+def shifted_copy(path: Path, z: float) -> None:
+    """Rewrite a LAZ tile with every point ``z`` metres higher (a re-flown tile, say)."""
+    las = laspy.read(path)
+    las.z = las.z + z
+    las.write(path)
 
 
 def _write_tile(path: Path, classes: int, crs: str | None) -> None:
@@ -212,8 +240,12 @@ def test_tile_without_ground_or_in_another_crs_fails_alone(built, two_tiles, tmp
     settings = settings_for(tmp_path / "data", raw)
     summary, log = build(settings, ["terrain_dtm"])
     message = summary.failed["terrain_dtm"]
-    assert "1 of 2" in message and "352_5685" in message and reason in message
-    assert "2/2 351_5685" in log or "1/2 351_5685" in log, "the good tile was still built"
+    assert message.startswith("1 unit(s) failed, the others are published"), message
+    assert "352_5685" in message and reason in message and "not published" in message
+    published = read_metadata(settings.published_dir, "terrain_dtm")
+    assert [f.unit for f in published.files] == ["351_5685"]  # type: ignore[union-attr]
+    note = published.incomplete["352_5685"]  # type: ignore[union-attr]
+    assert note.startswith("tile 352_5685: lidar/3dm_32_352_5685_1_nw.laz"), note  # no server path
     products = settings.data_dir / "cache" / "lidar" / "products"
     assert not (products / "352_5685").exists()
 
