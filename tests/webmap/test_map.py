@@ -284,3 +284,61 @@ def test_a_wide_view_asks_for_no_tiles_outside_the_data(browser: Any, server: st
     shot(page, f"map-14-wide-{base}")
     assert_clean(log)
     page.context.close()
+
+
+def card_text(page: Any, layer_id: str, properties: dict, lang: str = "de") -> str:
+    """The popup text the page writes for a feature with these published values."""
+    return page.evaluate(
+        """async ([id, props, lang]) => {
+            const i18n = await import('./assets/i18n.js');
+            const popup = await import('./assets/popup.js');
+            i18n.setLang(lang);
+            const box = document.createElement('div');
+            box.innerHTML = popup.featureHtml(window.geoportal.manifest.layers[id], props);
+            return box.textContent;
+        }""", [layer_id, properties, lang])
+
+
+def as_json(row: Any) -> dict:
+    return {k: (None if v is None or v != v else v.item() if hasattr(v, "item") else str(v))
+            for k, v in row.drop(labels="geometry").items()}
+
+
+def test_popups_write_dates_hours_codes_and_counts_as_readers_expect(browser: Any, server: str,
+                                                                     portal: Settings) -> None:
+    """Item 8 of issue 21: no "1 Objekte", no raw "Mo-Fr 10:00-18:00", no key "1.000", no ISO
+    date on the German page. Values are the published rows'; the page formats them."""
+    page, log = open_page(browser)
+    load(page, server)
+    offers = published(portal, "commercial_spaces")
+    offer = offers[offers["available_from"].notna()].iloc[0]
+    day = str(offer["available_from"])[:10]
+    year, month, date = day.split("-")
+    german = card_text(page, "commercial_spaces", as_json(offer))
+    assert f"{date}.{month}.{year}" in german and day not in german
+    english = card_text(page, "commercial_spaces", as_json(offer), "en")
+    assert f"{int(date)} " in english and year in english and day not in english
+    libraries = published(portal, "libraries")
+    weekly = libraries[libraries["opening_hours"] == "Mo-Fr 10:00-18:00; Sa 10:00-14:00"]
+    assert len(weekly), libraries["opening_hours"].tolist()
+    text = card_text(page, "libraries", as_json(weekly.iloc[0]))
+    assert "Mo–Fr 10:00–18:00 Uhr; Sa 10:00–14:00 Uhr" in text and "Mo-Fr" not in text
+    text = card_text(page, "libraries", as_json(weekly.iloc[0]), "en")
+    assert "Mon–Fri 10:00–18:00; Sat 10:00–14:00" in text
+    toilets = published(portal, "public_toilets")
+    always = toilets[toilets["opening_hours"] == "24/7"]
+    assert "rund um die Uhr" in card_text(page, "public_toilets", as_json(always.iloc[0]))
+    parcels = published(portal, "parcels")
+    parcel = parcels.iloc[0]
+    key = int(parcel["cadastral_district_key"])
+    assert key >= 1000  # a Gemarkung key has four or six digits
+    text = card_text(page, "parcels", as_json(parcel))
+    assert str(key) in text and f"{key:,}".replace(",", ".") not in text
+    counts = page.evaluate("""async () => {
+        const i18n = await import('./assets/i18n.js');
+        i18n.setLang('de');
+        return [i18n.t('layers.count', {n: 1}), i18n.t('layers.count', {n: 2})];
+    }""")
+    assert counts == ["1 Objekt", "2 Objekte"]
+    assert_clean(log)
+    page.context.close()

@@ -30,6 +30,7 @@ const STRINGS = {
     "layers.loading": "lädt …",
     "layers.failed": "konnte nicht geladen werden",
     "layers.count": "{n} Objekte",
+    "layers.count.one": "{n} Objekt",
     "layers.truncated": "die ersten {n} von {total} Objekten",
     "legend.title": "Legende",
     "search.label": "Suche nach Name oder Adresse",
@@ -57,6 +58,7 @@ const STRINGS = {
     "tree.unknown": "unbekannt",
     "table.close": "Tabelle schließen",
     "table.caption": "{title}: {n} Objekte im geladenen Kartenausschnitt",
+    "table.caption.one": "{title}: {n} Objekt im geladenen Kartenausschnitt",
     "table.show": "Auf der Karte zeigen",
     "table.empty": "Diese Ebene ist nicht eingeschaltet oder hat hier keine Objekte.",
     "yes": "ja",
@@ -89,6 +91,7 @@ const STRINGS = {
     "layers.loading": "loading …",
     "layers.failed": "could not be loaded",
     "layers.count": "{n} features",
+    "layers.count.one": "{n} feature",
     "layers.truncated": "the first {n} of {total} features",
     "legend.title": "Legend",
     "search.label": "Search by name or address",
@@ -96,6 +99,7 @@ const STRINGS = {
     "search.button": "Search",
     "search.none": "Nothing found.",
     "search.results": "{n} results",
+    "search.results.one": "{n} result",
     "near.button": "Near me",
     "near.unavailable": "Your browser offers no location.",
     "near.denied": "Your location is not available.",
@@ -116,6 +120,7 @@ const STRINGS = {
     "tree.unknown": "unknown",
     "table.close": "Close table",
     "table.caption": "{title}: {n} features loaded in the map view",
+    "table.caption.one": "{title}: {n} feature loaded in the map view",
     "table.show": "Show on the map",
     "table.empty": "This layer is switched off or has no features here.",
     "yes": "yes",
@@ -137,7 +142,9 @@ export function addStrings(lang, table) {
 
 /** The string for `key` in the current language, with `{name}` placeholders filled in. */
 export function t(key, vars = {}) {
-  const text = STRINGS[current][key] ?? STRINGS.de[key] ?? key;
+  // "1 Objekt", "2 Objekte": a key may have a ".one" form for a count of one
+  const singular = Number(vars.n) === 1 ? STRINGS[current][`${key}.one`] : undefined;
+  const text = singular ?? STRINGS[current][key] ?? STRINGS.de[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
@@ -204,4 +211,16 @@ export function translateDocument(root) {
 export function formatNumber(value, digits = 1) {
   const locale = current === "en" ? "en-GB" : "de-DE";
   return Number(value).toLocaleString(locale, { maximumFractionDigits: digits });
+}
+
+/** A date the way the current language writes it: 01.03.2026 in German, 1 Mar 2026 in English.
+ * A value that is not an ISO date (2026-03-01, or a date-time) comes back as it is. */
+export function formatDate(value) {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:$|T)/.exec(String(value));
+  if (!match) return String(value);
+  const date = new Date(Date.UTC(+match[1], +match[2] - 1, +match[3]));
+  const locale = current === "en" ? "en-GB" : "de-DE";
+  const style = current === "en" ? { day: "numeric", month: "short", year: "numeric" }
+    : { day: "2-digit", month: "2-digit", year: "numeric" };
+  return date.toLocaleDateString(locale, { ...style, timeZone: "UTC" });
 }

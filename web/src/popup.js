@@ -3,7 +3,8 @@
 // and botanical, planting year, height and crown from the cadastre and from the laser scan, and
 // whether the two agree.
 
-import { formatNumber, getLang, pick, t } from "./i18n.js";
+import { formatOpeningHours } from "./hours.js";
+import { formatDate, formatNumber, getLang, pick, t } from "./i18n.js";
 
 // Cadastre and LiDAR "agree" when the height differs by at most 2 m or 15 % of the cadastre
 // height (the larger), and the crown diameter by at most 2 m or 25 %. Crowns are measured less
@@ -28,13 +29,21 @@ export function formatValue(field, value) {
     return t(truthy ? "yes" : "no");
   }
   if (field.values && field.values[value] && getLang() === "de") return field.values[value];
+  if (field.type === "date") return formatDate(value);
+  if (/opening_hours|oeffnungszeiten/.test(field.name)) return formatOpeningHours(value);
   if ((field.type === "number" || field.type === "integer") && Number.isFinite(Number(value))) {
     const digits = field.type === "integer" ? 0 : 2;
-    const text = field.type === "integer" && /year|jahr/.test(field.name)
+    const text = field.type === "integer" && isLabel(field.name)
       ? String(value) : formatNumber(value, digits);
     return field.unit ? `${text} ${field.unit}` : text;
   }
   return String(value);
+}
+
+/** An integer that names rather than counts (a year, a code, a key, a number of a Flur):
+ * "1000", not "1.000". */
+function isLabel(name) {
+  return /year|jahr|(^|_)(id|code|key|nr|no|number|flur)$/.test(name);
 }
 
 /** The feature's title: its title field, else the layer's title. */
