@@ -327,3 +327,40 @@ def test_own_code_and_styles_stay_under_1_mb_before_tiles(server, browser):
     assert 0 < total < BUDGET_BYTES, own
     assert_clean(log)
     page.context.close()
+
+
+def test_german_decimals_are_read_and_unreadable_values_refused_not_dropped(server, browser):
+    """"2,5" km typed on the German page is 2.5 km (was 25 km); values from a URL the page
+    cannot read are named at the field and in an alert, and nothing is searched (they were
+    dropped, and every offer was shown)."""
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    page.get_by_label("zum Autobahnanschluss").fill("2,5")
+    apply(page)
+    expected = api_offers(server, f"{JUNCTION} <= 2500")
+    assert 0 < len(expected) < len(api_offers(server)), "the sample must make this bite"
+    assert table_ids(page) == [f["id"] for f in expected]
+    assert f"{JUNCTION} <= 2500" in page.locator("#api-url").inner_text()
+
+    searched: list[str] = []
+    page.on("request", lambda r: searched.append(r.url) if ITEMS in r.url else None)
+    load(page, f"{server}/wirtschaft?area_min=abc&zoning=XX&junction_km=-1&area_max=1.500")
+    alert = page.get_by_role("alert")
+    assert alert.is_visible()
+    said = alert.inner_text()
+    for value in ("„abc“", "„XX“", "„-1“"):
+        assert value in said, said
+    assert "1.500" not in said  # German thousands in a whole-number field: read as 1500
+    assert "Fläche (m²) von" in said and "Planungsrecht" in said
+    assert page.get_by_label("von").get_attribute("aria-invalid") == "true"
+    assert page.locator("#offers tbody tr").count() == 0 and not searched
+    shot(page, "economy-8-refused")
+    page.get_by_label("von").fill("500")
+    page.get_by_label("zum Autobahnanschluss").fill("3")
+    apply(page)
+    expected = api_offers(server, f"area_m2 BETWEEN 500 AND 1500 AND {JUNCTION} <= 3000")
+    assert table_ids(page) == [f["id"] for f in expected] and expected
+    assert alert.is_hidden()
+    assert page.get_by_label("von").get_attribute("aria-invalid") is None
+    assert_clean(log)
+    page.context.close()

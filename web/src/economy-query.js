@@ -33,11 +33,53 @@ const DISTANCES = {
   sbahn_km: "sbahn_station_network_distance_m",
 };
 
+/** The number fields: an area is whole square metres; prices and distances may have decimals. */
+export const NUMBERS = {
+  area_min: { integer: true }, area_max: { integer: true }, price_max: {},
+  junction_km: {}, airport_km: {}, sbahn_km: {},
+};
+/** The choices a box group offers (datasets/commercial_spaces.yml). */
+export const CHOICES = {
+  kind: ["Büro", "Halle", "Grundstück"],
+  zoning: ["GE", "GI", "MI", "MK", "SO"],
+};
+
+/**
+ * A number as a German or an English reader types it: "2,5" and "2.5" are two and a half;
+ * in a whole-number field "1.500" and "1,500" are fifteen hundred. NaN for anything else
+ * (letters, a sign, two decimal marks): the page says so instead of guessing.
+ */
+export function parseNumber(raw, { integer = false } = {}) {
+  const text = String(raw).replace(/\s/g, "");
+  if (integer && /^\d{1,3}([.,])\d{3}(\1\d{3})*$/.test(text)) return Number(text.replace(/[.,]/g, ""));
+  if (!/^\d+([.,]\d+)?$/.test(text)) return NaN;
+  const value = Number(text.replace(",", "."));
+  return integer && !Number.isInteger(value) ? NaN : value;
+}
+
+/** What of the form's state (or a URL's) cannot be read: [{name, value, kind}], kind "number"
+ * or "choice". A query with any of them would silently drop a condition and show too much. */
+export function problems(params) {
+  const found = [];
+  for (const [name, spec] of Object.entries(NUMBERS)) {
+    const raw = params.get(name);
+    if (raw !== null && raw.trim() !== "" && Number.isNaN(parseNumber(raw, spec))) {
+      found.push({ name, value: raw, kind: "number" });
+    }
+  }
+  for (const [name, allowed] of Object.entries(CHOICES)) {
+    for (const value of params.getAll(name)) {
+      if (!allowed.includes(value)) found.push({ name, value, kind: "choice" });
+    }
+  }
+  return found;
+}
+
 function number(params, name) {
   const raw = params.get(name);
-  if (raw === null || raw === "") return null;
-  const value = Number(String(raw).replace(",", "."));
-  return Number.isFinite(value) && value >= 0 ? value : null;
+  if (raw === null || raw.trim() === "") return null;
+  const value = parseNumber(raw, NUMBERS[name]);
+  return Number.isNaN(value) ? null : value;
 }
 
 function quote(text) {

@@ -6,7 +6,7 @@
 // view can be bookmarked and shared.
 
 import { addStrings, setLang, t } from "./i18n.js";
-import { buildFilter, apiQuery, toCsv, COLUMNS } from "./economy-query.js";
+import { CHOICES, COLUMNS, NUMBERS, apiQuery, buildFilter, parseNumber, problems, toCsv } from "./economy-query.js";
 import { offersMap } from "./economy-map.js";
 
 const COLLECTION = "collections/commercial_spaces/items";
@@ -66,6 +66,10 @@ const MESSAGES = {
     loading: "Angebote werden geladen …",
     failed: (why) => `Die Abfrage ist fehlgeschlagen: ${why}`,
     range: "„bis“ muss mindestens so groß sein wie „von“.",
+    notNumber: (label, value) => `${label}: „${value}“ ist keine Zahl ab 0 (Beispiel: 2,5).`,
+    notWhole: (label, value) => `${label}: „${value}“ ist keine ganze Zahl ab 0 (Beispiel: 1500).`,
+    notChoice: (label, value, allowed) => `${label}: „${value}“ gibt es nicht; möglich sind ${allowed}.`,
+    fix: "Bitte korrigieren; bis dahin wird nicht gesucht:",
     show: "Auf der Karte zeigen",
     showFor: (name) => `${name} auf der Karte zeigen`,
     mapColumn: "Karte",
@@ -81,6 +85,10 @@ const MESSAGES = {
     loading: "Loading the offers …",
     failed: (why) => `The query failed: ${why}`,
     range: "“to” must be at least as large as “from”.",
+    notNumber: (label, value) => `${label}: “${value}” is not a number of 0 or more (e.g. 2.5).`,
+    notWhole: (label, value) => `${label}: “${value}” is not a whole number of 0 or more (e.g. 1500).`,
+    notChoice: (label, value, allowed) => `${label}: there is no “${value}”; choose from ${allowed}.`,
+    fix: "Please correct this; nothing is searched until then:",
     show: "Show on the map",
     showFor: (name) => `Show ${name} on the map`,
     mapColumn: "Map",
@@ -172,17 +180,20 @@ class EconomyPage {
       e.preventDefault();
       if (this.checkRange()) this.update(true);
     });
+    for (const name of Object.keys(NUMBERS)) {
+      this.form[name].addEventListener("input", () => this.form[name].setCustomValidity(""));
+    }
     this.form.area_min.addEventListener("input", () => this.form.area_max.setCustomValidity(""));
-    this.form.area_max.addEventListener("input", () => this.form.area_max.setCustomValidity(""));
     this.form.addEventListener("reset", () => setTimeout(() => this.update(true)));
     document.getElementById("csv").addEventListener("click", () => this.download());
-    this.update(false);
+    this.update(false, params);  // the URL's own values: a box the form lacks (zoning=XX) too
   }
 
   /** An area range "from" above "to" would silently find nothing: say so at the field. */
   checkRange() {
     const { area_min: low, area_max: high } = this.form;
-    const bad = low.value !== "" && high.value !== "" && Number(low.value) > Number(high.value);
+    const [from, to] = [low, high].map((el) => parseNumber(el.value, NUMBERS[el.name]));
+    const bad = from > to;  // false when either is empty or unreadable: that is said elsewhere
     high.setCustomValidity(bad ? this.msg.range : "");
     return high.reportValidity();
   }
@@ -194,7 +205,7 @@ class EconomyPage {
     return new URL(`${COLLECTION}?${apiQuery(filter, sortby, PAGE_SIZE)}`, document.baseURI);
   }
 
-  async update(remember) {
+  async update(remember, asked = null) {
     const params = formState(this.form);
     if (this.sort) params.set("sort", `${this.sort.descending ? "-" : ""}${this.sort.key}`);
     const lang = new URLSearchParams(window.location.search).get("lang");
@@ -205,10 +216,12 @@ class EconomyPage {
     const url = this.request();
     const link = document.getElementById("api-link");
     link.href = url.href;
-    document.getElementById("api-url").textContent = decodeURIComponent(url.href);
+    // shown as a reader types it: spaces, not the "+" of form encoding (a real "+" is %2B)
+    document.getElementById("api-url").textContent = decodeURIComponent(url.href.replaceAll("+", " "));
     const csv = new URL(url);
     csv.searchParams.set("f", "csv");
     document.getElementById("api-csv").href = csv.href;
+    if (this.refuse(asked || params)) return;
     this.status.textContent = this.msg.loading;
     this.error.hidden = true;
     try {
@@ -226,6 +239,50 @@ class EconomyPage {
       this.error.hidden = false;
     }
     document.body.dataset.ready = "true";  // for tests: the page has answered once
+  }
+
+  /** Say what cannot be read (at the field and in the alert) and search nothing: a query
+   * without that condition would show offers the user excluded. True when refused. */
+  refuse(params) {
+    const found = problems(params);
+    for (const name of Object.keys(NUMBERS)) {
+      this.form[name].setCustomValidity("");
+      this.form[name].removeAttribute("aria-invalid");
+    }
+    if (!found.length) return false;
+    const lines = found.map((p) => this.problemText(p));
+    for (const [k, p] of found.entries()) {
+      if (p.kind === "number") {
+        this.form[p.name].setCustomValidity(lines[k]);
+        this.form[p.name].setAttribute("aria-invalid", "true");
+      }
+    }
+    this.error.replaceChildren(this.msg.fix, ...lines.map((line) => {
+      const item = document.createElement("span");
+      item.className = "problem";
+      item.textContent = line;
+      return item;
+    }));
+    this.error.hidden = false;
+    this.status.textContent = "";
+    this.features = [];
+    this.rows();
+    this.map.show([]);
+    this.table.parentElement.hidden = true;
+    document.getElementById("csv").disabled = true;
+    document.body.dataset.ready = "true";
+    return true;
+  }
+
+  problemText(problem) {
+    if (problem.kind === "choice") {
+      const legend = this.form.querySelector(`#${problem.name === "kind" ? "kinds" : "zonings"} legend`);
+      return this.msg.notChoice(legend.textContent.trim(), problem.value, CHOICES[problem.name].join(", "));
+    }
+    const label = this.form.querySelector(`label[for=${problem.name}]`).textContent.trim();
+    const legend = this.form[problem.name].closest("fieldset").querySelector("legend").textContent.trim();
+    const say = NUMBERS[problem.name].integer ? this.msg.notWhole : this.msg.notNumber;
+    return say(`${legend} ${label}`, problem.value);
   }
 
   updateLangLink(params) {
