@@ -107,6 +107,8 @@ def test_switch_a_layer_on_and_click_a_tree(browser: Any, server: str,
         assert ("stimmen überein" in text) == (verdict == "agree")
     else:
         assert verdict == "none" and "keine LiDAR-Daten" in text
+    page.keyboard.press("Escape")  # was ignored: only the × closed a popup
+    assert popup.count() == 0
     assert_clean(log)
     page.context.close()
 

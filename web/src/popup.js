@@ -186,3 +186,15 @@ export function closePopup() {
   if (open) open.remove();
   open = null;
 }
+
+// Escape closes the popup (WCAG 2.1.2: a dialog the keyboard can leave), unless the focus is
+// in a panel of its own that Escape closes (the table: [data-escape]). Capture phase: the popup
+// goes first, so one Escape never closes two things.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !open || !open.isOpen()) return;
+  if (document.activeElement?.closest("[data-escape]")) return;
+  const within = open.getElement().contains(document.activeElement);
+  closePopup();
+  event.stopPropagation();
+  if (within) document.getElementById("map")?.querySelector("canvas")?.focus();
+}, true);
