@@ -101,3 +101,22 @@ def external_refs(spec: Any) -> set[str]:
     if isinstance(spec, list):
         return set().union(*(external_refs(v) for v in spec))
     return set()
+
+
+def main(argv: list[str]) -> None:
+    """Print a running server's OpenAPI document made offline, for schemathesis' CLI::
+
+        python tests/testkit/openapi.py http://127.0.0.1:5000 > openapi.json
+        .venv/bin/schemathesis run openapi.json --url http://127.0.0.1:5000 ...
+    """
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{argv[1].rstrip('/')}/openapi?f=json", timeout=60) as answer:
+        print(json.dumps(offline(json.load(answer))))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv)
