@@ -6,7 +6,7 @@
 #   postgresql-15-postgis-3  PostGIS back end: tests/query start a private cluster and compare
 #             CQL2 answers with the embedded GeoPackage back end (pulls in postgresql-15).
 # With the argument "bench", also what bench/ needs beside them:
-#   wrk       HTTP load generator (bench_features, bench_query, bench_imagery serving).
+#   wrk       HTTP load generator (bench_features, bench_query, bench_imagery serving, bench_load).
 set -euo pipefail
 pkgs=(gdal-bin postgresql-15-postgis-3 chromium fonts-dejavu-core)
 [ "${1:-}" = "bench" ] && pkgs+=(wrk)

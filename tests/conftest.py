@@ -68,16 +68,23 @@ def portal(tmp_path_factory: pytest.TempPathFactory, sample_raw: Path) -> Settin
 
 
 @pytest.fixture(scope="session")
-def server(portal: Settings) -> Iterator[str]:
-    """pygeoapi under gunicorn on a free local port, serving the built portal."""
+def server_process(portal: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn's master process serving the built portal (its workers are its children:
+    :func:`geoportal.app.server.worker_pids`); the log is ``portal.data_dir / "server.log"``."""
     from geoportal.app.server import start, stop
 
     host, port = "127.0.0.1", int(portal.url.rsplit(":", 1)[1])
     proc = start(portal, host, port, workers=2, log=portal.data_dir / "server.log")
     try:
-        yield portal.url
+        yield proc
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def server(portal: Settings, server_process: subprocess.Popen[bytes]) -> str:
+    """pygeoapi under gunicorn on a free local port, serving the built portal."""
+    return portal.url
 
 
 @pytest.fixture(scope="session")

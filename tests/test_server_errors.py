@@ -8,10 +8,16 @@ Each passes through :mod:`geoportal.app.providers.errors` or a fix in
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import rasterio
 import requests
+from pygeoapi.provider.base import ProviderInvalidQueryError
+from rasterio.transform import from_origin
 
+from geoportal.app.providers.coverage import MAX_CELLS, CoverageProvider
 from geoportal.core.settings import Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -48,7 +54,10 @@ def answer(server: str, path: str) -> tuple[int, dict]:
     (f"{MAP_TILES}/WebMercatorQuad/1/0/0?f=gif", 400, "map tiles come as f=jpeg or f=png"),
     # was a 500 with the right message
     (f"{COVERAGE}?bbox=1,2,3", 400, "bbox should be either 4 values"),
-    (f"{COVERAGE}?subset=foo", 400, "Invalid subset"),
+    # were 400s saying "Invalid subset: 'NoneType' object has no attribute 'group'"
+    (f"{COVERAGE}?subset=foo", 400, "subset 'foo' is not axis(low:high)"),
+    (f"{COVERAGE}?subset=", 400, "subset '' is not axis(low:high)"),
+    (f"{COVERAGE}?subset=x(", 400, "subset 'x(' is not axis(low:high)"),
     # were 500s: six numbers unpacked into four, a box beside the data, bbox-crs not a number
     (f"{COVERAGE}?bbox=1,2,3,4,5,6", 400, "a coverage is 2D"),
     (f"{COVERAGE}?bbox=0,0,1,1", 400, "lies outside the coverage"),
@@ -59,6 +68,8 @@ def answer(server: str, path: str) -> tuple[int, dict]:
     (f"{VECTOR_TILES}/NoSuchTMS", 404, "no tile matrix set 'NoSuchTMS'"),
     (f"{MAP_TILES}/NoSuchTMS", 404, "no tile matrix set 'NoSuchTMS'"),
     (f"{VECTOR_TILES}/NoSuchTMS/15/1/1?f=mvt", 404, "no tile matrix set 'NoSuchTMS'"),
+    # was a 400 "could not find this tilematrixset"
+    ("/TileMatrixSets/NoSuchTMS", 404, "no tile matrix set 'NoSuchTMS': this server defines"),
 ])
 def test_a_bad_request_is_a_client_error_with_a_message(server: str, path: str, status: int,
                                                         says: str) -> None:
@@ -110,6 +121,7 @@ def test_a_valid_coverage_subset_still_answers(server, extent) -> None:
 @pytest.mark.parametrize("mistake, logged", [
     ("/no-such-feature-for-the-log", "no-such-feature-for-the-log'"),  # a provider's 404
     ("?bbox=1,2,three-for-the-log,4", "bbox values must be numbers"),  # pygeoapi's own 400
+    ("?f=nope-for-the-log", "Invalid format requested: nope-for-the-log"),  # was an ERROR
 ])
 def test_client_errors_are_logged_as_one_warning_line(server: str, portal: Settings,
                                                       mistake: str, logged: str) -> None:
@@ -166,3 +178,74 @@ def test_valid_datetime_and_skip_geometry_still_answer(server: str, query: str) 
     features = response.json()["features"]
     assert features, response.json()
     assert (features[0]["geometry"] is None) == query.startswith("skipGeometry")
+
+
+@pytest.mark.parametrize("query, matches, returns", [
+    # were 500s: SQLite's "Python int too large to convert to SQLite INTEGER"
+    ("offset=99999999999999999999", "all", "none"),  # a page past the end: empty
+    ("offset=99999999999999999999&bbox=6,51,7,52", "all", "none"),
+    ("offset=9223372036854775808&sortby=name", "all", "none"),
+    ("pupils=99999999999999999999", "none", "none"),
+    ("filter=pupils%20%3D%2099999999999999999999", "none", "none"),
+    ("filter=pupils%20IN%20(99999999999999999999)", "none", "none"),
+    ("filter=pupils%20%3C%2099999999999999999999", "all", "all"),
+])
+def test_integers_beyond_64_bits_are_compared_not_a_server_error(server: str, query: str,
+                                                                 matches: str, returns: str
+                                                                 ) -> None:
+    every = requests.get(f"{server}{FEATURES}?f=json", timeout=60).json()["numberMatched"]
+    response = requests.get(f"{server}{FEATURES}?{query}&f=json", timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    page = response.json()
+    count = {"all": every, "none": 0}
+    assert (page["numberMatched"], len(page["features"])) == (count[matches], count[returns])
+    assert 0 < every <= 100  # one default page holds them all
+
+
+def test_a_query_body_that_is_not_utf8_is_a_client_error(server: str) -> None:
+    """Was a 500: pygeoapi's decode failed inside its own error handler (UnboundLocalError)."""
+    response = requests.post(f"{server}{FEATURES}", data=b"\xff\xd5{", timeout=60,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text[:300]
+    assert "not UTF-8" in response.json()["description"]
+
+
+def test_a_coverage_window_reaching_beyond_the_data_is_cut_to_it(server, extent) -> None:
+    """The CoverageJSON grid is where its values are: it was labelled with the window asked
+    for (bbox=-180,-90,180,90 gave 1 km of terrain a grid 32,000 km wide)."""
+    left, bottom, _, _ = extent
+    for params in [{"subset": f"x({left - 1000:.0f}:{left + 50:.0f}),"
+                              f"y({bottom - 1000:.0f}:{bottom + 50:.0f})"},
+                   {"bbox": f"{left - 1000:.0f},{bottom - 1000:.0f},{left + 50:.0f},"
+                            f"{bottom + 50:.0f}",
+                    "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/25832"}]:
+        response = requests.get(f"{server}{COVERAGE}", params={**params, "f": "json"},
+                                timeout=60)
+        assert response.status_code == 200, response.text[:300]
+        axes = response.json()["domain"]["axes"]
+        assert (axes["x"]["start"], axes["x"]["stop"], axes["x"]["num"]) == \
+            pytest.approx((left, left + 50, 100)), (params, axes)
+        assert (axes["y"]["start"], axes["y"]["stop"]) == pytest.approx((bottom + 50, bottom))
+
+
+def test_a_coverage_window_of_too_many_cells_is_refused(tmp_path: Path) -> None:
+    """A whole-world bbox cut the whole mosaic: on the city's 0.5 m terrain 400 million cells,
+    more than a worker's memory. The sample's coverages are smaller than the limit, so the
+    provider is given a raster just over it."""
+    path = tmp_path / "big.tif"
+    side = int(np.sqrt(MAX_CELLS)) + 1
+    with rasterio.open(path, "w", driver="GTiff", width=side, height=side, count=1,
+                       dtype="uint8", crs="EPSG:25832", compress="deflate",
+                       transform=from_origin(350_000, 5_686_000, 0.5, 0.5)) as dst:
+        dst.write(np.zeros((1, side, side), dtype="uint8"))
+    provider = CoverageProvider({"name": "CoverageProvider", "type": "coverage",
+                                 "data": str(path),
+                                 "format": {"name": "GTiff", "mimetype": "image/tiff"}})
+    far = {"x": [0, 10_000_000], "y": [0, 10_000_000]}
+    with pytest.raises(ProviderInvalidQueryError, match=f"at most {MAX_CELLS:,} per request"):
+        provider.query(subsets=far, format_="json")
+    with pytest.raises(ProviderInvalidQueryError, match=r"download the tile COGs"):
+        provider.query(bbox=[-180, -80, 180, 84], format_="json")
+    cut = provider.query(subsets={"x": [350_000, 350_100], "y": [5_685_900, 5_686_000]},
+                         format_="json")
+    assert cut["domain"]["axes"]["x"]["num"] == 200

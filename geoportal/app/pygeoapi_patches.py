@@ -13,13 +13,16 @@ A tile index beyond the tile matrix set (zoom 30) is "no such tile" (404) for ev
 not an IndexError (500); a malformed coverage ``bbox`` is a 400, not pygeoapi's 500 with the same
 message; a tile matrix set a collection does not offer is a 404 on every tiles endpoint (it
 was a 500, a 204 or another set's metadata); a client error is logged as one line, without a
-traceback,
-at WARNING (an ERROR is a server fault).
+traceback, at WARNING (an ERROR is a server fault), an unknown ``f=`` too. A query body (CQL2
+JSON) that is not UTF-8 is a 400, not pygeoapi's UnboundLocalError (a 500); an unknown
+``/TileMatrixSets/{id}`` is a 404 that lists the known ones, not a 400; a ``subset`` that is not
+``axis(low:high),...`` says so (pygeoapi answered "'NoneType' object has no attribute 'group'").
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections import ChainMap
 from collections.abc import Callable
@@ -31,6 +34,9 @@ import pyproj
 from pygeoapi import api as pygeoapi_api
 from pygeoapi import crs as pygeoapi_crs
 from pygeoapi.api import coverages as pygeoapi_coverages
+from pygeoapi.api import itemtypes as pygeoapi_itemtypes
+from pygeoapi.api import tiles as pygeoapi_tiles
+from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider import filter_providers_by_type
 from pygeoapi.provider.tile import BaseTileProvider
 from pygeoapi.util import get_typed_value
@@ -114,22 +120,74 @@ def is_in_limits(self: BaseTileProvider, tilematrixset: Any, z: Any, x: Any, y: 
 _original_in_limits = BaseTileProvider.is_in_limits
 
 
+def _client_error(api: Any, request: Any, status: HTTPStatus, code: str,
+                  message: str) -> tuple[dict, int, Any]:
+    """pygeoapi's exception answer (JSON, or HTML when asked) for a request we refuse."""
+    headers = request.get_response_headers(**api.api_headers)
+    return api.get_exception(status, headers, request.format, code, message)
+
+
+#: ``subset`` as OGC API Coverages writes it: ``axis(low:high)`` or ``axis(value)``, by commas;
+#: a value is a number or a quoted string (``time("2024-01-01T00:00:00Z":"2024-02-01")``).
+_SUBSET_VALUE = r'(?:"[^",]*"|[^():,"]*)'
+_SUBSET_PART = rf"[A-Za-z_][\w-]*\(\s*{_SUBSET_VALUE}(?::{_SUBSET_VALUE})?\s*\)"
+SUBSET_SHAPE = re.compile(rf"^\s*{_SUBSET_PART}(?:\s*,\s*{_SUBSET_PART})*\s*$")
+
+
 def get_collection_coverage(api: Any, request: Any, dataset: str) -> tuple[dict, int, Any]:
     """Wrapper of :func:`pygeoapi.api.coverages.get_collection_coverage` that answers a malformed
     ``bbox`` with 400 (pygeoapi's own check, which sends it as a 500 with code
-    InvalidParameterValue)."""
+    InvalidParameterValue) and a ``subset`` of the wrong shape with a 400 that shows the right
+    one."""
     bbox = request.params.get("bbox")
     if bbox is not None:
         try:
             pygeoapi_api.validate_bbox(bbox)
         except ValueError as err:
-            headers = request.get_response_headers(**api.api_headers)
-            return api.get_exception(HTTPStatus.BAD_REQUEST, headers, request.format,
-                                     "InvalidParameterValue", str(err))
+            return _client_error(api, request, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                                 str(err))
+    subset = request.params.get("subset")
+    if subset is not None and not SUBSET_SHAPE.match(subset):
+        return _client_error(api, request, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                             f"subset {subset!r} is not axis(low:high),axis(low:high), "
+                             "e.g. subset=x(350000:350100),y(5685000:5685100)")
     return _original_coverage(api, request, dataset)
 
 
 _original_coverage = pygeoapi_coverages.get_collection_coverage
+
+
+def get_collection_items(api: Any, request: Any, dataset: str) -> tuple[dict, int, Any]:
+    """Wrapper of :func:`pygeoapi.api.itemtypes.get_collection_items` that answers a query body
+    which is not UTF-8 text with 400 (pygeoapi's decode fails inside its own error handler,
+    whose log line then names a variable never set: an UnboundLocalError, a 500)."""
+    body = request.data
+    if body:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return _client_error(api, request, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                                 f"the request body is not UTF-8 text (byte {err.start}): a "
+                                 "query body is a CQL2 JSON filter")
+    return _original_items(api, request, dataset)
+
+
+_original_items = pygeoapi_itemtypes.get_collection_items
+
+
+def tilematrixset(api: Any, request: Any, tileMatrixSetId: str) -> tuple[dict, int, Any]:
+    """Wrapper of :func:`pygeoapi.api.tiles.tilematrixset`: a set it does not define is "not
+    found" (404) with the ones it does, not pygeoapi's 400 "could not find this
+    tilematrixset"."""
+    known = [e.value.tileMatrixSet for e in TileMatrixSetEnum]
+    if tileMatrixSetId not in known:
+        return _client_error(api, request, HTTPStatus.NOT_FOUND, "NotFound",
+                             f"no tile matrix set {tileMatrixSetId!r}: this server defines "
+                             f"{', '.join(known)}")
+    return _original_tilematrixset(api, request, tileMatrixSetId)
+
+
+_original_tilematrixset = pygeoapi_tiles.tilematrixset
 
 
 def known_tile_matrix_set(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -174,11 +232,19 @@ def apply() -> None:
     itemtypes.evaluate_limit = evaluate_limit  # type: ignore[attr-defined]
     BaseTileProvider.is_in_limits = is_in_limits  # type: ignore[method-assign]
     pygeoapi_coverages.get_collection_coverage = get_collection_coverage
+    pygeoapi_itemtypes.get_collection_items = get_collection_items
+    pygeoapi_tiles.tilematrixset = tilematrixset
     # a GeoportalError's status and message reach the client; its log entry stays one line
-    from geoportal.app.providers.errors import logged_by_status, quiet_client_errors
+    from geoportal.app.providers.errors import (
+        logged_as_bad_request,
+        logged_by_status,
+        quiet_client_errors,
+    )
 
     pygeoapi_api.API.get_exception = logged_by_status(  # type: ignore[method-assign]
         pygeoapi_api.API.get_exception)
+    pygeoapi_api.API.get_format_exception = logged_as_bad_request(  # type: ignore[method-assign]
+        pygeoapi_api.API.get_format_exception)
     quiet_client_errors()
     # CQL2: standard CQL2 JSON, bbox literals, parse errors that say what is wrong
     from geoportal.app.providers import cql2, rastertiles

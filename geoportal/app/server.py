@@ -146,6 +146,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def worker_pids(master: int) -> set[int]:
+    """The PIDs of a gunicorn master's workers: its child processes, read from Linux's /proc.
+
+    gunicorn replaces a worker that crashed, was killed or timed out by a new process, so two
+    reads that differ mean a worker was restarted (the master logs why at WARNING or above).
+    """
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # the process ended while we looked
+            continue
+        if int(fields[1]) == master:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
 def serve_forever(settings: Settings, host: str, port: int, workers: int, echo: Echo) -> int:
     """Run gunicorn in the foreground until Ctrl+C, after printing where to look."""
     runtime = prepare(settings)

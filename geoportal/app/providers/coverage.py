@@ -11,6 +11,13 @@ provider unpacks four: a 500), a box beside the data (rasterio's error as a 500)
 500). The box is transformed into the data's CRS here with its edges densified, so the provider
 cuts the grid in native coordinates; lon/lat order as pygeoapi reads every ``bbox``.
 
+A window reaching beyond the data is clipped to it: the provider reads only the intersection but
+labelled its CoverageJSON grid with the window asked for (``bbox=-180,-90,180,90`` answered 1 km
+of terrain as a grid from x = -15,855,081 to 16,855,081). A window of more than
+:data:`MAX_CELLS` cells is a 400: a 2000 × 2000 CoverageJSON already takes a worker from 200 to
+500 MB for 5 s, and ``bbox=-180,-90,180,90`` on the city's 0.5 m terrain (400 million cells)
+would take it down, which :func:`geoportal.app.wsgi.require_subset` alone does not prevent.
+
 Configuration: as pygeoapi's ``rasterio`` provider::
 
     name: geoportal.app.providers.coverage.CoverageProvider
@@ -37,6 +44,8 @@ from geoportal.core.geometry import transform_bounds
 
 #: ``bbox-crs`` as the standard writes it (a URI), as a code, or as pygeoapi's default number.
 EPSG_URI = re.compile(r"^(?:https?://www\.opengis\.net/def/crs/EPSG/0/|EPSG:)(\d+)$", re.I)
+#: The most cells one coverage request may cut (2000 × 2000: 1 km² of the 0.5 m terrain).
+MAX_CELLS = 4_000_000
 CRS84_URIS = {"http://www.opengis.net/def/crs/OGC/1.3/CRS84",
               "https://www.opengis.net/def/crs/OGC/1.3/CRS84", "CRS84", "OGC:CRS84"}
 
@@ -47,8 +56,13 @@ class CoverageProvider(RasterioProvider):
 
     def query(self, properties: list | None = None, subsets: dict | None = None,
               bbox: list | None = None, bbox_crs: int | str = 4326, **kwargs: Any) -> Any:
-        subsets = subsets or {}
+        subsets = dict(subsets or {})
         self._check_spatial_subset(subsets)
+        x, y = self._spatial_axes()
+        if x in subsets:
+            (x0, x1), (y0, y1) = self._clipped((subsets[x][0], subsets[y][0],
+                                                subsets[x][1], subsets[y][1]))
+            subsets[x], subsets[y] = [x0, x1], [y0, y1]
         if bbox:
             if any(axis in subsets for axis in self._spatial_axes()):
                 raise InvalidQueryError("bbox and a subset of x/y exclude each other: give one")
@@ -82,7 +96,31 @@ class CoverageProvider(RasterioProvider):
                 box[3] <= bottom or box[1] >= top:
             raise InvalidQueryError(f"bbox {','.join(map(_number, bbox))} lies outside the "
                                     f"coverage, which is {self._extent()} ({self._data.crs})")
-        return list(box), code
+        (x0, x1), (y0, y1) = self._clipped(box)
+        return [x0, y0, x1, y1], code
+
+    def _clipped(self, box: tuple[float, float, float, float] | list[float]
+                 ) -> tuple[tuple[float, float], tuple[float, float]]:
+        """A window (minx, miny, maxx, maxy) in the data's CRS cut to the data, as (x0, x1),
+        (y0, y1); a 400 if it has more than :data:`MAX_CELLS` cells."""
+        left, bottom, right, top = self._data.bounds
+        x0, x1 = max(box[0], left), min(box[2], right)
+        y0, y1 = max(box[1], bottom), min(box[3], top)
+        res_x, res_y = self._data.res
+        cells = math.ceil((x1 - x0) / res_x) * math.ceil((y1 - y0) / res_y)
+        if cells > MAX_CELLS:
+            x, y, side = *self._spatial_axes(), math.isqrt(MAX_CELLS)
+            raise InvalidQueryError(
+                f"the window {x}({_number(x0)}:{_number(x1)}),{y}({_number(y0)}:{_number(y1)}) "
+                f"has {cells:,} cells; at most {MAX_CELLS:,} per request (e.g. "
+                f"{_number(res_x * side)} × {_number(res_y * side)} {self._unit()}): ask for "
+                "smaller windows, or download the tile COGs under /downloads")
+        return (x0, x1), (y0, y1)
+
+    def _unit(self) -> str:
+        """The data CRS's horizontal unit as written in messages (``m`` for metres)."""
+        unit = pyproj.CRS.from_user_input(self._data.crs.to_wkt()).axis_info[0].unit_name
+        return "m" if unit == "metre" else unit
 
     def _extent(self) -> str:
         """The whole coverage as a subset expression, e.g. ``x(350000:352000),y(…:…)``."""

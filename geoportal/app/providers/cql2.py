@@ -311,6 +311,19 @@ def check(node: Any, fields: dict[str, dict[str, Any]], geometry_names: set[str]
 # SQLite
 # --------------------------------------------------------------------------------------------
 
+#: SQLite's INTEGER is 64 bits; a larger Python int raises OverflowError when bound (a 500).
+SQLITE_INT_MAX = 2**63 - 1
+
+
+def sqlite_number(value: int) -> int | float:
+    """An integer SQLite can bind: as it is, or as a REAL beyond 64 bits.
+
+    SQLite compares INTEGER and REAL by value, so ``pupils < 10**20`` still matches every row
+    and ``pupils = 10**20`` none, as the filter means.
+    """
+    return value if -SQLITE_INT_MAX - 1 <= value <= SQLITE_INT_MAX else float(value)
+
+
 #: Evaluates one spatial predicate exactly: (operation, GeoJSON literal with optional 'crs')
 #: → SQL on the table alias ``t`` and its parameters.
 SpatialEvaluator = Callable[[str, dict], tuple[str, list[Any]]]
@@ -378,6 +391,8 @@ class SQLiteCompiler:
             return self._expr(value)
         if isinstance(value, bool):
             value = int(value)
+        elif isinstance(value, int):
+            value = sqlite_number(value)
         elif isinstance(value, dt.date):  # dates are stored as ISO 8601 text in GeoPackage
             value = value.isoformat()
         self.params.append(value)

@@ -111,6 +111,27 @@ def logged_by_status(get_exception: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def logged_as_bad_request(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a method that logs a client's mistake itself before answering it with a 400.
+
+    pygeoapi's ``API.get_format_exception`` (an unknown ``f=``) writes its own ERROR line first;
+    inside this wrapper that line is a client error too, for :class:`OneLineClientErrors`.
+    """
+    if getattr(method, "_logged_as_bad_request", False):  # apply() may run twice
+        return method
+
+    @functools.wraps(method)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        token = ANSWERING.set(HTTPStatus.BAD_REQUEST)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            ANSWERING.reset(token)
+
+    wrapped._logged_as_bad_request = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 def quiet_client_errors(logger_name: str = "pygeoapi.api") -> None:
     """Install :class:`OneLineClientErrors` on pygeoapi's API logger (once)."""
     logger = logging.getLogger(logger_name)

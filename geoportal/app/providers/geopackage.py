@@ -274,7 +274,8 @@ class GeoPackageProvider(BaseProvider):
             raise InvalidQueryError("offset and limit must be integers") from err
         if offset < 0 or limit < 0:
             raise InvalidQueryError("offset and limit must not be negative")
-        return offset, limit
+        # past 64 bits SQLite cannot bind it (OverflowError); every page that far is empty
+        return min(offset, cql2.SQLITE_INT_MAX), min(limit, cql2.SQLITE_INT_MAX)
 
     def _column(self, layer: Layer, name: str, what: str) -> Column:
         fields = self._fields_of(layer)

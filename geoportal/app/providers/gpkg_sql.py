@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from geoportal.app.providers.cql2 import sqlite_number
 from geoportal.app.providers.gpkg_layer import (
     Column,
 )
@@ -48,7 +49,7 @@ def coerce_value(column: Column, value: Any) -> Any:
                 return 0
             raise ValueError(value)
         if kind == "integer":
-            return int(value)
+            return sqlite_number(int(value))
         if kind == "number":
             return float(value)
     except (TypeError, ValueError) as err:
