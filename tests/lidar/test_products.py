@@ -240,7 +240,7 @@ def test_tile_without_ground_or_in_another_crs_fails_alone(built, two_tiles, tmp
     settings = settings_for(tmp_path / "data", raw)
     summary, log = build(settings, ["terrain_dtm"])
     message = summary.failed["terrain_dtm"]
-    assert message.startswith("1 unit(s) failed, the others are published"), message
+    assert message.startswith("1 unit(s) failed, the others are published"), log
     assert "352_5685" in message and reason in message and "not published" in message
     published = read_metadata(settings.published_dir, "terrain_dtm")
     assert [f.unit for f in published.files] == ["351_5685"]  # type: ignore[union-attr]
