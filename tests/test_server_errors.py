@@ -202,6 +202,28 @@ def test_integers_beyond_64_bits_are_compared_not_a_server_error(server: str, qu
     assert 0 < every <= 100  # one default page holds them all
 
 
+@pytest.mark.parametrize("subset", [
+    # each killed a worker (SIGSEGV, an empty reply) every time, in the issue's probing run
+    "x(a:b),y(c:d)", "x(nan:nan),y(nan:nan)", "x(inf:inf),y(-inf:inf)",
+    "x(-1e12:1e12),y(-1e12:1e12)", "x(1e308:1e309),y(0:1)",
+    # one axis only: bypassed the size guard, 287 MB of JSON
+    "x(350000:350100)",
+])
+def test_a_degenerate_subset_never_reaches_native_code(server: str, subset: str) -> None:
+    """Answered with a message (a 400), or the window cut to the data (a 200 with a grid);
+    never a 5xx or a dead worker (the next request still answers)."""
+    response = requests.get(f"{server}{COVERAGE}", params={"subset": subset, "f": "json"},
+                            timeout=60)
+    assert response.status_code in (200, 400), (subset, response.text[:300])
+    body = response.json()
+    if response.status_code == 400:
+        assert body["code"] == "InvalidParameterValue" and body["description"], body
+    else:
+        axes = body["domain"]["axes"]
+        assert axes["x"]["num"] * axes["y"]["num"] <= 4_000_000, axes
+    assert requests.get(f"{server}{FEATURES}?f=json&limit=1", timeout=60).status_code == 200
+
+
 def test_a_query_body_that_is_not_utf8_is_a_client_error(server: str) -> None:
     """Was a 500: pygeoapi's decode failed inside its own error handler (UnboundLocalError)."""
     response = requests.post(f"{server}{FEATURES}", data=b"\xff\xd5{", timeout=60,
@@ -249,3 +271,16 @@ def test_a_coverage_window_of_too_many_cells_is_refused(tmp_path: Path) -> None:
     cut = provider.query(subsets={"x": [350_000, 350_100], "y": [5_685_900, 5_686_000]},
                          format_="json")
     assert cut["domain"]["axes"]["x"]["num"] == 200
+
+
+@pytest.mark.parametrize("path", [
+    f"{MAP_TILES}/WebMercatorQuad/25/0/0?f=png", f"{MAP_TILES}/WebMercatorQuad/-1/-1/-1?f=png",
+    f"{MAP_TILES}/WebMercatorQuad/10/99999/99999?f=png",
+    f"{VECTOR_TILES}/WebMercatorQuad/25/0/0?f=mvt",
+    f"{VECTOR_TILES}/WebMercatorQuad/-1/-1/-1?f=mvt",
+])
+def test_tile_indices_outside_the_matrix_set_are_not_found(server: str, path: str) -> None:
+    """Zoom 25 was a 500, indices -1 a 204 (an empty tile): neither tile exists."""
+    response = requests.get(server + path, timeout=60)
+    assert response.status_code in (400, 404), (path, response.status_code, response.text[:200])
+    assert response.text, path
