@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.app.pages import PAGES
 from geoportal.core import formats
 from geoportal.core.registry import Dataset, License, Registry
 
@@ -114,6 +115,9 @@ def _metadata(first: Dataset | None) -> dict[str, Any]:
             "url": contact.url if contact and contact.url else "",
             "role": "pointOfContact",
         },
+        # the portal's own pages, linked from the map page (templates/landing_page.html)
+        "pages": [{"slug": p.slug, "title_de": p.title["de"], "title_en": p.title["en"]}
+                  for p in PAGES],  # not {de, en}: pygeoapi would pick one language itself
     }
 
 

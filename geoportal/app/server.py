@@ -103,10 +103,16 @@ def _data_exists(resource: dict[str, Any]) -> bool:
                if isinstance(p.get("data"), str))
 
 
+#: One access-log line per request without the client's IP address or browser (gunicorn's
+#: default logs both): what the privacy statement (datasets/_pages/datenschutz.*.md) promises.
+ACCESS_LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(B)s %(M)sms'
+
+
 def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     return [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
-            "--access-logfile", "-", "--error-logfile", "-", "--log-level", "warning",
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+            "--error-logfile", "-", "--log-level", "warning",
             "--timeout", "120", "geoportal.app.wsgi:app"]
 
 

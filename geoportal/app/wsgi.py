@@ -25,6 +25,7 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
+from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
 from geoportal.core import formats
 from geoportal.core.settings import Settings
@@ -305,7 +306,9 @@ routes: WSGIApp = DispatcherMiddleware(
                    "/assets/webmap.json": single_file(settings.data_dir / "webmap.json"),
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),
-                   "/economy": single_file(settings.root / "web" / "src" / "economy.html")}
+                   "/economy": single_file(settings.root / "web" / "src" / "economy.html"),
+                   # legal notice, privacy, accessibility, help: datasets/_pages/
+                   **page_routes(settings)}
 )
 #: What every request passes through, innermost first: each layer is one rule, swappable alone.
 LAYERS: tuple[Callable[[WSGIApp], WSGIApp], ...] = (

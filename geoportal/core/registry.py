@@ -118,6 +118,9 @@ class Organisation(Strict):
     name: str = Field(min_length=1)
     url: str | None = None
     email: str | None = None
+    #: Postal address, one line ("Minoritenstraße 2–6, 40878 Ratingen"): the portal's legal
+    #: notice (Impressum) needs it for the publisher.
+    address: str | None = None
 
     @field_validator("email")
     @classmethod
@@ -640,6 +643,24 @@ def load_registry(folder: Path) -> Registry:
             raise errors[0]
         raise RegistryError(folder, [str(e) for e in errors])
     return Registry(datasets, root=folder)
+
+
+class Portal(BaseModel):
+    """What ``_portal.yml`` says of the portal itself: who runs it (its legal notice, privacy
+    and accessibility pages name them). The dataset defaults in the same file are not read."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    publisher: Organisation
+    contact: Contact
+
+
+def load_portal(folder: Path) -> Portal:
+    """The portal's own facts from ``<folder>/_portal.yml``."""
+    path = Path(folder) / PORTAL_FILE
+    try:
+        return Portal.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise RegistryError(path, [_describe(err, Portal) for err in exc.errors()]) from None
 
 
 def load_dataset(path: Path, portal: dict[str, Any] | None = None) -> Dataset:

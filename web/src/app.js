@@ -3,7 +3,7 @@
 // manifest (/assets/webmap.json); this file only knows the page.
 
 import { createMap, loadManifest } from "./basemap.js";
-import { getLang, initialLang, setLang, t } from "./i18n.js";
+import { getLang, initialLang, localisePageLinks, setLang, t } from "./i18n.js";
 import { Layers } from "./layers.js";
 import { readHash, trackHash } from "./permalink.js";
 import { closePopup, showPopup } from "./popup.js";
@@ -161,6 +161,7 @@ async function main() {
   });
   window.addEventListener("permalink", updateLangLink);
   updateLangLink();
+  localisePageLinks();
   window.geoportal = { map, layers, manifest };
 }
 

@@ -5,7 +5,7 @@
 // links the same request for developers. The form state lives in the page's URL, so a filtered
 // view can be bookmarked and shared.
 
-import { addStrings, setLang, t } from "./i18n.js";
+import { addStrings, localisePageLinks, setLang, t } from "./i18n.js";
 import { CHOICES, COLUMNS, NUMBERS, apiQuery, buildFilter, parseNumber, problems, toCsv } from "./economy-query.js";
 import { offersMap } from "./economy-map.js";
 
@@ -112,6 +112,7 @@ function translate(lang) {
   addStrings("de", germanStrings());
   addStrings("en", ENGLISH);
   setLang(lang);
+  localisePageLinks();
   document.title = t("eco.title");
   const other = lang === "en" ? "de" : "en";
   const link = document.getElementById("lang-switch");

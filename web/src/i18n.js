@@ -66,6 +66,7 @@ const STRINGS = {
     "lang.switch": "English",
     "lang.switchLabel": "Switch to English",
     "panel.open": "Ebenen und Suche",
+    "pages.nav": "Über dieses Portal",
     "panel.close": "Karte zeigen",
     "data.title": "Alle Daten und Schnittstellen",
     "skip.table": "Zur Datentabelle springen",
@@ -128,6 +129,7 @@ const STRINGS = {
     "lang.switch": "Deutsch",
     "lang.switchLabel": "Auf Deutsch umschalten",
     "panel.open": "Layers and search",
+    "pages.nav": "About this portal",
     "panel.close": "Show the map",
     "data.title": "All data and APIs",
     "skip.table": "Skip to the data table",
@@ -223,4 +225,16 @@ export function formatDate(value) {
   const style = current === "en" ? { day: "numeric", month: "short", year: "numeric" }
     : { day: "2-digit", month: "2-digit", year: "numeric" };
   return date.toLocaleDateString(locale, { ...style, timeZone: "UTC" });
+}
+
+/** The links to the portal's own pages (a[data-page]: Impressum, …) in the current language:
+ * their text from data-title-de/-en, their address with ?lang=en on the English page. */
+export function localisePageLinks(root = document) {
+  for (const link of root.querySelectorAll("a[data-page]")) {
+    const url = new URL(link.href, document.baseURI);
+    if (current === "en") url.searchParams.set("lang", "en");
+    else url.searchParams.delete("lang");
+    link.href = url.href;
+    link.textContent = current === "en" ? link.dataset.titleEn : link.dataset.titleDe;
+  }
 }
