@@ -13,6 +13,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from geoportal.core.publish import read_metadata
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
 from tests.webmap.conftest import assert_clean, open_page, shot
@@ -64,7 +65,7 @@ def test_page_loads_with_its_own_base_map_and_no_errors(browser: Any, server: st
     outside = [u for u in requests_made  # blob: is MapLibre's web worker, made by the page
                if not u.startswith((server, "data:", f"blob:{server}"))]
     assert not outside, f"the map must not reach outside the portal: {outside}"
-    groups = page.locator("#layer-tree summary").all_inner_texts()
+    groups = page.locator("#layer-tree details:not(.layer-more) > summary").all_inner_texts()
     assert groups[:2] == ["Alltag", "Bildung"] and groups[-1] == "Gelände"
     assert_clean(log)
     page.context.close()
@@ -176,7 +177,13 @@ def test_table_view_is_reachable_by_keyboard_alone(browser: Any, server: str,
     assert focused == "0"
     page.keyboard.press("Enter")
     page.locator(".maplibregl-popup").wait_for(timeout=10_000)
+    page.wait_for_timeout(400)  # the popup's own pan into view, if any
+    idle(page)
     shot(page, "map-07-row-shown-on-map")
+    # the popup is drawn above the table, not behind it (it was centred on the whole map)
+    popup_box = page.locator(".maplibregl-popup-content").bounding_box()
+    table_box = page.locator("#table-view").bounding_box()
+    assert popup_box["y"] + popup_box["height"] <= table_box["y"] + 1, (popup_box, table_box)
     page.locator("#table-view").focus()
     page.keyboard.press("Escape")
     assert page.locator("#table-view").is_hidden()
@@ -198,7 +205,7 @@ def test_english_switch(browser: Any, server: str) -> None:
     assert "layers=trees" in page.url, "the view survives the language switch"
     assert page.get_by_role("region", name="Map of Ratingen").count() >= 1
     assert page.locator("#panel-heading").inner_text() == "Layers"
-    assert "Environment" in page.locator("#layer-tree summary").all_inner_texts()
+    assert "Environment" in page.locator("#layer-tree details:not(.layer-more) > summary").all_inner_texts()
     assert page.get_by_label("City trees", exact=True).is_checked()
     assert page.get_by_role("button", name="Search").is_visible()
     assert_clean(log)
@@ -246,6 +253,16 @@ def test_phone_layout_and_near_me(browser: Any, server: str, portal: Settings) -
     assert page.locator("#layer-panel").is_visible()
     page.get_by_label("Stadtbäume", exact=True).check()
     shot(page, "map-11-phone-panel")
+    # the table opened from the drawer comes in front (it opened behind the drawer)
+    page.get_by_role("button", name="Tabelle: Stadtbäume").click()
+    page.locator("#table-view table").wait_for(timeout=15_000)
+    assert page.locator("#layer-panel").is_hidden()
+    box = page.locator("#table-view").bounding_box()
+    on_top = page.evaluate(f"document.elementFromPoint({box['x'] + box['width'] / 2}, "
+                           f"{box['y'] + box['height'] / 2}).closest('#table-view') !== null")
+    assert on_top, "the table is covered"
+    page.get_by_role("button", name="Tabelle schließen").click()
+    assert page.locator("#layer-panel").is_visible(), "closing the table goes back to the drawer"
     toggle.click()
     wait_loaded(page, "trees")
     page.get_by_role("button", name="In meiner Nähe").click()
@@ -258,6 +275,19 @@ def test_phone_layout_and_near_me(browser: Any, server: str, portal: Settings) -
                            " return [c.lng, c.lat]; })()")
     assert centre == pytest.approx([here.x, here.y], abs=1e-5)
     assert page.get_by_role("img", name="Ihr Standort").count() == 1
+    assert_clean(log)
+    page.context.close()
+
+
+def test_a_phone_on_its_side_gets_the_phone_layout(browser: Any, server: str) -> None:
+    """844 × 390 is wider than the phone breakpoint; the side panel left a 500 px map strip."""
+    page, log = open_page(browser, viewport=(844, 390), is_mobile=True, has_touch=True)
+    load(page, f"{server}/")
+    idle(page)
+    shot(page, "map-13-phone-landscape")
+    assert page.locator("#panel-toggle").is_visible()
+    assert page.locator("#layer-panel").is_hidden(), "the map comes first"
+    assert page.locator("#map").bounding_box()["width"] == pytest.approx(844, abs=2)
     assert_clean(log)
     page.context.close()
 
@@ -342,5 +372,30 @@ def test_popups_write_dates_hours_codes_and_counts_as_readers_expect(browser: An
         return [i18n.t('layers.count', {n: 1}), i18n.t('layers.count', {n: 2})];
     }""")
     assert counts == ["1 Objekt", "2 Objekte"]
+    assert_clean(log)
+    page.context.close()
+
+
+def test_the_map_is_few_tab_presses_away_and_downloads_still_one_click(
+        browser: Any, server: str, portal: Settings) -> None:
+    """Six stops per layer made the map 124 Tab presses away; the catalogue and download links
+    now fold into one "Info und Download" per layer (three stops per layer)."""
+    page, log = open_page(browser)
+    load(page, f"{server}/")
+    idle(page)
+    layer_items = page.locator("[data-layer-item]").count()
+    presses = 0
+    while not page.evaluate("document.activeElement.classList.contains('maplibregl-canvas')"):
+        assert presses < 400, "the map cannot be reached with Tab"
+        page.keyboard.press("Tab")
+        presses += 1
+    assert presses <= 3 * layer_items + 20, (presses, layer_items)
+    # the trees' downloads: one click on the folded entry, then the published files
+    page.get_by_label("Info und Download: Stadtbäume").click()
+    metadata = read_metadata(portal.published_dir, "trees")
+    links = page.locator("[data-layer-item=trees] .layer-more a[download]")
+    assert links.count() >= 1 and links.first.is_visible()
+    names = {href.rsplit("/", 1)[-1] for href in links.evaluate_all("els => els.map(e => e.href)")}
+    assert names <= {f.path for f in metadata.files}, names  # type: ignore[union-attr]
     assert_clean(log)
     page.context.close()

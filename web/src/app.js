@@ -11,7 +11,9 @@ import { renderResults, search } from "./search.js";
 import { initTable, openTable } from "./table.js";
 import { renderBaseMaps, renderTree, updateTreeItem } from "./tree.js";
 
-const PHONE = window.matchMedia("(max-width: 720px)");
+// a phone upright, or on its side (844 × 390 is wider than 720 px, but no room for a side panel);
+// the same query as the phone layout in webmap.css
+const PHONE = window.matchMedia("(max-width: 720px), (max-height: 500px) and (max-width: 1024px)");
 const $ = (selector) => document.querySelector(selector);
 
 /** A point to put a popup on: the point itself, else the middle of the geometry's box. */
@@ -103,8 +105,15 @@ async function main() {
     if (!anchor) return;
     if (layer.draw && !layers.isVisible(layer.id) && layer.group) layers.setVisible(layer.id, true);
     if (PHONE.matches) setPanelOpen(false);
-    map.easeTo({ center: anchor, zoom: Math.max(map.getZoom(), 17), duration: 400 });
-    map.once("moveend", () => showPopup(map, layer, feature.properties || {}, anchor, { focus }));
+    // an open table covers the map's lower part: the feature goes just above the table and
+    // its popup opens upwards from there, not behind the table
+    const table = $("#table-view");
+    const frame = map.getContainer().getBoundingClientRect();
+    const above = table.hidden ? null : table.getBoundingClientRect().top - frame.top - 28;
+    const offset = above === null ? [0, 0] : [0, above - frame.height / 2];
+    map.easeTo({ center: anchor, zoom: Math.max(map.getZoom(), 17), duration: 400, offset });
+    map.once("moveend", () => showPopup(map, layer, feature.properties || {}, anchor,
+      { focus, anchor: above === null ? undefined : "bottom" }));
   };
 
   renderBaseMaps($("#base-maps"), map, manifest, base, (id) => {
@@ -113,8 +122,16 @@ async function main() {
   });
   const tableView = $("#table-view");
   initTable(tableView);
+  let drawerWasOpen = false;
   renderTree(tree, manifest, layers, (id, button) => {
+    // on a phone the drawer covers the map and would hide the table: close it meanwhile
+    drawerWasOpen = PHONE.matches && !document.body.classList.contains("panel-closed");
+    if (drawerWasOpen) setPanelOpen(false);
     openTable(tableView, manifest.layers[id], map, { from: button, onShow: show });
+  });
+  tableView.addEventListener("close", () => {
+    if (drawerWasOpen && PHONE.matches) setPanelOpen(true);
+    drawerWasOpen = false;
   });
   initPanel(map);
   initNearMe(map);

@@ -84,7 +84,8 @@ export function treeAgreement(p) {
 }
 
 function signed(value) {
-  return `${value > 0 ? "+" : value < 0 ? "−" : "±"}${formatNumber(Math.abs(value), 1)} m`;
+  const shown = Math.round(value * 10) / 10;  // what the reader sees: no "−0 m" for −0,04
+  return `${shown > 0 ? "+" : shown < 0 ? "−" : "±"}${formatNumber(Math.abs(shown), 1)} m`;
 }
 
 /** "Höhe +3,2 m, Kronendurchmesser −1,5 m": LiDAR minus cadastre. */
@@ -156,9 +157,16 @@ function keepInView(map, element) {
   const box = element.getBoundingClientRect();
   const frame = map.getContainer().getBoundingClientRect();
   const margin = 8;
+  // the zoom buttons (top right) would cover the popup's ×: keep the popup below them
+  const controls = map.getContainer().querySelector(".maplibregl-ctrl-top-right");
+  const under = controls && box.right > controls.getBoundingClientRect().left
+    ? controls.getBoundingClientRect().bottom : frame.top;
+  // an open table covers the map's lower part: the popup stays above it
+  const table = document.querySelector(".table-view:not([hidden])");
+  const floor = table ? Math.min(frame.bottom, table.getBoundingClientRect().top) : frame.bottom;
   let dy = 0;
-  if (box.bottom > frame.bottom - margin) dy = box.bottom - frame.bottom + margin;
-  if (box.top - dy < frame.top + margin) dy = box.top - frame.top - margin;
+  if (box.bottom > floor - margin) dy = box.bottom - floor + margin;
+  if (box.top - dy < under + margin) dy = box.top - under - margin;
   let dx = 0;
   if (box.right > frame.right - margin) dx = box.right - frame.right + margin;
   if (box.left - dx < frame.left + margin) dx = box.left - frame.left - margin;
@@ -166,9 +174,9 @@ function keepInView(map, element) {
 }
 
 /** Show a feature's popup at lngLat (one popup at a time); focus moves into it. */
-export function showPopup(map, layer, properties, lngLat, { focus = false } = {}) {
+export function showPopup(map, layer, properties, lngLat, { focus = false, anchor } = {}) {
   if (open) open.remove();
-  open = new maplibregl.Popup({ maxWidth: "22rem", focusAfterOpen: focus, closeButton: true })
+  open = new maplibregl.Popup({ maxWidth: "22rem", focusAfterOpen: focus, closeButton: true, anchor })
     .setLngLat(lngLat)
     .setHTML(featureHtml(layer, properties))
     .addTo(map);

@@ -76,6 +76,8 @@ export async function openTable(section, layer, map, { from, onShow }) {
 
 export function closeTable(section) {
   section.hidden = true;
+  // listeners may first make the opener visible again (the phone's drawer it sits in)
+  section.dispatchEvent(new Event("close"));
   if (opener && document.contains(opener)) opener.focus();
   opener = null;
 }
