@@ -68,7 +68,8 @@ PALETTES: dict[str, list[str]] = {
     Theme.TERRAIN: ["#5d4037", "#795548", "#8d6e63", "#a1887f"],
 }
 # Attributes that hold a name or an address: the search looks in these and in the title field.
-SEARCH_FIELDS = ("name", "address", "street", "location", "title")
+SEARCH_FIELDS = ("name", "address", "street", "location", "title", "species_de",
+                 "species_botanical")
 
 
 def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],

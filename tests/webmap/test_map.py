@@ -205,7 +205,8 @@ def test_english_switch(browser: Any, server: str) -> None:
     assert "layers=trees" in page.url, "the view survives the language switch"
     assert page.get_by_role("region", name="Map of Ratingen").count() >= 1
     assert page.locator("#panel-heading").inner_text() == "Layers"
-    assert "Environment" in page.locator("#layer-tree details:not(.layer-more) > summary").all_inner_texts()
+    groups = page.locator("#layer-tree details:not(.layer-more) > summary").all_inner_texts()
+    assert "Environment" in groups
     assert page.get_by_label("City trees", exact=True).is_checked()
     assert page.get_by_role("button", name="Search").is_visible()
     assert_clean(log)
@@ -224,13 +225,62 @@ def test_search_by_address_finds_a_tree_and_shows_it(browser: Any, server: str,
     results = page.locator("#search-results button")
     results.first.wait_for(timeout=15_000)
     shot(page, "map-09-search")
-    texts = results.all_inner_texts()
-    assert any(street in t and "Stadtbäume" in t for t in texts), texts
-    assert any(street in t and "Straßennetz" in t for t in texts), "streets are searched too"
-    page.locator("#search-results button", has_text="Stadtbäume").first.click()
+    assert any(street in t for t in group(page, "trees").all_inner_texts())
+    assert any(street in t for t in group(page, "streets").all_inner_texts()), \
+        "streets are searched too"
+    group(page, "trees").first.click()
     page.locator(".maplibregl-popup").wait_for(timeout=10_000)
     assert street in page.locator(".maplibregl-popup").inner_text()
     assert page.locator("#layer-trees").is_checked(), "a hit's layer is switched on"
+    assert_clean(log)
+    page.context.close()
+
+
+def group(page: Any, layer_id: str) -> Any:
+    """The hit buttons listed under one layer's heading in the search results."""
+    return page.locator(f"#search-results h3[data-layer={layer_id}] + ul button")
+
+
+def search_for(page: Any, term: str) -> list[str]:
+    """Search as a user does; the layers of the answer, in order."""
+    page.get_by_label("Suche nach Name oder Adresse").fill(term)
+    page.keyboard.press("Enter")
+    page.locator("#search-results h3, #search-results p").first.wait_for(timeout=15_000)
+    page.wait_for_function("!document.querySelector('#search-results').textContent"
+                           ".includes('lädt')", timeout=15_000)
+    return page.locator("#search-results h3").evaluate_all("hs => hs.map(h => h.dataset.layer)")
+
+
+def test_search_reads_abbreviations_umlauts_house_numbers_and_botanical_names(
+        browser: Any, server: str, portal: Settings) -> None:
+    """Issue 21, item 3: "Werdener Str." found nothing, a street came 11th after buildings and
+    parcels, "Tilia" found nothing, and "Linde" showed 4 of 491 without saying so."""
+    streets = published(portal, "streets")
+    name = next(n for n in streets["name"].dropna() if n.endswith(" Straße"))
+    page, log = open_page(browser)
+    load(page, f"{server}/")
+    headings = search_for(page, name.removesuffix("aße") + ".")  # "Werdener Str."
+    assert headings[0] == "streets", headings
+    assert group(page, "streets").first.inner_text().split("\n")[0] == name
+    # a house number: the building comes first, named by its address
+    buildings = published(portal, "buildings")
+    address = buildings["address"].dropna().iloc[0]
+    search_for(page, address)
+    assert group(page, "buildings").first.inner_text().split("\n")[0] == address
+    # botanical genus, with the count of the whole city
+    trees = published(portal, "trees")
+    genus = trees["species_botanical"].dropna().str.split().str[0].value_counts().index[0]
+    expected = int(trees["species_botanical"].fillna("").str.contains(genus).sum())
+    search_for(page, genus)
+    heading = page.locator("#search-results h3[data-layer=trees]").inner_text()
+    shown = min(5, expected)
+    assert heading.endswith(f"{shown} von {expected}" if expected > 5 else f"{expected}"), heading
+    # lower case with an umlaut (SQLite folds ASCII only)
+    toilets = published(portal, "public_toilets")
+    first = toilets["name"].iloc[0]
+    search_for(page, first.lower())
+    assert first in " ".join(group(page, "public_toilets").all_inner_texts())
+    shot(page, "map-14-search-grouped")
     assert_clean(log)
     page.context.close()
 

@@ -9,15 +9,43 @@ import { pick, t } from "./i18n.js";
 import { escapeHtml, featureTitle } from "./popup.js";
 
 const PER_LAYER = 5;
+//: Which layers answer first: the street, then what has an address, the rest, the cadastre last
+//: (a street name used to come 11th, after buildings and parcels).
+const RANK = { streets: 0, buildings: 3, parcels: 4 };
 
 /**
- * The CQL2 text filter for `term` over `fields`: a case-insensitive substring match, plus the
- * term as typed, since the SQLite back end folds the case of ASCII letters only ("Öff…").
+ * The spellings to look for: "Werdener Str." is "Werdener Straße"; ß and ss, ä and ae are the
+ * same to a searcher; the SQLite back end folds the case of ASCII letters only, so a word typed
+ * in lower case is also tried with a capital first letter ("öffentliche" → "Öffentliche").
  */
+export function spellings(term) {
+  const base = term.trim().replace(/\s+/g, " ").replace(/\b(s|S)tr\.?(?=\s|\d|$)/g, "$1traße");
+  const forms = new Set([base]);
+  for (const form of [...forms]) forms.add(form.replace(/ß/g, "ss")).add(form.replace(/ss/g, "ß"));
+  for (const form of [...forms]) {
+    forms.add(form.replace(/ae/g, "ä").replace(/oe/g, "ö").replace(/ue/g, "ü"));
+  }
+  for (const form of [...forms]) forms.add(form.charAt(0).toUpperCase() + form.slice(1));
+  return [...forms];
+}
+
+/** The CQL2 text filter for `term` over `fields`: a case-insensitive substring match of each
+ * spelling of it (:func:`spellings`). */
 export function searchFilter(fields, term) {
-  const literal = term.replace(/[%_\\]/g, "").replace(/'/g, "''");
-  return fields.map((f) => `CASEI(${f}) LIKE CASEI('%${literal}%') OR ${f} LIKE '%${literal}%'`)
+  const literals = spellings(term).map((form) => form.replace(/[%_\\]/g, "").replace(/'/g, "''"));
+  return fields.flatMap((f) => literals.map((l) => `CASEI(${f}) LIKE CASEI('%${l}%') OR ${f} LIKE '%${l}%'`))
     .join(" OR ");
+}
+
+function fold(text) {
+  return String(text).toLowerCase().replace(/ß/g, "ss").replace(/ä/g, "ae").replace(/ö/g, "oe")
+    .replace(/ü/g, "ue");
+}
+
+/** How well a hit's text fits the term: 0 it is the term, 1 it starts with it, 2 it has it. */
+function fit(text, term) {
+  const [a, b] = [fold(text), fold(spellings(term)[0])];
+  return a === b ? 0 : a.startsWith(b) ? 1 : 2;
 }
 
 async function searchLayer(layer, term) {
@@ -25,41 +53,62 @@ async function searchLayer(layer, term) {
     f: "json", limit: String(PER_LAYER * 4), filter: searchFilter(layer.search_fields, term),
   });
   const response = await fetch(`${absolute(layer.items)}?${params}`);
-  if (!response.ok) return [];
+  if (!response.ok) return { layer, hits: [], matched: 0 };
   const collection = await response.json();
   const seen = new Set();
   const hits = [];
   for (const feature of collection.features || []) {
-    const title = featureTitle(layer, feature.properties || {});
-    const where = layer.search_fields.map((f) => feature.properties[f]).filter(Boolean).join(", ");
+    const p = feature.properties || {};
+    // the field the term was found in names the hit: a building found by its address is that
+    // address, not its ALKIS function
+    const found = layer.search_fields.find((f) => p[f] && fit(p[f], term) < 2)
+      || layer.search_fields.find((f) => p[f] && spellings(term).some((s) => fold(p[f]).includes(fold(s))));
+    const title = found && found !== layer.title_field ? String(p[found]) : featureTitle(layer, p);
+    const where = layer.search_fields.map((f) => p[f]).filter((v) => v && v !== title).join(", ");
     const key = `${title}|${where}`;
-    if (seen.has(key)) continue; // a street's many segments: one hit per name
+    // a street's many segments are one hit; two lime trees in one street are two trees
+    if (/Line/.test(layer.geometry || "") && seen.has(key)) continue;
     seen.add(key);
-    hits.push({ layer, feature, title, where });
-    if (hits.length >= PER_LAYER) break;
+    hits.push({ layer, feature, title, where, fit: fit(title, term) });
   }
-  return hits;
+  hits.sort((a, b) => a.fit - b.fit);
+  const matched = collection.numberMatched ?? hits.length;
+  return { layer, hits: hits.slice(0, PER_LAYER), matched: Math.max(matched, hits.length) };
 }
 
-/** Every layer's hits for `term` (layers with search fields and an items API). */
+/** Every layer's hits for `term`, grouped by layer, the street and addresses first, each group
+ * with the number of matches in the whole city: [{layer, hits, matched}]. */
 export async function search(manifest, term) {
   const layers = Object.values(manifest.layers).filter((l) => l.items && (l.search_fields || []).length);
-  const answers = await Promise.all(layers.map((l) => searchLayer(l, term).catch(() => [])));
-  return answers.flat();
+  const groups = await Promise.all(layers.map((l) => searchLayer(l, term)
+    .catch(() => ({ layer: l, hits: [], matched: 0 }))));
+  const rank = (g) => [RANK[g.layer.id] ?? (g.layer.search_fields.includes("address") ? 1 : 2),
+    Math.min(...g.hits.map((h) => h.fit), 3)];
+  return groups.filter((g) => g.hits.length).sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[1] - y[1] || x[0] - y[0];
+  });
 }
 
-/** Show the hits as a list of buttons; `onPick(hit)` when one is chosen. */
-export function renderResults(container, hits, onPick) {
+/** Show the groups of hits as lists of buttons, each under its layer with the number of
+ * matches ("Stadtbäume: 5 von 491"); `onPick(hit)` when one is chosen. */
+export function renderResults(container, groups, onPick) {
+  const hits = groups.flatMap((g) => g.hits);
   if (!hits.length) {
     container.innerHTML = `<p>${escapeHtml(t("search.none"))}</p>`;
     return;
   }
-  container.innerHTML = `<p>${escapeHtml(t("search.results", { n: hits.length }))}</p><ul>`
-    + hits.map((hit, i) => {
-      const detail = hit.where && hit.where !== hit.title ? `${hit.where} · ` : "";
-      return `<li><button type="button" data-hit="${i}">${escapeHtml(hit.title)}<br>`
-        + `<small>${escapeHtml(detail + pick(hit.layer.title))}</small></button></li>`;
-    }).join("") + "</ul>";
+  let n = 0;
+  container.innerHTML = `<p>${escapeHtml(t("search.results", { n: groups.reduce((a, g) => a + g.matched, 0) }))}</p>`
+    + groups.map((g) => {
+      const count = g.matched > g.hits.length
+        ? t("search.some", { n: g.hits.length, total: g.matched }) : t("search.all", { n: g.matched });
+      return `<h3 class="search-group" data-layer="${escapeHtml(g.layer.id)}">${escapeHtml(pick(g.layer.title))} <small>${escapeHtml(count)}</small></h3><ul>`
+        + g.hits.map((hit) => {
+          const detail = hit.where ? `<br><small>${escapeHtml(hit.where)}</small>` : "";
+          return `<li><button type="button" data-hit="${n++}">${escapeHtml(hit.title)}${detail}</button></li>`;
+        }).join("") + "</ul>";
+    }).join("");
   container.onclick = (event) => {
     const button = event.target.closest("button[data-hit]");
     if (button) onPick(hits[Number(button.dataset.hit)]);
