@@ -33,10 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,9 +43,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from testkit import free_port, make_settings, plant_finder_offers  # noqa: E402
+from testkit import served_sample  # noqa: E402
 
-from geoportal.app.server import start, stop, worker_pids  # noqa: E402
+from geoportal.app.server import worker_pids  # noqa: E402
 from geoportal.core.settings import Settings  # noqa: E402
 
 FINDER = ("area_m2 BETWEEN 500 AND 2000 AND zoning='GI' AND "
@@ -64,34 +61,6 @@ end
 """
 #: What gunicorn's master logs when it replaces a worker.
 RESTART_SIGNS = ("WORKER TIMEOUT", "was sent SIG", "exited with code", "Booting worker")
-
-
-@contextmanager
-def served_sample(workers: int) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    """The tiny sample city, built and served from a temporary folder."""
-    from catalog.static import write_static_catalog
-    from geoportal.app.sample import DISTRICTS, SampleSpec, generate
-    from geoportal.core.registry import load_registry
-    from pipelines.build import build_all
-
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        base = Path(tmp)
-        print("generating the tiny sample city and building it …", flush=True)
-        generate(SampleSpec(tiles=DISTRICTS["tiny"], seed=42, lidar_density=2.0,
-                            ortho_resolution=2.0), base / "raw")
-        plant_finder_offers(base / "raw")
-        port = free_port()
-        settings = make_settings(base, f"http://127.0.0.1:{port}")
-        registry = load_registry(settings.datasets_dir)
-        summary = build_all(registry, settings, echo=lambda _: None)
-        if not summary.ok:
-            sys.exit("\n".join(summary.lines()))
-        write_static_catalog(registry, settings.published_dir, settings.url)
-        proc = start(settings, "127.0.0.1", port, workers=workers, log=base / "server.log")
-        try:
-            yield settings, proc
-        finally:
-            stop(proc)
 
 
 def endpoints(settings: Settings) -> dict[str, str]:
@@ -178,7 +147,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     started, load = time.strftime("%Y-%m-%d %H:%M:%S %Z"), os.getloadavg()
-    with served_sample(args.workers) as (settings, proc):
+    with served_sample("bench-load-", args.workers, offers=True) as (settings, proc):
         base, log = settings.url, settings.data_dir / "server.log"
         script = settings.data_dir / "summary.lua"
         script.write_text(LUA)

@@ -32,7 +32,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,8 +40,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from tests.conftest import free_port, make_settings  # noqa: E402
+from testkit import served_sample  # noqa: E402
+
 from tests.webmap.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 BUDGET_BYTES = 1_000_000
@@ -132,29 +133,8 @@ def median(values: list[float | None]) -> float | None:
 @contextmanager
 def own_server() -> Iterator[str]:
     """The tiny sample city, built and served from a temporary folder."""
-    from catalog.static import write_static_catalog
-    from geoportal.app.sample import DISTRICTS, SampleSpec, generate
-    from geoportal.app.server import start, stop
-    from geoportal.core.registry import load_registry
-    from pipelines.build import build_all
-
-    with tempfile.TemporaryDirectory(prefix="bench-webmap-") as tmp:
-        base = Path(tmp)
-        print("generating the tiny sample city and building it …", flush=True)
-        generate(SampleSpec(tiles=DISTRICTS["tiny"], seed=42, lidar_density=2.0,
-                            ortho_resolution=2.0), base / "raw")
-        port = free_port()
-        settings = make_settings(base, f"http://127.0.0.1:{port}")
-        registry = load_registry(settings.datasets_dir)
-        summary = build_all(registry, settings, echo=lambda _: None)
-        if not summary.ok:
-            sys.exit("\n".join(summary.lines()))
-        write_static_catalog(registry, settings.published_dir, settings.url)
-        proc = start(settings, "127.0.0.1", port, workers=2, log=base / "server.log")
-        try:
-            yield settings.url
-        finally:
-            stop(proc)
+    with served_sample("bench-webmap-") as (settings, _):
+        yield settings.url
 
 
 def variants(url: str) -> list[tuple[str, str, bool, dict[str, str] | None]]:

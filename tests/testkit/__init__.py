@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,3 +74,35 @@ def plant_finder_offers(raw: Path) -> None:
     if "GF-9001," not in text:
         path.write_text(text.rstrip("\n") + "\n" + "\n".join(PLANTED_OFFERS) + "\n",
                         encoding="utf-8")
+
+
+@contextmanager
+def served_sample(prefix: str, workers: int = 2, offers: bool = False
+                  ) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
+    """The tiny sample city (with :data:`PLANTED_OFFERS` if ``offers``), built into a temporary
+    folder and served by gunicorn on a free port: what the benchmarks measure against."""
+    from catalog.static import write_static_catalog
+    from geoportal.app.sample import DISTRICTS, SampleSpec, generate
+    from geoportal.app.server import start, stop
+    from geoportal.core.registry import load_registry
+    from pipelines.build import build_all
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        base = Path(tmp)
+        print("generating the tiny sample city and building it …", flush=True)
+        generate(SampleSpec(tiles=DISTRICTS["tiny"], seed=42, lidar_density=2.0,
+                            ortho_resolution=2.0), base / "raw")
+        if offers:
+            plant_finder_offers(base / "raw")
+        port = free_port()
+        settings = make_settings(base, f"http://127.0.0.1:{port}")
+        registry = load_registry(settings.datasets_dir)
+        summary = build_all(registry, settings, echo=lambda _: None)
+        if not summary.ok:
+            sys.exit("\n".join(summary.lines()))
+        write_static_catalog(registry, settings.published_dir, settings.url)
+        proc = start(settings, "127.0.0.1", port, workers=workers, log=base / "server.log")
+        try:
+            yield settings, proc
+        finally:
+            stop(proc)
