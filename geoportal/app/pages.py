@@ -65,11 +65,9 @@ def render_markdown(path: Path, values: dict[str, str]) -> str:
     return MarkdownIt("commonmark", {"html": False, "breaks": True}).render(text)
 
 
-def page_app(page: Page, settings: Settings) -> WSGIApp:
+def page_app(page: Page, settings: Settings, templates: Environment) -> WSGIApp:
     """The WSGI app of one page at ``/<slug>``."""
     folder = settings.datasets_dir / PAGES_FOLDER
-    templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                            autoescape=select_autoescape(["html"]))
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -89,4 +87,6 @@ def page_app(page: Page, settings: Settings) -> WSGIApp:
 
 def page_routes(settings: Settings) -> dict[str, WSGIApp]:
     """Mount points for :class:`werkzeug.middleware.dispatcher.DispatcherMiddleware`."""
-    return {f"/{page.slug}": page_app(page, settings) for page in PAGES}
+    templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                            autoescape=select_autoescape(["html"]))
+    return {f"/{page.slug}": page_app(page, settings, templates) for page in PAGES}

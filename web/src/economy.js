@@ -276,12 +276,13 @@ class EconomyPage {
   }
 
   problemText(problem) {
+    // the group's legend names a box group ("Planungsrecht") and heads a field's label
+    const field = this.form.querySelector(`[name=${problem.name}]`);
+    const legend = field.closest("fieldset").querySelector("legend").textContent.trim();
     if (problem.kind === "choice") {
-      const legend = this.form.querySelector(`#${problem.name === "kind" ? "kinds" : "zonings"} legend`);
-      return this.msg.notChoice(legend.textContent.trim(), problem.value, CHOICES[problem.name].join(", "));
+      return this.msg.notChoice(legend, problem.value, CHOICES[problem.name].join(", "));
     }
     const label = this.form.querySelector(`label[for=${problem.name}]`).textContent.trim();
-    const legend = this.form[problem.name].closest("fieldset").querySelector("legend").textContent.trim();
     const say = NUMBERS[problem.name].integer ? this.msg.notWhole : this.msg.notNumber;
     return say(`${legend} ${label}`, problem.value);
   }

@@ -42,10 +42,11 @@ function fold(text) {
     .replace(/ü/g, "ue");
 }
 
-/** How well a hit's text fits the term: 0 it is the term, 1 it starts with it, 2 it has it. */
-function fit(text, term) {
-  const [a, b] = [fold(text), fold(spellings(term)[0])];
-  return a === b ? 0 : a.startsWith(b) ? 1 : 2;
+/** How well a hit's text fits the term (``wanted``: its folded spellings, the term as meant
+ * first): 0 it is the term, 1 it starts with it, 2 it has it. */
+function fit(text, wanted) {
+  const a = fold(text);
+  return a === wanted[0] ? 0 : a.startsWith(wanted[0]) ? 1 : 2;
 }
 
 async function searchLayer(layer, term) {
@@ -55,21 +56,22 @@ async function searchLayer(layer, term) {
   const response = await fetch(`${absolute(layer.items)}?${params}`);
   if (!response.ok) return { layer, hits: [], matched: 0 };
   const collection = await response.json();
+  const wanted = spellings(term).map(fold);
   const seen = new Set();
   const hits = [];
   for (const feature of collection.features || []) {
     const p = feature.properties || {};
     // the field the term was found in names the hit: a building found by its address is that
     // address, not its ALKIS function
-    const found = layer.search_fields.find((f) => p[f] && fit(p[f], term) < 2)
-      || layer.search_fields.find((f) => p[f] && spellings(term).some((s) => fold(p[f]).includes(fold(s))));
+    const found = layer.search_fields.find((f) => p[f] && fit(p[f], wanted) < 2)
+      || layer.search_fields.find((f) => p[f] && wanted.some((w) => fold(p[f]).includes(w)));
     const title = found && found !== layer.title_field ? String(p[found]) : featureTitle(layer, p);
     const where = layer.search_fields.map((f) => p[f]).filter((v) => v && v !== title).join(", ");
     const key = `${title}|${where}`;
     // a street's many segments are one hit; two lime trees in one street are two trees
     if (/Line/.test(layer.geometry || "") && seen.has(key)) continue;
     seen.add(key);
-    hits.push({ layer, feature, title, where, fit: fit(title, term) });
+    hits.push({ layer, feature, title, where, fit: fit(title, wanted) });
   }
   hits.sort((a, b) => a.fit - b.fit);
   const matched = collection.numberMatched ?? hits.length;
