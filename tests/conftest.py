@@ -97,6 +97,17 @@ def ogrinfo() -> str:
     return "ogrinfo"
 
 
+@pytest.fixture(scope="session")
+def gdal_tools(ogrinfo: str) -> str:
+    """GDAL's raster command-line clients (gdalinfo, gdal_translate) beside ogrinfo."""
+    for tool in ("gdalinfo", "gdal_translate"):
+        try:
+            subprocess.run([tool, "--version"], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError):
+            missing(f"{tool} (Debian gdal-bin) is not installed; scripts/install-system-deps.sh")
+    return "gdalinfo"
+
+
 # ---------------------------------------------------------------------------------------------
 # A real CKAN (../shared/ckan), started once per session
 

@@ -234,7 +234,8 @@ def test_a_query_body_that_is_not_utf8_is_a_client_error(server: str) -> None:
 
 def test_a_coverage_window_reaching_beyond_the_data_is_cut_to_it(server, extent) -> None:
     """The CoverageJSON grid is where its values are: it was labelled with the window asked
-    for (bbox=-180,-90,180,90 gave 1 km of terrain a grid 32,000 km wide)."""
+    for (bbox=-180,-90,180,90 gave 1 km of terrain a grid 32,000 km wide). Its axes are the
+    cell centres, as CoverageJSON defines them (they were the window's edges)."""
     left, bottom, _, _ = extent
     for params in [{"subset": f"x({left - 1000:.0f}:{left + 50:.0f}),"
                               f"y({bottom - 1000:.0f}:{bottom + 50:.0f})"},
@@ -246,8 +247,9 @@ def test_a_coverage_window_reaching_beyond_the_data_is_cut_to_it(server, extent)
         assert response.status_code == 200, response.text[:300]
         axes = response.json()["domain"]["axes"]
         assert (axes["x"]["start"], axes["x"]["stop"], axes["x"]["num"]) == \
-            pytest.approx((left, left + 50, 100)), (params, axes)
-        assert (axes["y"]["start"], axes["y"]["stop"]) == pytest.approx((bottom + 50, bottom))
+            pytest.approx((left + 0.25, left + 49.75, 100)), (params, axes)
+        assert (axes["y"]["start"], axes["y"]["stop"]) == \
+            pytest.approx((bottom + 49.75, bottom + 0.25))
 
 
 def test_a_coverage_window_of_too_many_cells_is_refused(tmp_path: Path) -> None:

@@ -182,12 +182,16 @@ def _coverage_provider(d: Dataset) -> dict[str, Any] | None:
 
     pygeoapi's rasterio provider takes a single file; ours checks ``subset``, ``bbox`` and
     ``bbox-crs`` first and cuts a ``bbox`` in the native CRS (pygeoapi's own gave a 500 for a
-    ``bbox-crs`` URI, see stack-facts).
+    ``bbox-crs`` URI, see stack-facts). It is the collection's default provider: pygeoapi
+    describes a collection by its default alone, and a relief with map tiles too (hillshade,
+    canopy height) was described as tiles only — no coverage link, so OWSLib and GDAL did not
+    see the coverage. Its tiles are linked whatever the default.
     """
     if not d.serve.coverage:
         return None
     return {
         "type": "coverage",
+        "default": True,
         "name": "geoportal.app.providers.coverage.CoverageProvider",
         "data": f"{PUBLISHED}/{d.id}/{d.id}.vrt",
         "format": formats.get("tif").pygeoapi_block(),

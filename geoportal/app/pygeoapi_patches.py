@@ -17,6 +17,12 @@ traceback, at WARNING (an ERROR is a server fault), an unknown ``f=`` too. A que
 JSON) that is not UTF-8 is a 400, not pygeoapi's UnboundLocalError (a 500); an unknown
 ``/TileMatrixSets/{id}`` is a 404 that lists the known ones, not a 400; a ``subset`` that is not
 ``axis(low:high),...`` says so (pygeoapi answered "'NoneType' object has no attribute 'group'").
+
+A coverage request's scaling (``scale-factor``, ``scale-axes``, ``scale-size``, GDAL's
+``scaleSize``) reaches the provider, which pygeoapi does not pass it to. An ``Accept`` or
+``Accept-Language`` header that refuses a type with ``q=0`` no longer fails the request with a
+ZeroDivisionError (a 500): the refused choice is left out. What other GIS clients need of the
+Tiles and Coverages answers is in :mod:`geoportal.app.interop`, installed from here.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 import pyproj
 from pygeoapi import api as pygeoapi_api
 from pygeoapi import crs as pygeoapi_crs
+from pygeoapi import util as pygeoapi_util
 from pygeoapi.api import coverages as pygeoapi_coverages
 from pygeoapi.api import itemtypes as pygeoapi_itemtypes
 from pygeoapi.api import tiles as pygeoapi_tiles
@@ -40,6 +47,9 @@ from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider import filter_providers_by_type
 from pygeoapi.provider.tile import BaseTileProvider
 from pygeoapi.util import get_typed_value
+
+from geoportal.app.providers.coverage import REQUESTED_SCALING
+from geoportal.app.providers.coverage_grid import SCALING_PARAMETERS
 
 
 @lru_cache(maxsize=64)
@@ -151,7 +161,12 @@ def get_collection_coverage(api: Any, request: Any, dataset: str) -> tuple[dict,
         return _client_error(api, request, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
                              f"subset {subset!r} is not axis(low:high),axis(low:high), "
                              "e.g. subset=x(350000:350100),y(5685000:5685100)")
-    return _original_coverage(api, request, dataset)
+    token = REQUESTED_SCALING.set({name: str(request.params[name]) for name in SCALING_PARAMETERS
+                                   if name in request.params})
+    try:
+        return _original_coverage(api, request, dataset)
+    finally:
+        REQUESTED_SCALING.reset(token)
 
 
 _original_coverage = pygeoapi_coverages.get_collection_coverage
@@ -223,12 +238,39 @@ def _tile_schemes(resource: dict[str, Any] | None) -> list[str]:
     return [str(s) for s in provider.get("options", {}).get("schemes", [])]
 
 
+def get_choice_from_headers(headers: dict, header_name: str, all: bool = False) -> Any:
+    """Drop-in for :func:`pygeoapi.util.get_choice_from_headers` that leaves out the choices a
+    client refuses (``q=0``; pygeoapi divided by the q value: a ZeroDivisionError, a 500) and
+    reads a q value it cannot parse as 1, as pygeoapi does for a missing one."""
+    header = pygeoapi_util.get_from_headers(headers=headers, header_name=header_name)
+    if header == "":
+        return None
+    ranked = []
+    for position, part in enumerate(header.split(",")):
+        match = re.match(r"^([^;]+)(?:;\s*q=([\d.]+))?$", part.strip())
+        if not match:
+            continue
+        value, quality = match.group(1), match.group(2)
+        try:
+            weight = float(quality) if quality else 1.0
+        except ValueError:
+            weight = 1.0
+        if 0 < weight <= 1:
+            ranked.append((-weight, position, value))
+    choices = [value for *_, value in sorted(ranked)]
+    if all:
+        return choices
+    return choices[0] if choices else None
+
+
 def apply() -> None:
     """Install the replacements where pygeoapi's API modules imported the originals."""
     from pygeoapi.api import itemtypes, maps
 
     for module in (pygeoapi_crs, itemtypes, maps):
         module.transform_bbox = transform_bbox  # type: ignore[attr-defined]
+    for module in (pygeoapi_util, pygeoapi_api):
+        module.get_choice_from_headers = get_choice_from_headers  # type: ignore[attr-defined]
     itemtypes.evaluate_limit = evaluate_limit  # type: ignore[attr-defined]
     BaseTileProvider.is_in_limits = is_in_limits  # type: ignore[method-assign]
     pygeoapi_coverages.get_collection_coverage = get_collection_coverage
@@ -252,6 +294,11 @@ def apply() -> None:
     cql2.install()
     # map tiles: f=png or f=jpeg as asked, with the matching media type
     rastertiles.install()
+    # what GDAL, OWSLib and plain HTTP need: a tile without f=, map tilesets under their OGC
+    # relation, TMS 1.0 names, zoom limits, a coverage's domain set (outside rastertiles' wrapper)
+    from geoportal.app import interop
+
+    interop.install()
     # every tiles endpoint: an unknown tile matrix set is a 404 (installed last: checked first)
     from pygeoapi.api import tiles
 

@@ -71,6 +71,10 @@ def german_by_default(app: WSGIApp) -> WSGIApp:
 
 
 WHOLE_COVERAGE = re.compile(r"^/collections/(?P<collection>[^/]+)/coverage/?$")
+COVERAGE_DESCRIPTION = re.compile(
+    r"^/collections/(?P<collection>[^/]+)/coverage/(?P<part>domainset|rangetype)/?$")
+#: A coverage request that names its size (``scale-size``…) may leave out subset and bbox.
+SCALED = re.compile(r"(^|&)(scale-factor|scale-axes|scale-size|scaleSize)=")
 ITEMS_PATH = re.compile(r"^/collections/[^/]+/items(?:/(?P<item>[^/]+))?/?$")
 
 
@@ -95,7 +99,7 @@ def require_subset(app: WSGIApp) -> WSGIApp:
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         query = environ.get("QUERY_STRING", "")
         whole = WHOLE_COVERAGE.match(environ.get("PATH_INFO", ""))
-        if whole and not re.search(r"(^|&)(subset|bbox)=", query):
+        if whole and not re.search(r"(^|&)(subset|bbox)=", query) and not SCALED.search(query):
             crs = _coverage_crs(whole["collection"]) or "the coverage's own CRS"
             return json_error(start_response, HTTPStatus.BAD_REQUEST, "MissingParameterValue",
                               f"give subset=x(minx:maxx),y(miny:maxy) in {crs} (or bbox); "
@@ -104,6 +108,45 @@ def require_subset(app: WSGIApp) -> WSGIApp:
         return app(environ, start_response)
 
     return wrapped
+
+
+def coverage_descriptions(app: WSGIApp) -> WSGIApp:
+    """``/collections/{id}/coverage/domainset`` and ``/rangetype``: the coverage's grid and
+    bands as CIS JSON, where OGC API Coverages puts them and the collection links them.
+
+    pygeoapi 0.24 has neither; GDAL's OGC API driver reads the domain set to lay out the raster
+    (without it, a 1 km² DTM was 1.5 million × 0.9 million cells of 1e-8° in EPSG:4326).
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = COVERAGE_DESCRIPTION.match(environ.get("PATH_INFO", ""))
+        if not match or environ.get("REQUEST_METHOD", "GET").upper() not in {"GET", "HEAD"}:
+            return app(environ, start_response)
+        provider = _coverage_provider(match["collection"])
+        if provider is None:
+            return json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound",
+                              f"{match['collection']} is no coverage: its description is at "
+                              f"/collections/{match['collection']}")
+        document = provider.domain_set() if match["part"] == "domainset" else \
+            provider.range_type()
+        body = json.dumps(document).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body))),
+                                  ("Access-Control-Allow-Origin", "*")])
+        return [body]
+
+    return wrapped
+
+
+def _coverage_provider(collection: str) -> Any:
+    """The collection's coverage provider (pygeoapi's plugin loader, as for its own requests),
+    or None when it has none."""
+    from pygeoapi.plugin import load_plugin
+    from pygeoapi.provider import filter_providers_by_type
+
+    resource = CONFIG.get("resources", {}).get(collection) or {}
+    definition = filter_providers_by_type(resource.get("providers", []), "coverage")
+    return load_plugin("provider", definition) if definition else None
 
 
 def strict_query_values(app: WSGIApp) -> WSGIApp:
@@ -312,8 +355,8 @@ routes: WSGIApp = DispatcherMiddleware(
 )
 #: What every request passes through, innermost first: each layer is one rule, swappable alone.
 LAYERS: tuple[Callable[[WSGIApp], WSGIApp], ...] = (
-    require_subset, read_only_collections, strict_query_values, german_by_default,
-    declare_utf8)
+    require_subset, coverage_descriptions, read_only_collections, strict_query_values,
+    german_by_default, declare_utf8)
 for layer in LAYERS:
     routes = layer(routes)
 APP.wsgi_app = routes  # type: ignore[method-assign]

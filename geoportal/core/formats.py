@@ -103,6 +103,16 @@ def get(name: str) -> Format:
                                  ) from None
 
 
+def by_pygeoapi_name(name: str) -> Format:
+    """The format a pygeoapi provider's ``format.name`` stands for (``pbf`` → ``mvt``)."""
+    for fmt in FORMATS.values():
+        if fmt.pygeoapi_format is not None and fmt.pygeoapi_format.lower() == name.lower():
+            return fmt
+    known = ", ".join(sorted(f.pygeoapi_format for f in FORMATS.values() if f.pygeoapi_format))
+    raise UnknownFormatError(f"no file format with the pygeoapi name {name!r}; add it to "
+                             f"geoportal/core/formats.py (known: {known})")
+
+
 def by_extension(extension: str) -> Format:
     """The format of files ending in ``extension`` (``".gpkg"`` or ``"gpkg"``); for ``.tif``
     the plain GeoTIFF entry, which comes before its COG alias."""

@@ -11,9 +11,15 @@ provider unpacks four: a 500), a box beside the data (rasterio's error as a 500)
 500). The box is transformed into the data's CRS here with its edges densified, so the provider
 cuts the grid in native coordinates; lon/lat order as pygeoapi reads every ``bbox``.
 
-A window reaching beyond the data is clipped to it: the provider reads only the intersection but
-labelled its CoverageJSON grid with the window asked for (``bbox=-180,-90,180,90`` answered 1 km
-of terrain as a grid from x = -15,855,081 to 16,855,081). A window of more than
+A window is read here, not by pygeoapi's ``rasterio.mask``: without scaling, the answer is the
+data's own cells the window touches, cut to the data (pygeoapi labelled its CoverageJSON grid
+with the window asked for: ``bbox=-180,-90,180,90`` answered 1 km of terrain as a grid from
+x = -15,855,081 to 16,855,081), so its GeoTIFF lies exactly on the data's grid and its
+CoverageJSON axes are the cell centres. ``scale-size`` (and GDAL's ``scaleSize``) answers exactly
+the window asked for at that size, no-data beyond the edge; ``scale-factor``/``scale-axes``
+divide the cells (averaged). The coverage describes its grid as CIS JSON
+(:meth:`CoverageProvider.domain_set`, :meth:`~CoverageProvider.range_type`; the arithmetic is in
+:mod:`geoportal.app.providers.coverage_grid`). A window of more than
 :data:`MAX_CELLS` cells is a 400: a 2000 × 2000 CoverageJSON already takes a worker from 200 to
 500 MB for 5 s, and ``bbox=-180,-90,180,90`` on the city's 0.5 m terrain (400 million cells)
 would take it down, which :func:`geoportal.app.wsgi.require_subset` alone does not prevent.
@@ -30,14 +36,30 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyproj
 import rasterio
 from pygeoapi.provider.rasterio_ import RasterioProvider
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
+from rasterio.io import MemoryFile
+from rasterio.windows import from_bounds
 
+from geoportal.app.providers.coverage_grid import (
+    Grid,
+    Scaling,
+    crs_uri,
+    domain_set,
+    native_grid,
+    parse_scaling,
+    range_type,
+    scaled_grid,
+)
 from geoportal.app.providers.errors import translate_errors
 from geoportal.core.errors import InvalidQueryError
 from geoportal.core.geometry import transform_bounds
@@ -50,32 +72,159 @@ CRS84_URIS = {"http://www.opengis.net/def/crs/OGC/1.3/CRS84",
               "https://www.opengis.net/def/crs/OGC/1.3/CRS84", "CRS84", "OGC:CRS84"}
 
 
+#: The scaling parameters (``scale-size`` …) of the request being answered, as given: pygeoapi
+#: hands a provider only ``subset``, ``bbox`` and ``properties``, so the coverage endpoint's
+#: wrapper (:mod:`geoportal.app.pygeoapi_patches`) passes them here.
+REQUESTED_SCALING: ContextVar[Mapping[str, str] | None] = ContextVar("coverage_scaling",
+                                                                     default=None)
+#: The most cells of the data one scaled answer may be computed from (16 × MAX_CELLS: 4 km ×
+#: 4 km of the 0.5 m terrain, read through the tile COGs' overviews).
+MAX_SCALED_SOURCE_CELLS = 16 * MAX_CELLS
+
+
 @translate_errors
 class CoverageProvider(RasterioProvider):
     """OGC API Coverages from one raster file; spatial subsets must name a part of it."""
 
     def query(self, properties: list | None = None, subsets: dict | None = None,
-              bbox: list | None = None, bbox_crs: int | str = 4326, **kwargs: Any) -> Any:
+              bbox: list | None = None, bbox_crs: int | str = 4326, format_: str = "json",
+              **kwargs: Any) -> Any:
         subsets = dict(subsets or {})
         self._check_spatial_subset(subsets)
         x, y = self._spatial_axes()
+        scaling = parse_scaling(REQUESTED_SCALING.get() or {}, (x, y))
+        window = None
         if x in subsets:
-            (x0, x1), (y0, y1) = self._clipped((subsets[x][0], subsets[y][0],
-                                                subsets[x][1], subsets[y][1]))
-            subsets[x], subsets[y] = [x0, x1], [y0, y1]
+            window = (subsets[x][0], subsets[y][0], subsets[x][1], subsets[y][1])
         if bbox:
-            if any(axis in subsets for axis in self._spatial_axes()):
+            if window is not None or y in subsets:
                 raise InvalidQueryError("bbox and a subset of x/y exclude each other: give one")
-            bbox, bbox_crs = self._native_bbox(bbox, bbox_crs)
-        return super().query(properties=properties or [], subsets=subsets, bbox=bbox or [],
-                             bbox_crs=bbox_crs, **kwargs)
+            window = self._native_bbox(bbox, bbox_crs)
+        if window is None and scaling is None:
+            return super().query(properties=properties or [], subsets=subsets, bbox=[],
+                                 bbox_crs=bbox_crs, format_=format_, **kwargs)
+        grid = self._answer_grid(window or tuple(self._data.bounds), scaling)
+        bands = [int(b) for b in properties] if properties else list(self._data.indexes)
+        values = self._read(grid, bands)
+        if format_ == "json":
+            return self._coverage_json(grid, bands, values)
+        return self._geotiff(grid, values)
+
+    def data_grid(self) -> Grid:
+        """The whole coverage's grid."""
+        return Grid(self._data.transform, self._data.width, self._data.height)
+
+    def domain_set(self) -> dict[str, Any]:
+        """The coverage's grid as a CIS JSON domain set (``/coverage/domainset``)."""
+        return domain_set(self.data_grid(), self._spatial_axes(), self.native_crs_uri(),
+                          self._unit())
+
+    def range_type(self) -> dict[str, Any]:
+        """The coverage's bands as a CIS JSON range type (``/coverage/rangetype``)."""
+        units = self._data.units
+        return range_type([(str(i), dtype, self._data.nodata, units[i - 1] or None)
+                           for i, dtype in zip(self._data.indexes, self._data.dtypes,
+                                               strict=True)])
+
+    def _get_coverage_properties(self) -> dict[str, Any]:
+        """pygeoapi's properties, with the CRS as the OGC URI of its EPSG code (pygeoapi wrote
+        ``.../def/crs/OGC/1.3/25832``, which names no CRS)."""
+        properties = super()._get_coverage_properties()
+        if self._data.crs is not None and self._data.crs.is_projected:
+            properties["bbox_crs"] = self.native_crs_uri() or properties["bbox_crs"]
+        return properties
+
+    def native_crs_uri(self) -> str:
+        """The URI of the coverage's CRS (its storage CRS), CRS84 when it has no EPSG code."""
+        code = self._data.crs.to_epsg() if self._data.crs is not None else None
+        return crs_uri(code) or "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+    def _answer_grid(self, window: tuple[float, float, float, float],
+                     scaling: Scaling | None) -> Grid:
+        """The grid the answer is read into: the data's cells in the window, or the scaled
+        grid; a 400 when it has more cells than one request may."""
+        data = self.data_grid()
+        native = native_grid(window, data)
+        if scaling is None:
+            self._refuse_if_too_large(native, MAX_CELLS)
+            return native
+        grid = scaled_grid(window, data, scaling)
+        self._refuse_if_too_large(grid, MAX_CELLS)
+        self._refuse_if_too_large(native, MAX_SCALED_SOURCE_CELLS)
+        return grid
+
+    def _refuse_if_too_large(self, grid: Grid, limit: int) -> None:
+        if grid.cells <= limit:
+            return
+        x, y = self._spatial_axes()
+        x0, y0, x1, y1 = grid.bounds
+        res_x, res_y = self._data.res
+        side = math.isqrt(limit)
+        raise InvalidQueryError(
+            f"the window {x}({_number(x0)}:{_number(x1)}),{y}({_number(y0)}:{_number(y1)}) "
+            f"has {grid.cells:,} cells; at most {limit:,} per request (e.g. "
+            f"{_number(res_x * side)} × {_number(res_y * side)} {self._unit()}): ask for "
+            "smaller windows, or download the tile COGs under /downloads")
+
+    def _read(self, grid: Grid, bands: list[int]) -> np.ndarray:
+        """The bands' cells on ``grid``: the data's own cells where the grid is the data's,
+        averaged where it is coarser, no-data beyond the data's edge."""
+        window = from_bounds(*grid.bounds, transform=self._data.transform)
+        left, bottom, right, top = self._data.bounds
+        x0, y0, x1, y1 = grid.bounds
+        coarser = grid.transform.a > self._data.res[0] * (1 + 1e-9)
+        return self._data.read(
+            bands, window=window, out_shape=(len(bands), grid.height, grid.width),
+            boundless=x0 < left or y0 < bottom or x1 > right or y1 > top,
+            fill_value=self._data.nodata if self._data.nodata is not None else 0,
+            resampling=Resampling.average if coarser else Resampling.nearest)
+
+    def _geotiff(self, grid: Grid, values: np.ndarray) -> bytes:
+        """A GeoTIFF of the cells, georeferenced with the answer's grid."""
+        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height,
+                   "count": values.shape[0], "dtype": values.dtype.name, "crs": self._data.crs,
+                   "transform": grid.transform, "nodata": self._data.nodata,
+                   "compress": "deflate"}
+        with MemoryFile() as memfile:
+            with memfile.open(**profile) as dest:
+                dest.write(values)
+            return memfile.read()
+
+    def _coverage_json(self, grid: Grid, bands: list[int], values: np.ndarray) -> dict:
+        """CoverageJSON of the cells: axes at the cell centres, one parameter and one range per
+        band (keyed by its number, as ``properties=`` names it), no-data as null."""
+        (x0, x1), (y0, y1) = grid.centres()
+        coverage: dict[str, Any] = {
+            "type": "Coverage",
+            "domain": {"type": "Domain", "domainType": "Grid",
+                       "axes": {"x": {"start": x0, "stop": x1, "num": grid.width},
+                                "y": {"start": y0, "stop": y1, "num": grid.height}},
+                       "referencing": [{"coordinates": ["x", "y"], "system": {
+                           "type": self._coverage_properties["crs_type"],
+                           "id": self.native_crs_uri()}}]},
+            "parameters": {}, "ranges": {}}
+        for band, cells in zip(bands, values, strict=True):
+            key = str(band)
+            title = self.fields.get(key, {}).get("title") or f"band {band}"
+            coverage["parameters"][key] = {"type": "Parameter", "description": {"en": title},
+                                           "observedProperty": {"label": {"en": title}}}
+            missing = ~np.isfinite(cells) if cells.dtype.kind == "f" else np.zeros(cells.shape,
+                                                                                  bool)
+            if self._data.nodata is not None:
+                missing |= cells == self._data.nodata
+            coverage["ranges"][key] = {
+                "type": "NdArray", "dataType": "float" if cells.dtype.kind == "f" else "integer",
+                "axisNames": ["y", "x"], "shape": [grid.height, grid.width],
+                "values": np.where(missing, None, cells).ravel().tolist()}
+        return coverage
 
     def _spatial_axes(self) -> tuple[str, str]:
         return (self._coverage_properties["x_axis_label"],
                 self._coverage_properties["y_axis_label"])
 
-    def _native_bbox(self, bbox: list, bbox_crs: int | str) -> tuple[list[float], int]:
-        """The box in the data's CRS (EPSG number and bounds), or a 400 saying what is wrong."""
+    def _native_bbox(self, bbox: list, bbox_crs: int | str
+                     ) -> tuple[float, float, float, float]:
+        """The box in the data's CRS, or a 400 saying what is wrong."""
         if len(bbox) != 4:
             raise InvalidQueryError(f"bbox has {len(bbox)} numbers; a coverage is 2D: give "
                                     "minx,miny,maxx,maxy")
@@ -85,8 +234,9 @@ class CoverageProvider(RasterioProvider):
         native = pyproj.CRS.from_user_input(self._data.crs.to_wkt())
         code = native.to_epsg()
         source = _bbox_crs(bbox_crs, code)
-        if code is None:  # the provider needs an EPSG number; keep its own reprojection
-            return list(bbox), source.to_epsg() or 4326
+        if code is None:
+            raise InvalidQueryError("this coverage's CRS has no EPSG code: cut it with "
+                                    f"subset={self._extent()} instead of bbox")
         try:
             box = transform_bounds(tuple(bbox), source, native)
         except pyproj.exceptions.ProjError as err:
@@ -96,26 +246,7 @@ class CoverageProvider(RasterioProvider):
                 box[3] <= bottom or box[1] >= top:
             raise InvalidQueryError(f"bbox {','.join(map(_number, bbox))} lies outside the "
                                     f"coverage, which is {self._extent()} ({self._data.crs})")
-        (x0, x1), (y0, y1) = self._clipped(box)
-        return [x0, y0, x1, y1], code
-
-    def _clipped(self, box: tuple[float, float, float, float] | list[float]
-                 ) -> tuple[tuple[float, float], tuple[float, float]]:
-        """A window (minx, miny, maxx, maxy) in the data's CRS cut to the data, as (x0, x1),
-        (y0, y1); a 400 if it has more than :data:`MAX_CELLS` cells."""
-        left, bottom, right, top = self._data.bounds
-        x0, x1 = max(box[0], left), min(box[2], right)
-        y0, y1 = max(box[1], bottom), min(box[3], top)
-        res_x, res_y = self._data.res
-        cells = math.ceil((x1 - x0) / res_x) * math.ceil((y1 - y0) / res_y)
-        if cells > MAX_CELLS:
-            x, y, side = *self._spatial_axes(), math.isqrt(MAX_CELLS)
-            raise InvalidQueryError(
-                f"the window {x}({_number(x0)}:{_number(x1)}),{y}({_number(y0)}:{_number(y1)}) "
-                f"has {cells:,} cells; at most {MAX_CELLS:,} per request (e.g. "
-                f"{_number(res_x * side)} × {_number(res_y * side)} {self._unit()}): ask for "
-                "smaller windows, or download the tile COGs under /downloads")
-        return (x0, x1), (y0, y1)
+        return box
 
     def _unit(self) -> str:
         """The data CRS's horizontal unit as written in messages (``m`` for metres)."""
