@@ -17,6 +17,10 @@ traceback, at WARNING (an ERROR is a server fault), an unknown ``f=`` too. A que
 JSON) that is not UTF-8 is a 400, not pygeoapi's UnboundLocalError (a 500); an unknown
 ``/TileMatrixSets/{id}`` is a 404 that lists the known ones, not a 400; a ``subset`` that is not
 ``axis(low:high),...`` says so (pygeoapi answered "'NoneType' object has no attribute 'group'").
+
+Every HTML page is rendered from the portal's templates (``server.templates``): pygeoapi's
+``/TileMatrixSets`` pages passed the whole config as the template settings, so they fell back to
+the stock templates (Bootstrap from a CDN) whatever the config said.
 """
 
 from __future__ import annotations
@@ -223,6 +227,32 @@ def _tile_schemes(resource: dict[str, Any] | None) -> list[str]:
     return [str(s) for s in provider.get("options", {}).get("schemes", [])]
 
 
+def with_portal_templates(render: Callable[..., str]) -> Callable[..., str]:
+    """``render_j2_template`` that falls back to the server's template folder when a caller
+    hands template settings without a ``path`` (pygeoapi's tile matrix set pages)."""
+
+    @functools.wraps(render)
+    def wrapped(config: dict, tpl_config: Any, template: Any, data: dict,
+                locale_: Any = None) -> str:
+        if not (isinstance(tpl_config, dict) and "path" in tpl_config):
+            tpl_config = config.get("server", {}).get("templates", tpl_config)
+        return render(config, tpl_config, template, data, locale_)
+
+    return wrapped
+
+
+def _install_portal_templates() -> None:
+    """Wrap the renderer in every loaded pygeoapi API module (each imported it by name; the
+    admin module, which needs an extra package, is loaded only when the admin API is on)."""
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        render = getattr(module, "render_j2_template", None)
+        if name.startswith("pygeoapi.api") and render is not None \
+                and not hasattr(render, "__wrapped__"):
+            module.render_j2_template = with_portal_templates(render)  # type: ignore[attr-defined]
+
+
 def apply() -> None:
     """Install the replacements where pygeoapi's API modules imported the originals."""
     from pygeoapi.api import itemtypes, maps
@@ -257,3 +287,4 @@ def apply() -> None:
 
     for name in ("get_collection_tiles_metadata", "get_collection_tiles_data"):
         setattr(tiles, name, known_tile_matrix_set(getattr(tiles, name)))
+    _install_portal_templates()

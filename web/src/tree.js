@@ -3,7 +3,7 @@
 // downloads. Plain form controls, so keyboard and screen readers work without extra code.
 
 import { absolute, baseMaps, setBase } from "./basemap.js";
-import { pick, t } from "./i18n.js";
+import { getLang, pick, t } from "./i18n.js";
 import { escapeHtml } from "./popup.js";
 
 function swatch(layer) {
@@ -24,8 +24,9 @@ function links(layer) {
       + `aria-label="${escapeHtml(t("layers.tableOf", { title: pick(layer.title) }))}">${t("layers.table")}</button>`);
   }
   if (layer.catalogue) {
-    const href = /^https?:/.test(layer.catalogue) ? layer.catalogue : absolute(layer.catalogue);
-    parts.push(`<a href="${escapeHtml(href)}">${t("layers.catalogue")}</a>`);
+    // the dataset's own page (licence, downloads, APIs, catalogue entry), in the map's language
+    const href = absolute(layer.catalogue) + (getLang() === "en" ? "?lang=en" : "");
+    parts.push(`<a href="${escapeHtml(href)}" data-catalogue="${layer.id}">${t("layers.catalogue")}</a>`);
   }
   for (const d of layer.downloads || []) {
     parts.push(`<a href="${escapeHtml(absolute(d.href))}" type="${escapeHtml(d.type)}" download>${escapeHtml(d.format)}</a>`);
