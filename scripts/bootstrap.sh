@@ -42,10 +42,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-# The web map's JavaScript libraries (MapLibre GL JS) come from npm, pinned by web/package-lock.json;
-# the server hands them out from web/node_modules (the machines are offline: no CDN).
+# The web pages' JavaScript libraries (MapLibre GL JS, Swagger UI) come from npm, pinned by
+# web/package-lock.json; the server hands them out from web/node_modules (the machines are offline:
+# no CDN). --ignore-scripts: no package runs code at install (@scarf/scarf would phone home).
 if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
     command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js (Debian: apt-get install npm)" >&2; exit 1; }
     echo "==> installing the web map's JavaScript libraries (npm ci in web/)"
-    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    (cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi

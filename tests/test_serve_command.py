@@ -65,6 +65,8 @@ def test_links_point_to_the_port_it_serves_on(served) -> None:
     assert "Serving " in log.read_text(encoding="utf-8")
     assert f"  trees         {url}/collections/trees/items" in log.read_text(encoding="utf-8")
     links = requests.get(f"{url}/collections/trees?f=json", timeout=30).json()["links"]
-    downloads = [link["href"] for link in links if "/downloads/" in link["href"]]
+    files = [link["href"] for link in links if "/downloads/" in link["href"]]
+    assert files and all(href.startswith(f"{url}/downloads/") for href in files)
+    downloads = [link["href"] for link in links if link["rel"] == "enclosure"]
     assert downloads and all(href.startswith(f"{url}/downloads/trees/") for href in downloads)
     assert requests.get(downloads[0], timeout=30).status_code == 200

@@ -80,8 +80,9 @@ def _server() -> dict[str, Any]:
         # a limit over the maximum is a 400 naming both (geoportal/app/pygeoapi_patches.py), not a
         # silently shorter page: a client that asked for everything learns it did not get it
         "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "error"},
-        # pygeoapi's HTML pages draw a Leaflet map; the portal is offline, so the base map must
-        # come from the portal itself (the orthophoto tiles), never from an external server.
+        # Only pygeoapi's stock HTML pages drew this Leaflet map; the portal replaces them all
+        # (geoportal/app/templates/), but pygeoapi's config schema requires the setting. It names
+        # the portal's own orthophoto tiles, so nothing here points at an external server.
         "map": {"url": f"{URL}/collections/{BASEMAP}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
                        "?f=jpeg",
                 "attribution": "Stadt Ratingen, Geobasis NRW"},
@@ -105,7 +106,7 @@ def _metadata(first: Dataset | None) -> dict[str, Any]:
             "terms_of_service": License.DL_BY_DE_2_0.page,
             "url": publisher.url if publisher else "https://www.ratingen.de",
         },
-        "license": {"name": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "license": {"name": dict(License.DL_BY_DE_2_0.title),
                     "url": License.DL_BY_DE_2_0.page},
         "provider": {"name": publisher.name if publisher else "Stadt Ratingen",
                      "url": publisher.url if publisher else "https://www.ratingen.de"},
@@ -224,7 +225,9 @@ def _links(d: Dataset) -> list[dict[str, str]]:
     links = [{
         "type": "text/html",
         "rel": "license",
-        "title": d.license.value,
+        # the name people know it by (German, as the licence text it links; pygeoapi's schema
+        # wants one string here), the dataset page names it in the reader's language
+        "title": d.license.title["de"],
         "href": d.license.page,
         "hreflang": "de",
     }]

@@ -23,6 +23,10 @@ A coverage request's scaling (``scale-factor``, ``scale-axes``, ``scale-size``, 
 ``Accept-Language`` header that refuses a type with ``q=0`` no longer fails the request with a
 ZeroDivisionError (a 500): the refused choice is left out. What other GIS clients need of the
 Tiles and Coverages answers is in :mod:`geoportal.app.interop`, installed from here.
+
+Every HTML page is rendered from the portal's templates (``server.templates``): pygeoapi's
+``/TileMatrixSets`` pages passed the whole config as the template settings, so they fell back to
+the stock templates (Bootstrap from a CDN) whatever the config said.
 """
 
 from __future__ import annotations
@@ -262,6 +266,31 @@ def get_choice_from_headers(headers: dict, header_name: str, all: bool = False) 
         return choices
     return choices[0] if choices else None
 
+def with_portal_templates(render: Callable[..., str]) -> Callable[..., str]:
+    """``render_j2_template`` that falls back to the server's template folder when a caller
+    hands template settings without a ``path`` (pygeoapi's tile matrix set pages)."""
+
+    @functools.wraps(render)
+    def wrapped(config: dict, tpl_config: Any, template: Any, data: dict,
+                locale_: Any = None) -> str:
+        if not (isinstance(tpl_config, dict) and "path" in tpl_config):
+            tpl_config = config.get("server", {}).get("templates", tpl_config)
+        return render(config, tpl_config, template, data, locale_)
+
+    return wrapped
+
+
+def _install_portal_templates() -> None:
+    """Wrap the renderer in every loaded pygeoapi API module (each imported it by name; the
+    admin module, which needs an extra package, is loaded only when the admin API is on)."""
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        render = getattr(module, "render_j2_template", None)
+        if name.startswith("pygeoapi.api") and render is not None \
+                and not hasattr(render, "__wrapped__"):
+            module.render_j2_template = with_portal_templates(render)  # type: ignore[attr-defined]
+
 
 def apply() -> None:
     """Install the replacements where pygeoapi's API modules imported the originals."""
@@ -304,3 +333,4 @@ def apply() -> None:
 
     for name in ("get_collection_tiles_metadata", "get_collection_tiles_data"):
         setattr(tiles, name, known_tile_matrix_set(getattr(tiles, name)))
+    _install_portal_templates()

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
+from geoportal.core.registry import Dataset, Registry, load_registry
 from geoportal.core.settings import Settings, temporary_environment
 
 CONFIG_FILE = "pygeoapi-config.yml"
@@ -53,14 +54,18 @@ def prepare(settings: Settings) -> Runtime:
     missing = [rid for rid, res in config["resources"].items() if not _data_exists(res)]
     for rid in missing:
         del config["resources"][rid]
+    registry = load_registry(settings.datasets_dir)
+    built = {rid: read_metadata(settings.published_dir, rid) for rid in config["resources"]}
     for rid, resource in config["resources"].items():
-        _add_published_facts(resource, read_metadata(settings.published_dir, rid))
+        _add_published_facts(resource, built[rid])
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    manifest = write_webmap_manifest(settings, registry, config["resources"])
+    for rid, resource in config["resources"].items():
+        _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"
     openapi = settings.data_dir / "openapi.yml"
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     atomic_write_text(openapi, generate_openapi_document(runtime, "yaml"))
-    write_webmap_manifest(settings, config["resources"])
     entries = {rid: entry_path(rid, res) for rid, res in config["resources"].items()}
     return Runtime(runtime, openapi, entries, missing)
 
@@ -73,12 +78,24 @@ def entry_path(rid: str, resource: dict[str, Any]) -> str:
     return f"/collections/{rid}{suffix}"
 
 
-def write_webmap_manifest(settings: Settings, resources: dict[str, Any]) -> Path:
+def write_webmap_manifest(settings: Settings, registry: Registry,
+                          resources: dict[str, Any]) -> dict[str, Any]:
     """The citizens' web map reads which layers exist from this file (``/assets/webmap.json``)."""
     from geoportal.app.webmap import write_manifest
-    from geoportal.core.registry import load_registry
 
-    return write_manifest(load_registry(settings.datasets_dir), resources, settings)
+    return write_manifest(registry, resources, settings)
+
+
+def _add_page_facts(resource: dict[str, Any], dataset: Dataset, metadata: LayerMetadata | None,
+                    settings: Settings, manifest: dict[str, Any]) -> None:
+    """What the dataset's own page shows beyond pygeoapi's collection document, and the
+    collection's links to its catalogue entries (:mod:`geoportal.app.dataset_pages`)."""
+    from geoportal.app.dataset_pages import catalogue_links, portal_facts
+    from geoportal.app.webmap import map_link
+
+    resource["portal"] = portal_facts(dataset, metadata, settings,
+                                      map_link(manifest, dataset.id))
+    resource.setdefault("links", []).extend(catalogue_links(dataset, settings))
 
 
 def _add_published_facts(resource: dict[str, Any], metadata: LayerMetadata | None) -> None:

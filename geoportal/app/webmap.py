@@ -18,7 +18,6 @@ How a layer is drawn follows from how it is served:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from geoportal.core import formats
@@ -85,8 +84,7 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
         group = GROUP_OF_LAYER.get(d.id, d.theme)
         in_tree = group in GROUPS or d.id not in base_ids  # the streets are a base map only
         members = groups.setdefault(group, []) if in_tree else []
-        layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)),
-                                   settings.ckan_url)
+        layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)))
         layers[d.id]["group"] = str(group) if in_tree else None
         if in_tree:
             members.append(d.id)
@@ -111,8 +109,7 @@ def _colour(group: str, index: int) -> str:
     return palette[index % len(palette)]
 
 
-def layer_entry(d: Dataset, resource: dict[str, Any], colour: str,
-                ckan_url: str | None = None) -> dict[str, Any]:
+def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, Any]:
     """One layer of the tree: titles, drawing, fields, legend colour, links."""
     entry: dict[str, Any] = {
         "id": d.id,
@@ -122,7 +119,7 @@ def layer_entry(d: Dataset, resource: dict[str, Any], colour: str,
         "draw": _drawing(d, resource),
         "items": f"/collections/{d.id}/items" if _has(resource, "feature") else None,
         "api": f"/collections/{d.id}",
-        "catalogue": catalogue_link(d, ckan_url),
+        "catalogue": catalogue_link(d),
         "downloads": _downloads(d, resource),
         "attribution": d.attribution,
     }
@@ -211,14 +208,23 @@ def _download_label(extension: str) -> str:
         return extension.upper()
 
 
-def catalogue_link(d: Dataset, ckan_url: str | None) -> str:
-    """The dataset's catalogue entry: its CKAN page when a CKAN is configured, else the
-    dataset's landing page (``/collections/<id>``, the DCAT ``landingPage`` of the catalogue)."""
-    if ckan_url:
-        from catalog.ckan import package_name
-
-        return f"{ckan_url}/dataset/{package_name(d.id)}"
+def catalogue_link(d: Dataset) -> str:
+    """The dataset's page (``/collections/<id>``, the DCAT ``landingPage`` of the catalogue):
+    licence, last update, downloads, APIs, and from there its CKAN entry
+    (:mod:`geoportal.app.dataset_pages`)."""
     return f"/collections/{d.id}"
+
+
+def map_link(manifest: dict[str, Any], layer_id: str) -> str | None:
+    """The map's permalink showing the layer (``/#layers=<id>``), or the base map drawn from it
+    (``/#base=orthophoto``); None for a layer the map cannot draw (a terrain model)."""
+    layer = manifest["layers"].get(layer_id)
+    if layer and layer.get("draw") and layer.get("group"):
+        return f"/#layers={layer_id}"
+    for base in manifest["base"]:
+        if layer_id in _base_datasets(next(b for b in BASE_MAPS if b["id"] == base["id"])):
+            return f"/#base={base['id']}"
+    return None
 
 
 def base_entry(base: dict[str, Any], registry: Registry,
@@ -270,9 +276,10 @@ def _overall_bbox(served: dict[str, dict[str, Any]], settings: Settings) -> list
 
 
 def write_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
-                   settings: Settings) -> Path:
-    """Write ``<data_dir>/webmap.json`` atomically; the server sends it as /assets/webmap.json."""
-    path = settings.data_dir / MANIFEST_FILE
+                   settings: Settings) -> dict[str, Any]:
+    """Write ``<data_dir>/webmap.json`` atomically (the server sends it as
+    /assets/webmap.json) and return the manifest."""
     manifest = build_manifest(registry, resources, settings)
-    atomic_write_text(path, json.dumps(manifest, ensure_ascii=False, indent=1))
-    return path
+    atomic_write_text(settings.data_dir / MANIFEST_FILE,
+                      json.dumps(manifest, ensure_ascii=False, indent=1))
+    return manifest

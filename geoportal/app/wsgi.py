@@ -54,20 +54,28 @@ def declare_utf8(app: WSGIApp) -> WSGIApp:
 
 
 def german_by_default(app: WSGIApp) -> WSGIApp:
-    """Render the map page in German unless ``?lang=`` asks otherwise.
+    """Render every HTML page in German unless ``?lang=`` asks otherwise.
 
-    The web map is German first whatever the browser prefers (a permalink shows every reader
-    the same page); pygeoapi would follow ``Accept-Language`` and render the page shell in the
-    browser's language while the map's own code speaks German.
+    The portal is German first whatever the browser prefers (a permalink or a dataset page's
+    address shows every reader the same page); pygeoapi would follow ``Accept-Language`` and
+    render an English page for an English browser while the map's own code speaks German. JSON
+    answers keep following ``Accept-Language``: that is a client's explicit choice.
     """
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "") in ("", "/") and \
-                not re.search(r"(^|&)lang=", environ.get("QUERY_STRING", "")):
+        query = environ.get("QUERY_STRING", "")
+        if not re.search(r"(^|&)lang=", query) and _wants_html(environ, query):
             environ = {**environ, "HTTP_ACCEPT_LANGUAGE": "de"}
         return app(environ, start_response)
 
     return wrapped
+
+
+def _wants_html(environ: dict[str, Any], query: str) -> bool:
+    """The map page, ``f=html``, or no ``f`` from a client that accepts HTML (a browser)."""
+    if environ.get("PATH_INFO", "") in ("", "/") or re.search(r"(^|&)f=html(&|$)", query):
+        return True
+    return not re.search(r"(^|&)f=", query) and "text/html" in environ.get("HTTP_ACCEPT", "")
 
 
 WHOLE_COVERAGE = re.compile(r"^/collections/(?P<collection>[^/]+)/coverage/?$")
@@ -334,9 +342,12 @@ def single_file(path: Path) -> WSGIApp:
 
 
 def web_roots(home: Path) -> dict[str, Path]:
-    """Where the web map's files live: ``web/src`` (ours) and the npm-installed MapLibre."""
+    """Where the web pages' files live: ``web/src`` (ours) and the npm-installed libraries,
+    MapLibre GL JS (the maps) and Swagger UI (``/openapi?f=html``)."""
+    modules = home / "web" / "node_modules"
     return {"": home / "web" / "src",
-            "vendor/maplibre-gl": home / "web" / "node_modules" / "maplibre-gl" / "dist"}
+            "vendor/maplibre-gl": modules / "maplibre-gl" / "dist",
+            "vendor/swagger-ui": modules / "swagger-ui-dist"}
 
 
 pygeoapi_patches.apply()

@@ -86,6 +86,19 @@ class License(StrEnum):
         """The licence text on GovData, for people."""
         return f"https://www.govdata.de/{self.value}"
 
+    @property
+    def title(self) -> dict[str, str]:
+        """The licence's name as GovData writes it, in German and English (dataset pages)."""
+        return LICENSE_TITLES[self]
+
+
+LICENSE_TITLES: dict[License, dict[str, str]] = {
+    License.DL_BY_DE_2_0: {"de": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+                           "en": "Data licence Germany – attribution – version 2.0"},
+    License.DL_ZERO_DE_2_0: {"de": "Datenlizenz Deutschland – Zero – Version 2.0",
+                             "en": "Data licence Germany – Zero – version 2.0"},
+}
+
 
 class Theme(StrEnum):
     """Portal themes: they group the web map's layer tree and map to EU data themes."""
@@ -112,6 +125,23 @@ class Frequency(StrEnum):
     ANNUAL = "annual"
     IRREGULAR = "irregular"
     NEVER = "never"
+
+    @property
+    def title(self) -> dict[str, str]:
+        """How often the data is updated, in words (German, English) for the dataset pages."""
+        return FREQUENCY_TITLES[self]
+
+
+FREQUENCY_TITLES: dict[Frequency, dict[str, str]] = {
+    Frequency.CONTINUOUS: {"de": "laufend", "en": "continuously"},
+    Frequency.DAILY: {"de": "täglich", "en": "daily"},
+    Frequency.WEEKLY: {"de": "wöchentlich", "en": "weekly"},
+    Frequency.MONTHLY: {"de": "monatlich", "en": "monthly"},
+    Frequency.QUARTERLY: {"de": "vierteljährlich", "en": "quarterly"},
+    Frequency.ANNUAL: {"de": "jährlich", "en": "annually"},
+    Frequency.IRREGULAR: {"de": "unregelmäßig", "en": "irregularly"},
+    Frequency.NEVER: {"de": "nicht geplant", "en": "not planned"},
+}
 
 
 class Organisation(Strict):

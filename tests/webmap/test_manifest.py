@@ -9,7 +9,7 @@ import requests
 from testkit import make_settings
 
 from geoportal.app.pygeoapi_config import render_config
-from geoportal.app.webmap import GROUPS, build_manifest
+from geoportal.app.webmap import GROUPS, build_manifest, map_link
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
@@ -81,15 +81,29 @@ def test_downloads_and_catalogue_links(manifest: dict) -> None:
         assert layer["catalogue"] == f"/collections/{d.id}"
 
 
-def test_with_a_ckan_configured_the_catalogue_link_opens_its_dataset_page(
+def test_with_a_ckan_configured_the_catalogue_link_still_opens_the_dataset_page(
         tmp_path: Path) -> None:
+    """The map's "Katalog" leads to the portal's own page of the dataset; that page (its
+    collection's links) names the CKAN entry, so a reader of either finds it."""
     from catalog.ckan import package_name
+    from geoportal.app.dataset_pages import catalogue_links
 
     settings = Settings.from_env({**make_settings(tmp_path).as_env(),
                                   "CKAN_URL": "http://127.0.0.1:5005/"})
     manifest = build_manifest(REGISTRY, render_config(REGISTRY)["resources"], settings)
-    assert manifest["layers"]["trees"]["catalogue"] == (
-        f"http://127.0.0.1:5005/dataset/{package_name('trees')}")
+    assert manifest["layers"]["trees"]["catalogue"] == "/collections/trees"
+    links = catalogue_links(REGISTRY["trees"], settings)
+    assert [link["href"] for link in links if link["type"] == "text/html"] == [
+        f"http://127.0.0.1:5005/dataset/{package_name('trees')}"]
+    assert not catalogue_links(REGISTRY["trees"], make_settings(tmp_path)), (
+        "no CKAN and no catalog.ttl written yet: no link that would not answer")
+
+
+def test_each_dataset_page_links_the_map_view_that_shows_it(manifest: dict) -> None:
+    assert map_link(manifest, "trees") == "/#layers=trees"
+    assert map_link(manifest, "orthophoto") == "/#base=orthophoto"  # a base map only
+    assert map_link(manifest, "streets") == "/#base=map"
+    assert map_link(manifest, "terrain_dtm") is None  # a coverage: nothing to draw
 
 
 def test_base_maps_come_from_our_own_tiles(manifest: dict) -> None:

@@ -3,7 +3,7 @@
 // downloads. Plain form controls, so keyboard and screen readers work without extra code.
 
 import { absolute, baseMaps, setBase } from "./basemap.js";
-import { pick, t } from "./i18n.js";
+import { getLang, pick, t } from "./i18n.js";
 import { escapeHtml } from "./popup.js";
 
 function swatch(layer) {
@@ -27,8 +27,11 @@ function links(layer) {
   // layer (box, table) plus one, instead of six (124 Tab presses before the map, issue 21)
   const more = [];
   if (layer.catalogue) {
-    const href = /^https?:/.test(layer.catalogue) ? layer.catalogue : absolute(layer.catalogue);
-    more.push(`<a href="${escapeHtml(href)}">${t("layers.catalogue")}</a>`);
+    // the dataset's own page (licence, downloads, APIs, catalogue entry), in the map's language
+    const href = /^https?:/.test(layer.catalogue)
+      ? layer.catalogue
+      : absolute(layer.catalogue) + (getLang() === "en" ? "?lang=en" : "");
+    more.push(`<a href="${escapeHtml(href)}" data-catalogue="${layer.id}">${t("layers.catalogue")}</a>`);
   }
   for (const d of layer.downloads || []) {
     more.push(`<a href="${escapeHtml(absolute(d.href))}" type="${escapeHtml(d.type)}" download>${escapeHtml(d.format)}</a>`);
