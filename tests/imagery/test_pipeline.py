@@ -11,6 +11,7 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 from testkit import make_settings, missing
+from testkit.imagery import TILES, YEAR
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
@@ -21,8 +22,6 @@ from pipelines.imagery.encoders import (
     RasterioEncoder,
 )
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-
-from .conftest import TILES, YEAR
 
 
 def _build(settings: Settings, dataset_id: str):

@@ -13,11 +13,10 @@ import yaml
 from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
+from testkit.imagery import decode
 
 from geoportal.core.settings import Settings
 from pipelines.imagery.webtiles import TMS
-
-from .test_webtiles import decode
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 CENTRE = (350500.0, 5685500.0)  # the tiny sample district's tile

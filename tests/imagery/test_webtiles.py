@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import morecantile
@@ -12,18 +11,15 @@ import rasterio
 from pmtiles.reader import MmapSource
 from pmtiles.reader import Reader as PMTiles
 from pyproj import Transformer
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.io import MemoryFile
 from rio_tiler.io import Reader
 from testkit import make_settings
+from testkit.imagery import TILES, YEAR, decode
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
 from pipelines.build import build_dataset
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
 from pipelines.imagery.webtiles import TMS, read_tile, render_tile
-
-from .conftest import TILES, YEAR
 
 SEAM_E = 351000.0  # where tiles 350 and 351 meet
 
@@ -47,14 +43,6 @@ def straddling(z: int, margin: float = 0.2) -> morecantile.Tile:
         if margin < (lon - west) / (east - west) < 1 - margin:
             return tile
     raise AssertionError(f"no z{z} tile has the seam in its middle")
-
-
-def decode(jpeg: bytes) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with MemoryFile(jpeg) as mem, mem.open() as img:
-            assert (img.width, img.height) == (256, 256)
-            return img.read().astype(int)
 
 
 def inside(tile: morecantile.Tile, pixels: np.ndarray) -> np.ndarray:

@@ -13,12 +13,12 @@ import pytest
 import requests
 import shapely
 from testkit import make_settings
+from testkit.raw import GOOD_TREES, write_trees
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_all
 from pipelines.lidar.conflation import LidarTrees, conflate
-from tests.test_build import GOOD_TREES, write_trees
 
 TILE = shapely.box(350000, 5685000, 351000, 5686000)
 

@@ -15,6 +15,15 @@ import pytest
 
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
+#: CRS URIs as OGC API requests and pygeoapi's resources name them
+EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
+EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+#: the maximum page size of the query tests' server, below the largest layer so that capping
+#: a larger limit is visible
+MAX_ITEMS = 500
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
