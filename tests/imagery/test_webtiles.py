@@ -12,7 +12,7 @@ from pmtiles.reader import MmapSource
 from pmtiles.reader import Reader as PMTiles
 from pyproj import Transformer
 from rio_tiler.io import Reader
-from testkit import make_settings
+from testkit import RATINGEN_BBOX, make_settings
 from testkit.imagery import TILES, YEAR, decode
 
 from geoportal.core.registry import load_registry
@@ -113,7 +113,9 @@ def test_prerendered_tiles_cover_both_source_tiles_without_a_seam(published: Pat
         archive = PMTiles(MmapSource(fh))
         header = archive.header()
         z = header["max_zoom"]
-        assert header["min_zoom"] == 10
+        # zoomed out to the whole city, the aerial image is still there (the city fits in 2 x 2)
+        city = list(TMS.tiles(*RATINGEN_BBOX, [header["min_zoom"]]))
+        assert len(city) <= 4, f"z{header['min_zoom']} needs {len(city)} tiles for the city"
         tile = straddling(z, margin=0.02)  # a pre-rendered tile is large: the seam is inside
         data = archive.get(z, tile.x, tile.y)
         assert data is not None

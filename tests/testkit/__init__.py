@@ -15,6 +15,9 @@ import pytest
 
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
+#: Ratingen's extent in WGS84 (lon/lat), as a build of a city-wide layer reports it
+RATINGEN_BBOX = [6.78, 51.26, 6.94, 51.34]
+
 #: CRS URIs as OGC API requests and pygeoapi's resources name them
 EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
 EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"

@@ -6,11 +6,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from testkit import RATINGEN_BBOX
+
 from geoportal.core.publish import LayerMetadata, file_record
 
 BASE_URL = "https://geoportal.ratingen.example"
-# Ratingen's extent in WGS84, as a build of a city-wide layer reports it.
-RATINGEN_BBOX = [6.78, 51.26, 6.94, 51.34]
 
 
 def build_layer(published: Path, dataset_id: str, outputs: list[str], modified: str) -> None:
