@@ -3,6 +3,7 @@ works as written in docs/architecture.md."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from geoportal.core.settings import PROJECT_ROOT
 from pipelines.build import build_all
 
 DOC = PROJECT_ROOT / "docs" / "architecture.md"
+TESTS = PROJECT_ROOT / "tests"
 
 
 def test_no_module_imports_against_the_layers() -> None:
@@ -77,3 +79,40 @@ def test_the_documented_pipeline_kind_builds_and_its_params_are_checked(
     with pytest.raises(ValueError, match=r"pipeline\.params\.cell: unknown key; did you mean "
                                          r"'cell_m'\?"):
         load_registry(folder)
+
+
+def test_modules_import_helpers_from_testkit_only() -> None:
+    """pygeoapi's wheel installs a top-level ``tests`` package: ``from tests.x import …`` (and
+    ``from .conftest import …``, which resolves through the same package) then imports
+    pygeoapi's tests or nothing outside pytest's default import mode. Shared helpers are
+    ``testkit``'s, fixtures conftest's; a test module never imports another one."""
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{line}: {name}"
+                 for path in sorted(TESTS.rglob("*.py"))
+                 for line, name in foreign_test_imports(path.read_text(encoding="utf-8"))]
+    assert offenders == [], "\n".join(offenders)
+
+
+def test_the_import_check_finds_each_kind_of_cross_import() -> None:
+    code = ("import tests.conftest\nfrom tests.test_build import GOOD_TOILETS\n"
+            "from .conftest import BASE_URL\nfrom conftest import x\nfrom test_webtiles import y\n"
+            "from testkit.raw import GOOD_TREES\nfrom catalog.ckan import sync\n")
+    assert [line for line, _ in foreign_test_imports(code)] == [1, 2, 3, 4, 5]
+
+
+def foreign_test_imports(code: str) -> list[tuple[int, str]]:
+    """The imports of ``tests``, of a conftest or test module, or relative ones, with their line."""
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = ["." * node.level + (node.module or "")]
+        else:
+            continue
+        found += [(node.lineno, name) for name in names if _names_a_test_module(name)]
+    return found
+
+
+def _names_a_test_module(name: str) -> bool:
+    first = name.split(".")[0]
+    return name.startswith(".") or first in ("tests", "conftest") or first.startswith("test_")

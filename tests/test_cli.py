@@ -7,11 +7,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from testkit import make_settings
+from testkit.raw import GOOD_TOILETS, write_toilets
 
 from geoportal.app.cli import main
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT
-from tests.test_build import GOOD_TOILETS, write_toilets
 
 REGISTRY = load_registry(PROJECT_ROOT / "datasets")
 

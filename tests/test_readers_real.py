@@ -3,44 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
-import yaml
-from testkit import make_settings
+from testkit.real import PORTAL, dataset_file, reading_shared_data
 
 from geoportal.core.errors import CRSMismatchError
 from geoportal.core.registry import load_dataset
-from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_dataset
 
-PORTAL = yaml.safe_load((PROJECT_ROOT / "datasets" / "_portal.yml").read_text(encoding="utf-8"))
 MUENSTER_ROWS = 2723
 MUENSTER_BROKEN_WKT = 145
-
-
-def dataset_file(folder: Path, spec: dict) -> Path:
-    """Write a dataset description the way a GIS officer would: one YAML file."""
-    base = {
-        "title": {"de": "Bäume Münster", "en": "Trees Münster"},
-        "description": {"de": "Testdaten", "en": "test data"},
-        "theme": "environment",
-        "keywords": {"de": ["Baum"]},
-        "license": "dl-de/zero-2-0",
-        "update_frequency": "annual",
-        "pipeline": {"kind": "vector"},
-    }
-    path = folder / f"{spec['id']}.yml"
-    path.write_text(yaml.safe_dump({**base, **spec}, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def reading_shared_data(tmp_path: Path, shared_data: Path) -> Settings:
-    """Settings that build into a temporary folder from the real files in ../shared/data."""
-    return replace(make_settings(tmp_path / "data"), raw_dir=shared_data)
 
 
 TREE_SCHEMA = {

@@ -10,14 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
+from testkit.catalog import BASE_URL
 
 from catalog import ckan, vocab
 from catalog.ckan import CkanClient, CkanTarget, package_name, sync
 from catalog.cli import publish
 from catalog.errors import CatalogMappingError, CkanUnavailableError
 from catalog.model import describe_all
-
-from .conftest import BASE_URL
 
 TOKEN = "secret-token-4f9c2a7e-do-not-print"
 

@@ -6,13 +6,12 @@ import pytest
 import requests
 from ckanapi import RemoteCKAN
 from rdflib import Graph, URIRef
+from testkit.catalog import BASE_URL
 
 from catalog.ckan import CkanTarget, package_name, sync
 from catalog.model import describe_all
 from catalog.vocab import DCAT, DCT, VCARD
 from geoportal.core.registry import Text
-
-from .conftest import BASE_URL
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from rdflib import RDF, XSD, URIRef
+from testkit.catalog import BASE_URL
 
 from catalog import vocab
 from catalog.dcat import catalog_graph, dataset_graph
@@ -14,8 +15,6 @@ from catalog.model import describe, describe_all
 from catalog.vocab import DCAT, DCATDE, DCT, SPDX, VCARD
 from geoportal.core.publish import read_metadata
 from geoportal.core.registry import Frequency, Theme
-
-from .conftest import BASE_URL
 
 
 def _dataset(graph, dataset_id):

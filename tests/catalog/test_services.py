@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from testkit.catalog import BASE_URL
+
 from catalog.model import describe_all
 from catalog.validate import validate_records
-from tests.catalog.conftest import BASE_URL
 
 
 def test_tiles_and_coverages_are_described_as_data_services(registry, published) -> None:

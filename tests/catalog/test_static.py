@@ -7,12 +7,11 @@ import json
 
 import pytest
 from rdflib import RDF, Graph
+from testkit.catalog import BASE_URL
 
 from catalog import static
 from catalog.errors import CatalogMappingError
 from catalog.vocab import DCAT
-
-from .conftest import BASE_URL
 
 
 def test_writes_turtle_and_jsonld_for_the_whole_registry(registry, published):

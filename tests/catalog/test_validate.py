@@ -6,14 +6,13 @@ import dataclasses
 
 import pytest
 from rdflib import URIRef
+from testkit.catalog import BASE_URL
 
 from catalog.dcat import catalog_graph
 from catalog.errors import CatalogValidationError
 from catalog.model import describe_all
 from catalog.validate import SHAPES_DIR, validate_graph, validate_records
 from catalog.vocab import DCAT
-
-from .conftest import BASE_URL
 
 
 @pytest.mark.parametrize("profile", ["3.0", "2.0"])
@@ -76,5 +75,3 @@ def test_shapes_and_their_licence_ship_with_the_package():
     assert (SHAPES_DIR / "LICENSE_CC-BY-4.0.txt").exists()
     readme = (SHAPES_DIR / "README.md").read_text(encoding="utf-8")
     assert "GovDataOfficial/DCAT-AP.de-SHACL-Validation" in readme
-
-

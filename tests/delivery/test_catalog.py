@@ -19,6 +19,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from rdflib import RDF, XSD, Graph, Literal, URIRef
+from testkit.catalog import BASE_URL, build_layer
 
 from catalog import vocab
 from catalog.ckan import CkanTarget, package_dict
@@ -33,7 +34,6 @@ from geoportal.core.errors import RegistryError
 from geoportal.core.publish import read_metadata
 from geoportal.core.registry import Theme, load_registry
 from geoportal.core.settings import PROJECT_ROOT
-from tests.catalog.conftest import BASE_URL, build_layer
 
 EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 from pyproj import Geod
+from testkit.real import PORTAL, dataset_file, reading_shared_data
 
 from geoportal.core.errors import CRSMismatchError, SourceFormatError
 from geoportal.core.registry import load_dataset
 from pipelines.build import build_dataset
-from tests.test_readers_real import PORTAL, dataset_file, reading_shared_data
 
 PARK_AND_RIDE = "duesseldorf-opendata/park_and_rides.json"
 GEOD = Geod(ellps="GRS80")

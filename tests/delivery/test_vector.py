@@ -27,12 +27,12 @@ import shapely
 import yaml
 from click.testing import CliRunner
 from testkit import make_settings
+from testkit.raw import GOOD_TOILETS, write_toilets
 
 from geoportal.app.cli import main
 from geoportal.core.crs import SYSTEM_GRID_DIRS, plan_transformation, use_grid_dirs
 from geoportal.core.publish import read_metadata
 from geoportal.core.settings import PROJECT_ROOT, Settings
-from tests.test_build import GOOD_TOILETS, write_toilets
 
 ROWS = 400
 SHAPEFILE = "baumkataster_gk/baeume.shp"

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 from testkit import make_settings
+from testkit.imagery import RES, TILES, YEAR
 
 from geoportal.app.sample import ortho
 from geoportal.app.sample.surface import TileSurface
 from geoportal.core.settings import Settings
-
-TILES = [(350, 5685), (351, 5685)]
-RES = 2.0
-YEAR = 2025
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 from testkit import make_settings, missing
+from testkit.imagery import TILES, YEAR
 
 from geoportal.core.publish import read_metadata, sha256_file
 from geoportal.core.registry import load_registry
@@ -23,8 +24,6 @@ from pipelines.imagery.encoders import (
     RasterioEncoder,
 )
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-
-from .conftest import TILES, YEAR
 
 
 def _build(settings: Settings, dataset_id: str):

@@ -13,11 +13,10 @@ import yaml
 from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
+from testkit.imagery import decode
 
 from geoportal.core.settings import Settings
 from pipelines.imagery.webtiles import TMS
-
-from .test_webtiles import decode
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 CENTRE = (350500.0, 5685500.0)  # the tiny sample district's tile
@@ -43,7 +42,17 @@ def test_tileset_is_listed_as_map_tiles(server: str) -> None:
     _, _, body = get(f"{server}/collections/orthophoto/tiles/WebMercatorQuad/metadata?f=tilejson")
     tilejson = json.loads(body)
     assert tilejson["tiles"][0].endswith("/WebMercatorQuad/{z}/{y}/{x}?f=jpeg")
-    assert tilejson["minzoom"] == 10 and tilejson["maxzoom"] == 21
+    # the range a client reads is the web map's (its manifest) and the server's own: tiles at
+    # both ends, none beyond them
+    manifest = json.loads(get(f"{server}/assets/webmap.json")[2])
+    aerial = next(b for b in manifest["base"] if b["id"] == "orthophoto")
+    low, high = tilejson["minzoom"], tilejson["maxzoom"]
+    assert (low, high) == (aerial["minzoom"], aerial["maxzoom"])
+    assert [get(tile_url(server, "orthophoto", z)[0])[0] for z in (low, high)] == [200, 200]
+    for z in (low - 1, high + 1):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(tile_url(server, "orthophoto", z)[0])
+        assert err.value.code == 404, z
 
 
 @pytest.mark.parametrize(("z", "f"), [(12, "jpeg"), (13, "png"), (15, "jpeg"), (18, "png")])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import morecantile
@@ -12,18 +11,15 @@ import rasterio
 from pmtiles.reader import MmapSource
 from pmtiles.reader import Reader as PMTiles
 from pyproj import Transformer
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.io import MemoryFile
 from rio_tiler.io import Reader
-from testkit import make_settings
+from testkit import RATINGEN_BBOX, make_settings
+from testkit.imagery import TILES, YEAR, decode
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
 from pipelines.build import build_dataset
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
 from pipelines.imagery.webtiles import TMS, read_tile, render_tile
-
-from .conftest import TILES, YEAR
 
 SEAM_E = 351000.0  # where tiles 350 and 351 meet
 
@@ -47,14 +43,6 @@ def straddling(z: int, margin: float = 0.2) -> morecantile.Tile:
         if margin < (lon - west) / (east - west) < 1 - margin:
             return tile
     raise AssertionError(f"no z{z} tile has the seam in its middle")
-
-
-def decode(jpeg: bytes) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with MemoryFile(jpeg) as mem, mem.open() as img:
-            assert (img.width, img.height) == (256, 256)
-            return img.read().astype(int)
 
 
 def inside(tile: morecantile.Tile, pixels: np.ndarray) -> np.ndarray:
@@ -125,7 +113,9 @@ def test_prerendered_tiles_cover_both_source_tiles_without_a_seam(published: Pat
         archive = PMTiles(MmapSource(fh))
         header = archive.header()
         z = header["max_zoom"]
-        assert header["min_zoom"] == 10
+        # zoomed out to the whole city, the aerial image is still there (the city fits in 2 x 2)
+        city = list(TMS.tiles(*RATINGEN_BBOX, [header["min_zoom"]]))
+        assert len(city) <= 4, f"z{header['min_zoom']} needs {len(city)} tiles for the city"
         tile = straddling(z, margin=0.02)  # a pre-rendered tile is large: the seam is inside
         data = archive.get(z, tile.x, tile.y)
         assert data is not None

@@ -6,15 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testkit import make_settings
-
-from geoportal.core.registry import load_registry
-from geoportal.core.settings import PROJECT_ROOT, Settings
-from pipelines.build import BuildSummary, build_all
-
-TWO_TILES = [(350, 5685), (351, 5685)]
-LIDAR_IDS = ["terrain_dtm", "surface_dsm", "canopy_height", "hillshade", "trees_lidar",
-             "building_heights"]
+from testkit.lidar import TWO_TILES
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +22,3 @@ def two_tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("two_tiles") / "raw"
     generate(SampleSpec(tiles=TWO_TILES, seed=42, lidar_density=3.0, ortho_resolution=4.0), out)
     return out
-
-
-def settings_for(base: Path, raw: Path) -> Settings:
-    base.mkdir(parents=True, exist_ok=True)
-    if not (base / "raw").exists():
-        (base / "raw").symlink_to(raw)
-    return make_settings(base)
-
-
-def build(settings: Settings, ids: list[str], scheduler: str | None = None
-          ) -> tuple[BuildSummary, str]:
-    lines: list[str] = []
-    registry = load_registry(PROJECT_ROOT / "datasets")
-    summary = build_all(registry, settings, ids, echo=lines.append, scheduler=scheduler)
-    return summary, "\n".join(lines)

@@ -8,17 +8,18 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import laspy
 import numpy as np
 import pytest
 import requests
 import shapely
 from testkit import make_settings
+from testkit.raw import GOOD_TREES, write_trees
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import build_all
 from pipelines.lidar.conflation import LidarTrees, conflate
-from tests.test_build import GOOD_TREES, write_trees
 
 TILE = shapely.box(350000, 5685000, 351000, 5686000)
 
@@ -127,6 +128,16 @@ def published(portal: Settings, dataset_id: str) -> gpd.GeoDataFrame:
     return gpd.read_file(portal.published_dir / dataset_id / f"{dataset_id}.gpkg")
 
 
+def flown_in(raw: Path) -> int:
+    """The flight year the delivered LAS headers state (what ``lasinfo`` shows a user)."""
+    years = set()
+    for path in sorted((raw / "lidar").glob("*.laz")):
+        with laspy.open(path) as reader:
+            years.add(reader.header.creation_date.year)
+    assert len(years) == 1, years
+    return years.pop()
+
+
 @pytest.mark.slow
 def test_sample_cadastre_matches_the_truth(portal: Settings) -> None:
     trees = published(portal, "trees")
@@ -138,7 +149,7 @@ def test_sample_cadastre_matches_the_truth(portal: Settings) -> None:
 
     scanned = trees[trees["lidar_status"].notna()]
     assert set(scanned["lidar_status"]) == {"found", "not_found"}
-    assert (scanned["lidar_year"] == 2025).all(), "the flight year of the sample's LAS headers"
+    assert (scanned["lidar_year"] == flown_in(portal.raw_dir)).all()
     alive = scanned["tree_id"].isin(standing.index)
     felled = scanned[~alive]
     assert len(felled) >= 5, "the sample's cadastre lists trees felled since"
@@ -173,7 +184,7 @@ def test_conflated_fields_are_served(server: str, portal: Settings) -> None:
                      params={"f": "json"}, timeout=30)
     r.raise_for_status()
     props = r.json()["properties"]
-    assert props["lidar_status"] == "found" and props["lidar_year"] == 2025
+    assert props["lidar_status"] == "found" and props["lidar_year"] == flown_in(portal.raw_dir)
     assert props["lidar_height_m"] == pytest.approx(one["lidar_height_m"])
     assert props["lidar_crown_diameter_m"] == pytest.approx(one["lidar_crown_diameter_m"])
     assert props["lidar_distance_m"] == pytest.approx(one["lidar_distance_m"])

@@ -8,10 +8,10 @@ from pathlib import Path
 import laspy
 import numpy as np
 from testkit import missing
+from testkit.lidar import build, settings_for
 
 from geoportal.core.publish import sha256_file
 from pipelines.lidar.copc import build_octree, write_copc
-from tests.lidar.conftest import build, settings_for
 
 NRW_TILE = "nrw-lidar-3dm/3dm_32_291_5744_1_nw_subset.laz"
 FIELDS = ["intensity", "classification", "return_number", "number_of_returns", "gps_time",

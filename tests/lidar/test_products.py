@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
+from testkit.lidar import LIDAR_IDS, build, settings_for
 
 from geoportal.app.sample.truth import complete_sample_truth
 from geoportal.core.publish import read_metadata, sha256_file
 from pipelines.lidar.score import match, score
-from tests.lidar.conftest import LIDAR_IDS, build, settings_for
 
 
 @pytest.fixture(scope="module")

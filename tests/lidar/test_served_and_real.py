@@ -11,9 +11,9 @@ import rasterio
 import requests
 from rasterio.io import MemoryFile
 from testkit import missing
+from testkit.lidar import build, settings_for
 
 from geoportal.core.settings import Settings
-from tests.lidar.conftest import build, settings_for
 
 
 def test_terrain_coverage_subset_matches_the_mosaic(server: str, portal: Settings) -> None:

@@ -17,9 +17,10 @@ import pytest
 import shapely
 from pygeoapi.crs import modify_pygeofilter
 from pygeoapi.provider.base import ProviderInvalidQueryError
+from testkit import CRS84_URI, EPSG_25832
+from testkit.providers import all_pages, make
 
 from geoportal.app.providers import cql2
-from tests.providers.test_geopackage import CRS84_URI, EPSG_25832, all_pages, make
 
 TO_UTM = pyproj.Transformer.from_crs("OGC:CRS84", 25832, always_xy=True)
 TO_LONLAT = pyproj.Transformer.from_crs(25832, "OGC:CRS84", always_xy=True)

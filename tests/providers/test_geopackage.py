@@ -11,7 +11,6 @@ import math
 import re
 import shutil
 import struct
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -24,27 +23,12 @@ from pygeoapi.provider.base import (
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
+from testkit import CRS84_URI, EPSG_3857, EPSG_25832
+from testkit.providers import all_pages, make
 
-from geoportal.app.providers.geopackage import GeoPackageProvider
 from geoportal.app.providers.gpkg_geometry import wkb_offset
 from geoportal.app.providers.gpkg_sql import converter_for
 from geoportal.core.publish import swap_link
-
-EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
-EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
-CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-
-
-def make(path: Path, id_field: str = "objekt_id", **extra: object) -> GeoPackageProvider:
-    return GeoPackageProvider(
-        {
-            "name": "geoportal.app.providers.geopackage.GeoPackageProvider",
-            "type": "feature",
-            "data": str(path),
-            "id_field": id_field,
-            **extra,
-        }
-    )
 
 
 def reference_ids(gdf: gpd.GeoDataFrame, bbox: list[float], id_field: str) -> set[str]:
@@ -54,15 +38,7 @@ def reference_ids(gdf: gpd.GeoDataFrame, bbox: list[float], id_field: str) -> se
     return set(gdf.loc[gdf.intersects(box_utm), id_field])
 
 
-def all_pages(provider: GeoPackageProvider, limit: int, **query: object) -> list[str]:
-    ids: list[str] = []
-    offset = 0
-    while True:
-        page = provider.query(offset=offset, limit=limit, **query)
-        ids += [f["id"] for f in page["features"]]
-        if page["numberReturned"] < limit:
-            return ids
-        offset += limit
+
 
 
 # -- bbox ------------------------------------------------------------------------------------

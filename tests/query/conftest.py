@@ -15,12 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from testkit import free_port, missing
+from testkit import EPSG_25832, MAX_ITEMS, free_port, missing
 
 from geoportal.core.settings import Settings
-
-EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
-MAX_ITEMS = 500
 
 
 @pytest.fixture(scope="session")

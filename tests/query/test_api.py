@@ -8,6 +8,7 @@ import json
 import pyproj
 import pytest
 import requests
+from testkit import MAX_ITEMS
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -104,7 +105,6 @@ def test_bad_cql2_json_is_a_400(server):
 def test_limit_over_the_maximum_is_a_400_naming_limit_and_maximum(dual_server):
     """A client that asks for more than the server's maximum page is told so, on both back
     ends, instead of silently getting a shorter page; the maximum itself still works."""
-    from tests.query.conftest import MAX_ITEMS
 
     for layer in ("parcels", "parcels_pg"):
         r = items(dual_server, layer, limit=MAX_ITEMS * 10, skipGeometry="true")

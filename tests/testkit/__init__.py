@@ -20,6 +20,18 @@ import pytest
 
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
+#: Ratingen's extent in WGS84 (lon/lat), as a build of a city-wide layer reports it
+RATINGEN_BBOX = [6.78, 51.26, 6.94, 51.34]
+
+#: CRS URIs as OGC API requests and pygeoapi's resources name them
+EPSG_25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
+EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+#: the maximum page size of the query tests' server, below the largest layer so that capping
+#: a larger limit is visible
+MAX_ITEMS = 500
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 

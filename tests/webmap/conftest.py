@@ -8,35 +8,14 @@ Screenshots of each step go to ``test-artifacts/webmap/`` (CI keeps them; look a
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import ARTIFACTS, missing
-
-CHROMIUM = os.environ.get("GEOPORTAL_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps dialling Google's hosts, which this
-# offline machine refuses; --no-sandbox because CI runs as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--use-gl=angle", "--use-angle=swiftshader",
-                 "--enable-unsafe-swiftshader"]
-SHOTS = ARTIFACTS / "webmap"
-
-
-@dataclass
-class PageLog:
-    """What went wrong while a page was open: console errors, page errors, failed requests."""
-
-    console_errors: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-
-    def problems(self) -> list[str]:
-        return self.console_errors + self.failed_requests
+from testkit import missing
+from testkit.webmap import CHROMIUM, CHROMIUM_ARGS, SHOTS, PageLog, open_page
 
 
 @pytest.fixture(scope="session")
@@ -54,45 +33,8 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-def open_page(browser: Any, *, viewport: tuple[int, int] = (1280, 800),
-              locale: str = "de-DE", **context_options: Any) -> tuple[Any, PageLog]:
-    """A fresh page in its own context that logs console errors and failed requests."""
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                                  locale=locale, **context_options)
-    page = context.new_page()
-    log = PageLog()
-    page.on("console", lambda m: log.console_errors.append(f"console: {m.text}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: log.console_errors.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: None if _cancelled(r.failure) else
-            log.failed_requests.append(f"failed: {r.url} ({r.failure})"))
-    page.on("response", lambda r: log.failed_requests.append(f"HTTP {r.status}: {r.url}")
-            if r.status >= 400 else None)
-    return page, log
-
-
-def _cancelled(failure: str | None) -> bool:
-    """A request the page itself aborted: MapLibre cancels the tiles a moved view no longer needs.
-
-    That is the map working as intended, not a failed request; a refused connection, a DNS
-    failure or an HTTP error still counts.
-    """
-    return (failure or "") == "net::ERR_ABORTED"
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[tuple[Any, PageLog]]:
     page, log = open_page(browser)
     yield page, log
     page.context.close()
-
-
-def shot(page: Any, name: str) -> Path:
-    """Save a screenshot of the current step as a test artifact."""
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    return path
-
-
-def assert_clean(log: PageLog) -> None:
-    assert not log.problems(), "\n".join(log.problems())

@@ -16,8 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from testkit import FINDER_MATCHES
-
-from tests.webmap.conftest import assert_clean, open_page, shot
+from testkit.webmap import assert_clean, open_page, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

@@ -12,11 +12,11 @@ from typing import Any
 import geopandas as gpd
 import pytest
 import shapely
+from testkit.webmap import assert_clean, open_page, shot
 
 from geoportal.core.publish import read_metadata
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
-from tests.webmap.conftest import assert_clean, open_page, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 #: The page's own code and styles may transfer at most this much before map tiles (issue #7).
