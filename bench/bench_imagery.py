@@ -49,6 +49,9 @@ from rasterio.windows import Window
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from testkit import free_port, make_settings  # noqa: E402
 
 from geoportal.app.sample import ortho  # noqa: E402
 from geoportal.app.sample.surface import TileSurface  # noqa: E402
@@ -57,7 +60,6 @@ from pipelines.base import PipelineContext  # noqa: E402
 from pipelines.executor import run_units  # noqa: E402
 from pipelines.imagery.pipeline import MOSAIC, OrthophotoPipeline  # noqa: E402
 from pipelines.imagery.webtiles import TMS  # noqa: E402
-from tests.conftest import free_port, make_settings  # noqa: E402
 
 YEAR = 2025
 WRK_P95 = """

@@ -43,8 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from testkit import served_sample  # noqa: E402
-
-from tests.webmap.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from testkit.webmap import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 BUDGET_BYTES = 1_000_000
 PAINT_TARGET_S = 2.0

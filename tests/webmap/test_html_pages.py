@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 import pygeoapi
 import pytest
 import requests
+from testkit.webmap import assert_clean, open_page
 
 from geoportal.core.registry import Dataset, load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
-from tests.webmap.conftest import assert_clean, open_page
 
 TEMPLATES = PROJECT_ROOT / "geoportal" / "app" / "templates"
 STOCK_TEMPLATES = Path(pygeoapi.__file__).parent / "templates"

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from testkit.webmap import open_page
 
 from geoportal.app.pages import PAGES
 from geoportal.core.registry import load_portal
 from geoportal.core.settings import Settings
-from tests.webmap.conftest import open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
