@@ -10,6 +10,7 @@ CRS — each one line naming the file and what was expected, with the `geoportal
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -413,3 +414,56 @@ def test_a_scene_and_a_tile_for_the_same_square_are_refused(settings: Settings) 
     assert summary.failed["orthophoto"] == (
         f"block_{YEAR}.tif and dop10rgbi_32_351_5686_1_nw_{YEAR}.tif both deliver the square "
         f"351/5686 km of {YEAR}; keep one of them in dop")
+
+
+NRW_INDEX = "nrw-dop-tileindex/ratingen_dop10_tiles.gpkg"
+# one plain colour (R, G, B, NIR) per tile: a tile on the wrong square shows the wrong colour
+COLOURS = [(200, 40, 40, 90), (40, 200, 40, 120), (40, 40, 200, 150), (200, 200, 40, 180)]
+
+
+@pytest.mark.parametrize(("suffix", "crs"), [(".jp2", "EPSG:25832"), (".tif", "EPSG:4647")])
+def test_tiles_named_as_the_real_nrw_index_lists_them_land_on_its_squares(
+        shared_data: Path, settings: Settings, suffix: str, crs: str) -> None:
+    """NRW flew Ratingen's north in 2024 and the rest in 2025: the real index has that seam.
+    Four of its tiles across it, named as listed (JPEG 2000 in EPSG:25832 as NRW delivers, or
+    GeoTIFF with zone-prefixed eastings), two flight years side by side: each lands on the
+    square the index gives it, and the published mosaic is in plain EPSG:25832."""
+    index = gpd.read_file(shared_data / NRW_INDEX)
+    names = {location.rsplit("/", 1)[-1]: geometry.bounds
+             for location, geometry in zip(index["location"], index.geometry, strict=True)}
+    years = {name: int(re.search(r"_nw_(\d{4})", name)[1]) for name in names}
+    seam = min(b[1] for n, b in names.items() if years[n] == 2024)
+    west = min(b[0] for n, b in names.items() if years[n] == 2024 and b[1] == seam)
+    chosen = sorted(n for n, b in names.items()
+                    if b[0] in (west, west + 1000) and b[1] in (seam - 1000, seam))
+    assert len(chosen) == 4 and {years[n] for n in chosen} == {2024, 2025}, chosen
+    dop = settings.raw_dir / "dop"
+    for name, colour in zip(chosen, COLOURS, strict=True):
+        write_plain_tile(dop / Path(name).with_suffix(suffix), names[name], colour, crs)
+    summary, _ = build(settings, ["orthophoto"])
+    assert summary.ok, summary.failed
+    with rasterio.open(settings.published_dir / "orthophoto" / MOSAIC) as rgb:
+        assert rgb.crs.to_epsg() == 25832
+        assert tuple(rgb.bounds) == (west, seam - 1000.0, west + 2000.0, seam + 1000.0)
+        for name, colour in zip(chosen, COLOURS, strict=True):
+            x0, y0, x1, y1 = names[name]
+            square = rgb.read(window=rgb.window(x0 + 100, y0 + 100, x1 - 100, y1 - 100))
+            assert tuple(np.median(square, axis=(1, 2)).astype(int)) == colour[:3], name
+    metadata = json.loads((settings.published_dir / "orthophoto" / "metadata.json").read_text())
+    units = {f["unit"] for f in metadata["files"] if f.get("unit")}
+    # each published square is the unit a failed tile later falls back to (keep_previous)
+    assert units == {"_".join(Path(n).stem.split("_")[2:4]) for n in chosen}
+
+
+def write_plain_tile(path: Path, bounds: tuple[float, ...], colour: tuple[int, ...],
+                     crs: str) -> None:
+    """A 1 km tile of 10 m pixels in one colour, on ``bounds`` (EPSG:25832), in ``crs``."""
+    shift = 32_000_000 if crs == "EPSG:4647" else 0
+    driver = "JP2OpenJPEG" if path.suffix == ".jp2" else "GTiff"
+    bands = np.array(colour, dtype=np.uint8)[:, None, None] * np.ones((4, 100, 100), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver=driver, dtype="uint8", width=100, height=100, count=4,
+                       crs=crs, transform=from_origin(bounds[0] + shift, bounds[3], 10, 10),
+                       **({"QUALITY": 100, "REVERSIBLE": "YES"} if driver != "GTiff" else {})
+                       ) as dst:
+        dst.write(bands)
