@@ -17,6 +17,7 @@ import requests
 from testkit import free_port
 
 from geoportal.app.server import stop, wait_until_ready
+from geoportal.app.webmap import missing_web_libraries
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -70,3 +71,12 @@ def test_links_point_to_the_port_it_serves_on(served) -> None:
     downloads = [link["href"] for link in links if link["rel"] == "enclosure"]
     assert downloads and all(href.startswith(f"{url}/downloads/trees/") for href in downloads)
     assert requests.get(downloads[0], timeout=30).status_code == 200
+
+
+def test_a_web_library_not_installed_is_named_at_start_up(tmp_path: Path) -> None:
+    """Without swagger-ui-dist every request still answers, but /openapi?f=html stays blank in
+    the browser: ``serve`` names the missing folder and how to install it."""
+    (tmp_path / "web" / "node_modules" / "maplibre-gl" / "dist").mkdir(parents=True)
+    (tmp_path / "web" / "src").mkdir()
+    assert missing_web_libraries(tmp_path) == [tmp_path / "web/node_modules/swagger-ui-dist"]
+    assert missing_web_libraries(PROJECT_ROOT) == []  # the checkout's bootstrap installed them

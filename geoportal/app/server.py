@@ -191,6 +191,11 @@ def serve_forever(settings: Settings, host: str, port: int, workers: int, echo: 
     runtime = prepare(settings)
     for rid in runtime.missing:
         echo(f"warning: {rid} is not built yet and is not served (run `geoportal build {rid}`)")
+    from geoportal.app.webmap import missing_web_libraries
+
+    for path in missing_web_libraries(settings.root):
+        echo(f"warning: {path} is missing, so the map and /openapi?f=html stay blank "
+             "(run `npm ci --ignore-scripts` in web/, as scripts/bootstrap.sh does)")
     base = settings.url
     echo(f"Serving {len(runtime.collections)} layer(s) on {base}/ — press Ctrl+C to stop.")
     for label, path in [("landing page", "/"), ("collections", "/collections"),

@@ -18,6 +18,7 @@ How a layer is drawn follows from how it is served:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from geoportal.core import formats
@@ -283,3 +284,18 @@ def write_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
     atomic_write_text(settings.data_dir / MANIFEST_FILE,
                       json.dumps(manifest, ensure_ascii=False, indent=1))
     return manifest
+
+
+def web_roots(home: Path) -> dict[str, Path]:
+    """Where the web pages' files live: ``web/src`` (ours) and the npm-installed libraries,
+    MapLibre GL JS (the maps) and Swagger UI (``/openapi?f=html``)."""
+    modules = home / "web" / "node_modules"
+    return {"": home / "web" / "src",
+            "vendor/maplibre-gl": modules / "maplibre-gl" / "dist",
+            "vendor/swagger-ui": modules / "swagger-ui-dist"}
+
+
+def missing_web_libraries(home: Path) -> list[Path]:
+    """The npm-installed libraries that are not there: without them the map and the API's HTML
+    page stay blank in the browser while every request still answers, so ``serve`` says so."""
+    return [path for path in web_roots(home).values() if not path.is_dir()]

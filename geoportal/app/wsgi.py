@@ -27,6 +27,7 @@ from werkzeug.utils import send_file
 from geoportal.app import pygeoapi_patches
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
+from geoportal.app.webmap import web_roots
 from geoportal.core import formats
 from geoportal.core.settings import Settings
 
@@ -339,15 +340,6 @@ def single_file(path: Path) -> WSGIApp:
         return _send(str(path), environ, start_response, max_age=0)
 
     return app
-
-
-def web_roots(home: Path) -> dict[str, Path]:
-    """Where the web pages' files live: ``web/src`` (ours) and the npm-installed libraries,
-    MapLibre GL JS (the maps) and Swagger UI (``/openapi?f=html``)."""
-    modules = home / "web" / "node_modules"
-    return {"": home / "web" / "src",
-            "vendor/maplibre-gl": modules / "maplibre-gl" / "dist",
-            "vendor/swagger-ui": modules / "swagger-ui-dist"}
 
 
 pygeoapi_patches.apply()
