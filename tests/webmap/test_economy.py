@@ -363,3 +363,72 @@ def test_german_decimals_are_read_and_unreadable_values_refused_not_dropped(serv
     assert page.get_by_label("von").get_attribute("aria-invalid") is None
     assert_clean(log)
     page.context.close()
+
+
+def test_rent_and_purchase_price_are_separate_columns_and_limits(server, browser):
+    """An office's rent (€/m² a month) and a plot's price (€/m²) share one field in the data;
+    the page shows them in two columns and limits each on its own (was one 'Preis' column
+    that compared 12 €/m² rent with 180 €/m² land)."""
+    offers = api_offers(server)
+    rented = [f for f in offers if f["properties"]["kind"] != "Grundstück"]
+    plots = [f for f in offers if f["properties"]["kind"] == "Grundstück"]
+    assert rented and plots
+    rent = sorted(f["properties"]["price_eur_m2"] for f in rented)[len(rented) // 2]
+    price = sorted(f["properties"]["price_eur_m2"] for f in plots)[len(plots) // 2]
+    page, log = open_page(browser)
+    german = f"{rent:.2f}".replace(".", ",")  # as typed in a German browser
+    rent = float(german.replace(",", "."))
+    cases = [(f"rent_max={german}", rented, rent, None),
+             (f"purchase_max={price}", plots, None, price),
+             (f"rent_max={german}&purchase_max={price}", offers, rent, price)]
+    for query, pool, rent_max, price_max in cases:
+        load(page, f"{server}/wirtschaft?{query}")
+        expected = {f["id"] for f in pool if f["properties"]["price_eur_m2"] <= (
+            price_max if f["properties"]["kind"] == "Grundstück" else rent_max)}
+        assert set(table_ids(page)) == expected and expected, query
+        for row in page.locator("#offers tbody tr").all():
+            kind = row.locator("td").nth(1).inner_text()
+            rent_cell = row.locator(f"td:nth-child({column_index(page, 'rent') + 1})")
+            buy_cell = row.locator(f"td:nth-child({column_index(page, 'purchase') + 1})")
+            assert (rent_cell.inner_text() == "–") == (kind == "Grundstück")
+            assert (buy_cell.inner_text() == "–") == (kind != "Grundstück")
+    headers = page.locator("#offers thead th").all_inner_texts()
+    assert "Miete mtl. (€/m²)" in headers and "Kaufpreis (€/m²)" in headers
+    assert page.get_by_label("Miete höchstens (€/m² und Monat)").input_value() == german
+    assert_clean(log)
+    page.context.close()
+
+
+def column_index(page: Any, key: str) -> int:
+    return page.locator("#offers thead th").evaluate_all(
+        f"ths => ths.findIndex(th => th.dataset.key === '{key}')")
+
+
+def test_csv_for_german_excel_has_semicolons_and_decimal_commas(server, browser, tmp_path):
+    page, log = open_page(browser, accept_downloads=True)
+    load(page, f"{server}/wirtschaft?sort=-area_m2")
+    files = {}
+    for name in ("Ergebnis als CSV herunterladen",
+                 "CSV für deutsches Excel (Semikolon, Dezimalkomma)"):
+        with page.expect_download() as info:
+            page.get_by_role("button", name=name).click()
+        files[name] = tmp_path / info.value.suggested_filename
+        info.value.save_as(files[name])
+    standard, excel = (path.read_bytes().decode("utf-8-sig") for path in files.values())
+    rows = list(csv.reader(io.StringIO(standard, newline="")))
+    german = list(csv.reader(io.StringIO(excel, newline=""), delimiter=";"))
+    assert german[0] == rows[0] and len(german) == len(rows) > 1
+    assert excel.splitlines()[0].count(";") == len(rows[0]) - 1  # the header splits at ';'
+    for line, german_line in zip(rows[1:], german[1:], strict=True):
+        assert [cell.replace(".", ",") if is_number(cell) else cell for cell in line] == german_line
+    assert any("," in cell for line in german[1:] for cell in line[-2:])  # coordinates: 6,85…
+    assert_clean(log)
+    page.context.close()
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

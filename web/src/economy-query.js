@@ -10,7 +10,18 @@ export const COLUMNS = [
     values: { en: { "Büro": "Office", "Halle": "Hall", "Grundstück": "Plot" } },
   },
   { key: "area_m2", label: { de: "Fläche", en: "Area" }, unit: "m²", numeric: true },
-  { key: "price_eur_m2", label: { de: "Preis", en: "Price" }, unit: "€/m²", numeric: true },
+  // the data has one price per offer (price_eur_m2); an office or a hall is rented (per m² and
+  // month), a plot bought (per m²): two columns, so that no one compares a rent with a price
+  {
+    key: "rent", source: "price_eur_m2", when: (p) => !PURCHASED.includes(p.kind), unit: "€/m²",
+    numeric: true, label: { de: "Miete mtl.", en: "Rent/month" },
+    title: { de: "Miete je m² und Monat", en: "Rent per m² and month" },
+  },
+  {
+    key: "purchase", source: "price_eur_m2", when: (p) => PURCHASED.includes(p.kind), unit: "€/m²",
+    numeric: true, label: { de: "Kaufpreis", en: "Purchase" },
+    title: { de: "Kaufpreis je m²", en: "Purchase price per m²" },
+  },
   { key: "zoning", label: { de: "Planungsrecht", en: "Zoning" } },
   {
     key: "motorway_junction_network_distance_m", unit: "m", numeric: true,
@@ -26,6 +37,21 @@ export const COLUMNS = [
   },
 ];
 
+/** The kinds that are bought; every other kind is rented (datasets/commercial_spaces.yml). */
+export const PURCHASED = ["Grundstück"];
+
+/** A column's value for an offer: its property, or for a price column the price when the
+ * offer is of that column's sort (a plot has no rent), else null. */
+export function valueOf(col, properties) {
+  if (!col.when) return properties[col.key];
+  return col.when(properties) ? properties[col.source] : null;
+}
+
+/** The property the API sorts a column by. */
+export function sortKey(col) {
+  return col.source ?? col.key;
+}
+
 /** Form field (km) -> the network-distance property it limits (m). */
 const DISTANCES = {
   junction_km: "motorway_junction_network_distance_m",
@@ -35,7 +61,7 @@ const DISTANCES = {
 
 /** The number fields: an area is whole square metres; prices and distances may have decimals. */
 export const NUMBERS = {
-  area_min: { integer: true }, area_max: { integer: true }, price_max: {},
+  area_min: { integer: true }, area_max: { integer: true }, rent_max: {}, purchase_max: {},
   junction_km: {}, airport_km: {}, sbahn_km: {},
 };
 /** The choices a box group offers (datasets/commercial_spaces.yml). */
@@ -102,8 +128,8 @@ export function buildFilter(params) {
   if (low !== null && high !== null) parts.push(`area_m2 BETWEEN ${low} AND ${high}`);
   else if (low !== null) parts.push(`area_m2 >= ${low}`);
   else if (high !== null) parts.push(`area_m2 <= ${high}`);
-  const price = number(params, "price_max");
-  if (price !== null) parts.push(`price_eur_m2 <= ${price}`);
+  const prices = priceFilter(number(params, "rent_max"), number(params, "purchase_max"));
+  if (prices) parts.push(prices);
   const kinds = params.getAll("kind");
   if (kinds.length) parts.push(kinds.length === 1 ? `kind = ${quote(kinds[0])}` : `kind IN (${list(kinds)})`);
   const zonings = params.getAll("zoning");
@@ -117,6 +143,17 @@ export function buildFilter(params) {
   return parts.join(" AND ");
 }
 
+/** A rent limit keeps rented offers up to it, a purchase limit plots up to it; with both, an
+ * offer passes by the one of its sort. A plot has no rent, so a rent limit alone leaves out
+ * the plots (and a purchase limit the rented offers). */
+function priceFilter(rent, purchase) {
+  const bought = `kind IN (${list(PURCHASED)})`;
+  const sides = [];
+  if (rent !== null) sides.push(`(kind NOT IN (${list(PURCHASED)}) AND price_eur_m2 <= ${rent})`);
+  if (purchase !== null) sides.push(`(${bought} AND price_eur_m2 <= ${purchase})`);
+  return sides.length > 1 ? `(${sides.join(" OR ")})` : sides[0] ?? "";
+}
+
 /** The query string of the items request: JSON, the filter, the sort, one large page. */
 export function apiQuery(filter, sortby, limit) {
   const q = new URLSearchParams({ f: "json", limit: String(limit) });
@@ -128,25 +165,33 @@ export function apiQuery(filter, sortby, limit) {
   return q.toString();
 }
 
-function csvField(value) {
+/** The two CSV forms: the standard one (RFC 4180: commas, decimal points, as the API's own
+ * CSV), and the one German Excel opens without an import dialog (semicolons, decimal commas). */
+export const CSV_FORMS = {
+  standard: { separator: ",", decimal: "." },
+  excel: { separator: ";", decimal: "," },
+};
+
+function csvField(value, form) {
   if (value === null || value === undefined) return "";
-  const text = String(value);
-  return /[",\r\n;]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  const text = typeof value === "number" ? String(value).replace(".", form.decimal) : String(value);
+  return text.includes(form.separator) || /["\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 /**
- * The result as CSV: the table's columns with the API's raw values (dot decimals, metres),
- * plus longitude/latitude; UTF-8 with a byte-order mark so that Excel reads the umlauts.
+ * The result as CSV: the table's columns with the API's values (metres, no rounding), plus
+ * longitude/latitude; UTF-8 with a byte-order mark so that Excel reads the umlauts.
  */
-export function toCsv(features, lang) {
+export function toCsv(features, lang, form = CSV_FORMS.standard) {
   const header = [
     ...COLUMNS.map((c) => (c.title || c.label)[lang] + (c.unit ? ` (${c.unit})` : "")),
     lang === "en" ? "Longitude" : "Längengrad", lang === "en" ? "Latitude" : "Breitengrad",
   ];
-  const lines = [header.map(csvField).join(",")];
+  const line = (values) => values.map((v) => csvField(v, form)).join(form.separator);
+  const lines = [line(header)];
   for (const f of features) {
     const [lon, lat] = f.geometry ? f.geometry.coordinates : [null, null];
-    lines.push([...COLUMNS.map((c) => f.properties[c.key]), lon, lat].map(csvField).join(","));
+    lines.push(line([...COLUMNS.map((c) => valueOf(c, f.properties)), lon, lat]));
   }
   return `\uFEFF${lines.join("\r\n")}\r\n`;
 }

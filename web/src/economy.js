@@ -6,7 +6,10 @@
 // view can be bookmarked and shared.
 
 import { addStrings, localisePageLinks, setLang, t } from "./i18n.js";
-import { CHOICES, COLUMNS, NUMBERS, apiQuery, buildFilter, parseNumber, problems, toCsv } from "./economy-query.js";
+import {
+  CHOICES, COLUMNS, CSV_FORMS, NUMBERS, apiQuery, buildFilter, parseNumber, problems, sortKey, toCsv,
+  valueOf,
+} from "./economy-query.js";
 import { offersMap } from "./economy-map.js";
 
 const COLLECTION = "collections/commercial_spaces/items";
@@ -24,8 +27,9 @@ const ENGLISH = {
     "here from the same query.",
   "eco.filters": "Filters",
   "eco.area": "Area (m²)", "eco.from": "from", "eco.to": "to",
-  "eco.price": "Price", "eco.priceMax": "at most (€/m²)",
-  "eco.priceHint": "Rent per m² and month (office, hall) or purchase price per m² (plot)",
+  "eco.price": "Price", "eco.rentMax": "rent at most (€/m² and month)",
+  "eco.purchaseMax": "purchase price at most (€/m²)",
+  "eco.priceHint": "Offices and halls are rented, plots bought: a rent limit shows rented offers, a price limit plots",
   "eco.kind": "Type", "eco.kind_Büro": "Office", "eco.kind_Halle": "Hall",
   "eco.kind_Grundstück": "Plot",
   "eco.zoning": "Zoning",
@@ -42,6 +46,7 @@ const ENGLISH = {
   "eco.mapLabel": "Map of the offers",
   "eco.legend": "Legend",
   "eco.csv": "Download the result as CSV",
+  "eco.csvExcel": "CSV for German Excel (semicolons, decimal commas)",
   "eco.caption": "Offers; distances along the road network in metres",
   "eco.empty": "No space meets all filters. Relax a filter, for example the distance or the area.",
 };
@@ -186,7 +191,8 @@ class EconomyPage {
     }
     this.form.area_min.addEventListener("input", () => this.form.area_max.setCustomValidity(""));
     this.form.addEventListener("reset", () => setTimeout(() => this.update(true)));
-    document.getElementById("csv").addEventListener("click", () => this.download());
+    document.getElementById("csv").addEventListener("click", () => this.download(CSV_FORMS.standard));
+    document.getElementById("csv-excel").addEventListener("click", () => this.download(CSV_FORMS.excel));
     this.update(false, params);  // the URL's own values: a box the form lacks (zoning=XX) too
   }
 
@@ -202,7 +208,9 @@ class EconomyPage {
   /** The API request of the current form and sort. */
   request() {
     const filter = buildFilter(formState(this.form));
-    const sortby = this.sort ? `${this.sort.descending ? "-" : "+"}${this.sort.key}` : null;
+    const col = this.sort && COLUMNS.find((c) => c.key === this.sort.key);
+    const sortby = this.sort
+      ? `${this.sort.descending ? "-" : "+"}${col ? sortKey(col) : this.sort.key}` : null;
     return new URL(`${COLLECTION}?${apiQuery(filter, sortby, PAGE_SIZE)}`, document.baseURI);
   }
 
@@ -233,7 +241,7 @@ class EconomyPage {
       this.status.textContent = this.msg.count(matched);
       this.empty.hidden = features.length > 0;
       this.table.parentElement.hidden = features.length === 0;
-      document.getElementById("csv").disabled = features.length === 0;
+      for (const id of ["csv", "csv-excel"]) document.getElementById(id).disabled = features.length === 0;
     } catch (err) {
       this.status.textContent = "";
       this.error.textContent = this.msg.failed(err.message);
@@ -270,7 +278,7 @@ class EconomyPage {
     this.rows();
     this.map.show([]);
     this.table.parentElement.hidden = true;
-    document.getElementById("csv").disabled = true;
+    for (const id of ["csv", "csv-excel"]) document.getElementById(id).disabled = true;
     document.body.dataset.ready = "true";
     return true;
   }
@@ -347,7 +355,7 @@ class EconomyPage {
       const tr = document.createElement("tr");
       tr.dataset.id = f.id;
       for (const col of COLUMNS) {
-        const value = f.properties[col.key];
+        const value = valueOf(col, f.properties);
         const td = document.createElement(col.key === "name" ? "th" : "td");
         if (col.key === "name") td.scope = "row";
         td.dataset.value = value ?? "";
@@ -397,9 +405,11 @@ class EconomyPage {
       dl.append(dt, dd);
     };
     const byKey = Object.fromEntries(COLUMNS.map((c) => [c.key, c]));
-    for (const key of ["offer_id", "kind", "area_m2", "price_eur_m2", "zoning"]) {
+    for (const key of ["offer_id", "kind", "area_m2", "rent", "purchase", "zoning"]) {
       const col = byKey[key];
-      add(col.label[this.lang] + (col.unit ? ` (${col.unit})` : ""), this.cell(col, p[key]));
+      const value = valueOf(col, p);
+      if (col.when && value === null) continue;  // a plot has no rent, an office no purchase price
+      add((col.title || col.label)[this.lang] + (col.unit ? ` (${col.unit})` : ""), this.cell(col, value));
     }
     add(d.address, p.address);
     add(d.available_from, p.available_from);
@@ -416,11 +426,12 @@ class EconomyPage {
     return root;
   }
 
-  download() {
-    const blob = new Blob([toCsv(this.features, this.lang)], { type: "text/csv;charset=utf-8" });
+  download(form) {
+    const blob = new Blob([toCsv(this.features, this.lang, form)], { type: "text/csv;charset=utf-8" });
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
-    a.download = this.lang === "en" ? "commercial_spaces.csv" : "gewerbeflaechen.csv";
+    const name = this.lang === "en" ? "commercial_spaces" : "gewerbeflaechen";
+    a.download = `${name}${form === CSV_FORMS.excel ? "_excel" : ""}.csv`;
     document.body.append(a);
     a.click();
     a.remove();
