@@ -45,6 +45,13 @@ REPOSITORY_ENV = "GEOPORTAL_CSW_DB"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+def capabilities_schema() -> Path:
+    """The CSW 2.0.2 discovery schema as pycsw ships it (offline validation of its answers)."""
+    import pycsw
+
+    return Path(pycsw.__file__).parent / "core/schemas/ogc/csw/2.0.2/CSW-discovery.xsd"
+
+
 def repository_path(settings: Settings) -> Path:
     return settings.data_dir / DB_FILE
 
