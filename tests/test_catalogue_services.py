@@ -187,3 +187,24 @@ def test_a_title_changed_in_the_yaml_shows_in_all_three_catalogues(catalogue: Se
     csw.getrecordbyid([_record_id(catalogue, "public_toilets")], outputschema=GMD)
     assert csw.records[_record_id(catalogue, "public_toilets")].identification[0].title == \
         new_title
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/collections/catalogue/items", {"f": "json", "q": "("}),
+    ("/collections/catalogue/items", {"f": "json", "q": "*["}),
+    ("/csw", {"service": "CSW", "request": "Nope"}),
+    ("/csw", {"service": "CSW", "version": "2.0.2", "request": "GetRecords",
+              "constraintlanguage": "CQL_TEXT", "constraint": "garbage(("}),
+])
+def test_a_malformed_query_is_answered_not_a_server_error(catalogue: Settings, path: str,
+                                                          params: dict[str, str]) -> None:
+    """``q=(`` was a regular expression error (500); pycsw's exception report lacked its
+    language (500). Now: the records holding the characters literally, or an OWS exception
+    report naming the problem."""
+    response = requests.get(f"{catalogue.url}{path}", params=params, timeout=30)
+    assert response.status_code < 500
+    if path == "/csw":
+        assert b"ExceptionReport" in response.content
+    else:  # "(" stands in some descriptions; "*[" in none
+        assert response.json()["numberMatched"] == (0 if params["q"] == "*[" else
+                                                     response.json()["numberReturned"])

@@ -140,8 +140,9 @@ def pycsw_config(settings: Settings, contact: Organisation | None,
     """pycsw's configuration: the portal's URL, the city as provider, no transactions."""
     name = publisher.name if publisher else "Stadt Ratingen"
     return {
+        # language: of pycsw's own (English) messages; pycsw's exception reports need one
         "server": {"url": f"{settings.url.rstrip('/')}/csw", "mimetype":
-                   "application/xml; charset=UTF-8", "encoding": "UTF-8",
+                   "application/xml; charset=UTF-8", "encoding": "UTF-8", "language": "en-US",
                    "maxrecords": 100, "pretty_print": True, "domainquerytype": "list",
                    "domaincounts": False, "profiles": ["apiso"]},
         "logging": {"level": "ERROR"},

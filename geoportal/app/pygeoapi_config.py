@@ -245,7 +245,8 @@ def _catalogue_resource() -> dict[str, Any]:
                    "hreflang": "de"}],
         "extents": {"spatial": {"bbox": CITY_BBOX,
                                 "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
-        "providers": [{"type": "record", "name": "TinyDBCatalogue",
+        "providers": [{"type": "record",
+                       "name": "geoportal.app.providers.records.RecordsProvider",
                        "data": f"{DATA}/{CATALOGUE_FILE}", "id_field": "id",
                        "time_field": "updated", "title_field": "title"}],
     }
