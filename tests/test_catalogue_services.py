@@ -167,6 +167,19 @@ def test_records_api_lists_every_built_dataset(catalogue: Settings) -> None:
                for link in school["links"])
 
 
+def test_records_are_found_by_the_day_they_were_updated(catalogue: Settings) -> None:
+    """``datetime=<day>`` (an instant) was a 500; it finds the records updated that day."""
+    items = requests.get(f"{catalogue.url}/collections/catalogue/items", params={"f": "json"},
+                         timeout=30).json()["features"]
+    day = items[0]["properties"]["updated"][:10]
+    same_day = {f["id"] for f in items if f["properties"]["updated"].startswith(day)}
+    for when, expected in ((day, same_day), ("1999-01-01", set())):
+        found = requests.get(f"{catalogue.url}/collections/catalogue/items",
+                             params={"f": "json", "datetime": when}, timeout=30)
+        assert found.status_code == 200, found.text
+        assert {f["id"] for f in found.json()["features"]} == expected
+
+
 def test_a_title_changed_in_the_yaml_shows_in_all_three_catalogues(catalogue: Settings) -> None:
     """An editor changes one title and rebuilds (``geoportal build``): the DCAT-AP.de file, the
     Records API and the CSW say the new title, without restarting the server."""
@@ -192,6 +205,8 @@ def test_a_title_changed_in_the_yaml_shows_in_all_three_catalogues(catalogue: Se
 @pytest.mark.parametrize("path, params", [
     ("/collections/catalogue/items", {"f": "json", "q": "("}),
     ("/collections/catalogue/items", {"f": "json", "q": "*["}),
+    ("/collections/catalogue/queryables", {"f": "json", "properties": "q",
+                                           "profile": "actual-domain"}),
     ("/csw", {"service": "CSW", "request": "Nope"}),
     ("/csw", {"service": "CSW", "version": "2.0.2", "request": "GetRecords",
               "constraintlanguage": "CQL_TEXT", "constraint": "garbage(("}),
@@ -205,6 +220,8 @@ def test_a_malformed_query_is_answered_not_a_server_error(catalogue: Settings, p
     assert response.status_code < 500
     if path == "/csw":
         assert b"ExceptionReport" in response.content
+    elif path.endswith("queryables"):
+        assert response.status_code == 200
     else:  # "(" stands in some descriptions; "*[" in none
         assert response.json()["numberMatched"] == (0 if params["q"] == "*[" else
                                                      response.json()["numberReturned"])
