@@ -75,6 +75,8 @@ class Record:
     bbox_wgs84: tuple[float, float, float, float] | None
     distributions: list[Distribution] = field(default_factory=list)
     language_uris: tuple[str, ...] = ()
+    #: The CRS the build published the data in (None before the first build).
+    crs: str | None = None
 
     @property
     def id(self) -> str:
@@ -116,6 +118,7 @@ def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) ->
         bbox_wgs84=tuple(bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
         distributions=distributions,
         language_uris=languages,
+        crs=metadata.crs_native if metadata else None,
     )
 
 

@@ -174,6 +174,10 @@ def _write_static_catalog(registry: Registry, settings: Settings) -> None:
         click.echo(f"catalogue: left out, never built: {', '.join(static.not_built)}", err=True)
     click.echo(f"catalogue: {', '.join(p.name for p in static.paths)} "
                f"({len(static.report.valid)} datasets)")
+    from geoportal.app.server import write_catalogues
+
+    # the same records for OGC API Records and the CSW: a running server serves them at once
+    write_catalogues(settings, registry)
 
 
 @main.command()

@@ -27,6 +27,11 @@ PUBLISHED = "${GEOPORTAL_PUBLISHED_DIR:-var/published}"
 URL = "${GEOPORTAL_URL:-http://127.0.0.1:5000}"
 HOME = "${GEOPORTAL_HOME:-.}"
 TILES = "${GEOPORTAL_TILES_DIR:-tiles}"
+DATA = "${GEOPORTAL_DATA_DIR:-var}"
+#: The OGC API Records collection of every dataset's metadata (written at start-up by
+#: geoportal.app.server.prepare, from the same records as the DCAT-AP.de and CSW catalogues).
+CATALOGUE = "catalogue"
+CATALOGUE_FILE = "catalogue.tinydb.json"
 BASEMAP = "orthophoto"  # the raster tile collection behind every map of pygeoapi's HTML pages
 OUTPUT_CRS = [
     "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
@@ -44,12 +49,13 @@ CITY_BBOX = [6.77, 51.25, 6.96, 51.36]
 def render_config(registry: Registry) -> dict[str, Any]:
     """The pygeoapi configuration as a dict, resources in registry order."""
     first = next(iter(registry), None)
+    resources = {d.id: _resource(d) for d in registry
+                 if d.serve.features or d.serve.tiles or d.serve.coverage}
     return {
         "server": _server(),
         "logging": {"level": "ERROR"},
         "metadata": _metadata(first),
-        "resources": {d.id: _resource(d) for d in registry
-                      if d.serve.features or d.serve.tiles or d.serve.coverage},
+        "resources": {**resources, CATALOGUE: _catalogue_resource()},
     }
 
 
@@ -218,6 +224,31 @@ def _resource(d: Dataset) -> dict[str, Any]:
         "extents": {"spatial": {"bbox": CITY_BBOX,
                                 "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
         "providers": providers,
+    }
+
+
+def _catalogue_resource() -> dict[str, Any]:
+    """OGC API Records: one record per dataset of the registry (pygeoapi's TinyDB catalogue)."""
+    return {
+        "type": "collection",
+        "title": {"de": "Katalog der Datensätze", "en": "Catalogue of the datasets"},
+        "description": {
+            "de": "Metadaten aller Datensätze des Geoportals (OGC API Records); dieselben "
+                  "Einträge als ISO 19139 unter /csw und als DCAT-AP.de unter "
+                  "/downloads/catalog.ttl",
+            "en": "Metadata of every dataset of the geoportal (OGC API Records); the same "
+                  "entries as ISO 19139 at /csw and as DCAT-AP.de at /downloads/catalog.ttl"},
+        "keywords": {"de": ["Metadaten", "Katalog"], "en": ["metadata", "catalogue"]},
+        "links": [{"type": "application/xml", "rel": "alternate",
+                   "title": "CSW 2.0.2 (ISO 19139)",
+                   "href": f"{URL}/csw?service=CSW&version=2.0.2&request=GetCapabilities",
+                   "hreflang": "de"}],
+        "extents": {"spatial": {"bbox": CITY_BBOX,
+                                "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "providers": [{"type": "record",
+                       "name": "geoportal.app.providers.records.RecordsProvider",
+                       "data": f"{DATA}/{CATALOGUE_FILE}", "id_field": "id",
+                       "time_field": "updated", "title_field": "title"}],
     }
 
 

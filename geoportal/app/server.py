@@ -48,20 +48,23 @@ def prepare(settings: Settings) -> Runtime:
     from pygeoapi.openapi import generate_openapi_document
     from pygeoapi.util import yaml_load
 
+    registry = load_registry(settings.datasets_dir)
+    write_catalogues(settings, registry)
     with temporary_environment(settings.as_env()):
         text = (settings.root / CONFIG_FILE).read_text(encoding="utf-8")
         config: dict[str, Any] = yaml_load(io.StringIO(text))
     missing = [rid for rid, res in config["resources"].items() if not _data_exists(res)]
     for rid in missing:
         del config["resources"][rid]
-    registry = load_registry(settings.datasets_dir)
     built = {rid: read_metadata(settings.published_dir, rid) for rid in config["resources"]}
     for rid, resource in config["resources"].items():
         _add_published_facts(resource, built[rid])
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     manifest = write_webmap_manifest(settings, registry, config["resources"])
+    datasets = {d.id for d in registry}
     for rid, resource in config["resources"].items():
-        _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
+        if rid in datasets:  # the records catalogue is no dataset
+            _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"
     openapi = settings.data_dir / "openapi.yml"
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -70,11 +73,30 @@ def prepare(settings: Settings) -> Runtime:
     return Runtime(runtime, openapi, entries, missing)
 
 
+def write_catalogues(settings: Settings, registry: Registry) -> None:
+    """The catalogues a harvester reads, from the registry and the builds' ``metadata.json``:
+    OGC API Records (pygeoapi's TinyDB file) and the CSW's ISO 19139 repository (SQLite).
+
+    Like the DCAT-AP.de catalogue they describe the built datasets only (a record whose links
+    do not answer misleads a harvester); each file is replaced atomically.
+    """
+    from catalog.model import describe_all
+    from catalog.records import write_tinydb
+    from geoportal.app.csw import repository_path, write_config, write_repository
+    from geoportal.app.pygeoapi_config import CATALOGUE_FILE
+
+    records = describe_all(registry, settings.published_dir, settings.url, built_only=True)
+    write_tinydb(records, settings.data_dir / CATALOGUE_FILE)
+    write_repository(records, repository_path(settings))
+    first = next(iter(registry), None)
+    write_config(settings, first.contact if first else None, first.publisher if first else None)
+
+
 def entry_path(rid: str, resource: dict[str, Any]) -> str:
     """Where a collection is opened: its items if it has features, else its tiles, else the
     collection page (a coverage answers only with a ``subset``, which the page links to)."""
     kinds = {p.get("type") for p in resource.get("providers", [])}
-    suffix = "/items" if "feature" in kinds else "/tiles" if "tile" in kinds else ""
+    suffix = "/items" if kinds & {"feature", "record"} else "/tiles" if "tile" in kinds else ""
     return f"/collections/{rid}{suffix}"
 
 
@@ -199,7 +221,8 @@ def serve_forever(settings: Settings, host: str, port: int, workers: int, echo: 
     base = settings.url
     echo(f"Serving {len(runtime.collections)} layer(s) on {base}/ — press Ctrl+C to stop.")
     for label, path in [("landing page", "/"), ("collections", "/collections"),
-                        ("OpenAPI", "/openapi"), ("conformance", "/conformance")]:
+                        ("OpenAPI", "/openapi"), ("conformance", "/conformance"),
+                       ("CSW", "/csw?service=CSW&version=2.0.2&request=GetCapabilities")]:
         echo(f"  {label:<13} {base}{path}")
     for rid, path in runtime.collections.items():
         echo(f"  {rid:<13} {base}{path}")

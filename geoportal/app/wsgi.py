@@ -25,6 +25,7 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
+from geoportal.app.csw import csw_app
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
 from geoportal.app.webmap import web_roots
@@ -347,6 +348,8 @@ formats.register_mimetypes()  # the download server guesses types from suffixes
 settings = Settings.from_env()
 routes: WSGIApp = DispatcherMiddleware(
     APP.wsgi_app, {"/downloads": downloads(settings.published_dir),
+                   # CSW 2.0.2 / ISO 19139 for SDI harvesters (pycsw), written by prepare
+                   "/csw": csw_app(settings),
                    "/assets": web_assets(web_roots(settings.root)),
                    # the citizens' map's manifest, written by geoportal.app.server.prepare
                    "/assets/webmap.json": single_file(settings.data_dir / "webmap.json"),

@@ -38,7 +38,11 @@ STAND_INS: dict[str, dict[str, Any]] = {
     "responses/ServerError": _response("a server error occurred", schema=EXCEPTION),
     "responses/Features": _response("the features (or the coverage) asked for",
                                     "application/geo+json"),
+    "responses/Feature": _response("one feature (or record)", "application/geo+json"),
     "responses/Collection": _response("information about the collection"),
+    "parameters/datetime": {"name": "datetime", "in": "query", "required": False,
+                            "description": "an RFC 3339 date-time or interval",
+                            "schema": {"type": "string"}},
     "responses/LandingPage": _response("the landing page"),
     "parameters/featureId": _path_parameter("featureId", {"type": "string"},
                                             "local identifier of a feature"),
@@ -58,7 +62,10 @@ STAND_INS: dict[str, dict[str, Any]] = {
                           "style": "form", "explode": False,
                           "description": "axis(low:high) ranges, comma-separated",
                           "schema": {"type": "array", "items": {"type": "string"}}},
-    # OGC API Records: sortby
+    # OGC API Records (the catalogue collection): q and sortby
+    "q.yaml": {"name": "q", "in": "query", "required": False, "style": "form",
+               "explode": False, "description": "search terms, comma-separated",
+               "schema": {"type": "array", "items": {"type": "string"}}},
     "sortby.yaml": {"name": "sortby", "in": "query", "required": False, "style": "form",
                     "explode": False, "description": "properties to sort by, +asc or -desc",
                     "schema": {"type": "array", "minItems": 1, "items": {
