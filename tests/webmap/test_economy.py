@@ -432,3 +432,30 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_amenities_within_an_800_m_walk_filter_and_show(server, browser):
+    """The README promises the amenities within an 800 m walk: ticking 'Kita' and 'Apotheke'
+    keeps the offers with at least one of each, and an offer's details list its counts."""
+    offers = api_offers(server)
+    expected = {f["id"] for f in offers if f["properties"]["childcare_within_walk"] >= 1
+                and f["properties"]["pharmacies_within_walk"] >= 1}
+    assert 0 < len(expected) < len(offers), "the sample must tell the filter from no filter"
+    page, log = open_page(browser)
+    load(page, f"{server}/wirtschaft")
+    page.get_by_role("group", name="In 800 m Fußweg mindestens eine(s)").get_by_label(
+        "Kita").check()
+    page.get_by_label("Apotheke").check()
+    apply(page)
+    assert set(table_ids(page)) == expected
+    assert parse_qs(urlsplit(page.url).query)["near"] == ["childcare", "pharmacies"]
+    first = next(f for f in offers if f["id"] == table_ids(page)[0])
+    page.get_by_role("button", name=f"{first['properties']['name']} auf der Karte zeigen").click()
+    popup = page.locator(".maplibregl-popup")
+    popup.wait_for()
+    counts = first["properties"]
+    assert (f"Kita: {counts['childcare_within_walk']}, Schule: {counts['schools_within_walk']}"
+            in popup.inner_text())
+    wait_for_map(page)
+    assert_clean(log)
+    page.context.close()

@@ -64,10 +64,24 @@ export const NUMBERS = {
   area_min: { integer: true }, area_max: { integer: true }, rent_max: {}, purchase_max: {},
   junction_km: {}, airport_km: {}, sbahn_km: {},
 };
+/** The everyday amenities counted within an 800 m walk along the streets (the
+ * ``<key>_within_walk`` fields of datasets/commercial_spaces.yml) that the finder filters on. */
+export const AMENITIES = {
+  bus_stops: { de: "Bushaltestelle", en: "Bus stop" },
+  childcare: { de: "Kita", en: "Day-care centre" },
+  schools: { de: "Schule", en: "School" },
+  shops: { de: "Geschäft", en: "Shop" },
+  restaurants: { de: "Restaurant", en: "Restaurant" },
+  cafes: { de: "Café", en: "Café" },
+  pharmacies: { de: "Apotheke", en: "Pharmacy" },
+  green_spaces: { de: "Grünfläche", en: "Green space" },
+};
+
 /** The choices a box group offers (datasets/commercial_spaces.yml). */
 export const CHOICES = {
   kind: ["Büro", "Halle", "Grundstück"],
   zoning: ["GE", "GI", "MI", "MK", "SO"],
+  near: Object.keys(AMENITIES),
 };
 
 /**
@@ -135,6 +149,10 @@ export function buildFilter(params) {
   const zonings = params.getAll("zoning");
   if (zonings.length) {
     parts.push(zonings.length === 1 ? `zoning = ${quote(zonings[0])}` : `zoning IN (${list(zonings)})`);
+  }
+  // each ticked amenity: at least one within the walk (all ticked ones, not any of them)
+  for (const amenity of params.getAll("near")) {
+    if (amenity in AMENITIES) parts.push(`${amenity}_within_walk >= 1`);
   }
   for (const [field, property] of Object.entries(DISTANCES)) {
     const km = number(params, field);

@@ -7,7 +7,7 @@
 
 import { addStrings, localisePageLinks, setLang, t } from "./i18n.js";
 import {
-  CHOICES, COLUMNS, CSV_FORMS, NUMBERS, apiQuery, buildFilter, parseNumber, problems, sortKey, toCsv,
+  AMENITIES, CHOICES, COLUMNS, CSV_FORMS, NUMBERS, apiQuery, buildFilter, parseNumber, problems, sortKey, toCsv,
   valueOf,
 } from "./economy-query.js";
 import { offersMap } from "./economy-map.js";
@@ -36,6 +36,10 @@ const ENGLISH = {
   "eco.zoning_GE": "Commercial area (GE)", "eco.zoning_GI": "Industrial area (GI)",
   "eco.zoning_MI": "Mixed area (MI)", "eco.zoning_MK": "Core area (MK)",
   "eco.zoning_SO": "Special area (SO)",
+  "eco.near": "At least one within an 800 m walk",
+  "eco.near_bus_stops": "Bus stop", "eco.near_childcare": "Day-care centre",
+  "eco.near_schools": "School", "eco.near_shops": "Shop", "eco.near_restaurants": "Restaurant",
+  "eco.near_cafes": "Café", "eco.near_pharmacies": "Pharmacy", "eco.near_green_spaces": "Green space",
   "eco.distances": "At most (road distance along the streets, km)",
   "eco.junction": "to a motorway junction", "eco.airport": "to Düsseldorf airport",
   "eco.sbahn": "to an S-Bahn station",
@@ -82,7 +86,7 @@ const MESSAGES = {
       address: "Adresse", available_from: "Verfügbar ab", parcel_id: "Flurstück",
       road: "Wegstrecke", time: "Fahrzeit", line: "Luftlinie",
       airport: "Flughafen", motorway_junction: "Autobahnanschluss",
-      sbahn_station: "S-Bahn", bus_stop: "Bushaltestelle",
+      sbahn_station: "S-Bahn", bus_stop: "Bushaltestelle", near: "In 800 m Fußweg",
     },
   },
   en: {
@@ -101,7 +105,7 @@ const MESSAGES = {
       address: "Address", available_from: "Available from", parcel_id: "Parcel",
       road: "Road distance", time: "Travel time", line: "Straight line",
       airport: "Airport", motorway_junction: "Motorway junction",
-      sbahn_station: "S-Bahn", bus_stop: "Bus stop",
+      sbahn_station: "S-Bahn", bus_stop: "Bus stop", near: "Within an 800 m walk",
     },
   },
 };
@@ -422,6 +426,9 @@ class EconomyPage {
       add(`${d[target]}: ${d.time}`, n(p[`${target}_travel_time_min`], "min"));
       add(`${d[target]}: ${d.line}`, n(p[`${target}_straight_line_distance_m`], "m"));
     }
+    const near = Object.entries(AMENITIES).map(([key, label]) => [label[this.lang], p[`${key}_within_walk`]])
+      .filter(([, count]) => count !== null && count !== undefined);
+    add(d.near, near.map(([label, count]) => `${label}: ${this.number.format(count)}`).join(", "));
     root.append(dl);
     return root;
   }
