@@ -304,6 +304,18 @@ def test_keyboard_focus_is_visible_and_phone_layout_fits(server, browser):
     assert page.evaluate("document.activeElement.id") == "results"
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"the page scrolls sideways on a phone: {width}"
+    # every column of an offer is on screen, labelled (the table showed three of ten)
+    first = page.locator("#offers tbody tr").first
+    cells = first.locator("th, td[data-label]")
+    headers = [h.strip(" ▲▼") for h in page.locator("#offers thead th").all_inner_texts()]
+    assert cells.count() == len(headers) - 1  # all but the "map" column, which is a button
+    for index in range(cells.count()):
+        box = cells.nth(index).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, index
+        label = cells.nth(index).evaluate("c => getComputedStyle(c, '::before').content")
+        assert label.strip('"') == headers[index]
+    first.scroll_into_view_if_needed()
+    shot(page, "economy-9-phone-cards")
     page.get_by_label("von").focus()
     shot(page, "economy-8-phone")
     assert_clean(log)

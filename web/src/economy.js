@@ -363,6 +363,7 @@ class EconomyPage {
         const td = document.createElement(col.key === "name" ? "th" : "td");
         if (col.key === "name") td.scope = "row";
         td.dataset.value = value ?? "";
+        td.dataset.label = col.label[this.lang] + (col.unit ? ` (${col.unit})` : "");  // phone cards
         td.textContent = this.cell(col, value);
         if (col.numeric) td.className = "num";
         tr.append(td);
