@@ -26,6 +26,7 @@ import pytest
 import requests
 from testkit.webmap import assert_clean, open_page
 
+from geoportal.app.pygeoapi_config import CATALOGUE
 from geoportal.core.registry import Dataset, load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
@@ -188,8 +189,9 @@ def test_no_page_reachable_from_the_map_asks_another_host_or_logs_an_error(
                 "/TileMatrixSets", "/TileMatrixSets/*"}
     assert expected <= kinds, f"not reached from the map: {sorted(expected - kinds)}"
     served = {v.collection for v in german.of_kind("dataset")}
+    # every served dataset, and the catalogue of all of them (OGC API Records)
     assert served == {d.id for d in registry if d.serve.features or d.serve.tiles
-                      or d.serve.coverage}
+                      or d.serve.coverage} | {CATALOGUE}
     leaks = {v.url: v.foreign for v in german.visits if v.foreign}
     assert not leaks, leaks
     assert not german.problems, "\n".join(german.problems)  # console errors, failed requests
