@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.app.ows import write_ows_config
 from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, load_registry
 from geoportal.core.settings import Settings, temporary_environment
@@ -62,6 +63,7 @@ def prepare(settings: Settings) -> Runtime:
     manifest = write_webmap_manifest(settings, registry, config["resources"])
     for rid, resource in config["resources"].items():
         _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
+    write_ows_config(settings, registry, config["resources"], manifest)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"
     openapi = settings.data_dir / "openapi.yml"
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

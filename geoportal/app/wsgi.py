@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import mimetypes
+import os
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -25,6 +26,8 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
+from geoportal.app.ows import MAPPROXY_FILE, MAPSERVER_CONFIG, ows_dir
+from geoportal.app.ows import PATHS as OWS_PATHS
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
 from geoportal.core import formats
@@ -341,6 +344,38 @@ def single_file(path: Path) -> WSGIApp:
     return app
 
 
+def ows_services(settings: Settings) -> WSGIApp | None:
+    """MapProxy's WMS and WMTS (:mod:`geoportal.app.ows`), from the configuration
+    :func:`geoportal.app.server.prepare` wrote; None when MapServer is not installed."""
+    config = ows_dir(settings) / MAPPROXY_FILE
+    if not config.is_file():
+        return None
+    from mapproxy.wsgiapp import make_wsgi_app
+
+    # MapProxy runs ``mapserv`` with this process's environment: MapServer 8 needs its config
+    os.environ["MAPSERVER_CONFIG_FILE"] = str(ows_dir(settings) / MAPSERVER_CONFIG)
+    return make_wsgi_app(str(config))
+
+
+def with_ows(app: WSGIApp, ows: WSGIApp | None) -> WSGIApp:
+    """Hand ``/wms``, ``/wmts`` and ``/ows`` to MapProxy with the path unchanged (its own
+    routes), or answer them with a 503 that names the missing package."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not any(path == p or path.startswith(p + "/") for p in OWS_PATHS):
+            return app(environ, start_response)
+        if ows is None:
+            body = (b"WMS/WMTS are not available: MapServer (Debian mapserver-bin) is not "
+                    b"installed on this server; scripts/install-system-deps.sh installs it")
+            start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "text/plain"),
+                                                      ("Content-Length", str(len(body)))])
+            return [body]
+        return ows(environ, start_response)
+
+    return wrapped
+
+
 def web_roots(home: Path) -> dict[str, Path]:
     """Where the web pages' files live: ``web/src`` (ours) and the npm-installed libraries,
     MapLibre GL JS (the maps) and Swagger UI (``/openapi?f=html``)."""
@@ -370,5 +405,6 @@ LAYERS: tuple[Callable[[WSGIApp], WSGIApp], ...] = (
     german_by_default, declare_utf8)
 for layer in LAYERS:
     routes = layer(routes)
+routes = with_ows(routes, ows_services(settings))
 APP.wsgi_app = routes  # type: ignore[method-assign]
 app = APP
