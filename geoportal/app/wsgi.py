@@ -26,8 +26,7 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
-from geoportal.app.ows import MAPPROXY_FILE, MAPSERVER_CONFIG, ows_dir
-from geoportal.app.ows import PATHS as OWS_PATHS
+from geoportal.app.ows import MAPPROXY_FILE, MAPSERVER_CONFIG, ows_dir, with_ows
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
 from geoportal.core import formats
@@ -355,25 +354,6 @@ def ows_services(settings: Settings) -> WSGIApp | None:
     # MapProxy runs ``mapserv`` with this process's environment: MapServer 8 needs its config
     os.environ["MAPSERVER_CONFIG_FILE"] = str(ows_dir(settings) / MAPSERVER_CONFIG)
     return make_wsgi_app(str(config))
-
-
-def with_ows(app: WSGIApp, ows: WSGIApp | None) -> WSGIApp:
-    """Hand ``/wms``, ``/wmts`` and ``/ows`` to MapProxy with the path unchanged (its own
-    routes), or answer them with a 503 that names the missing package."""
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if not any(path == p or path.startswith(p + "/") for p in OWS_PATHS):
-            return app(environ, start_response)
-        if ows is None:
-            body = (b"WMS/WMTS are not available: MapServer (Debian mapserver-bin) is not "
-                    b"installed on this server; scripts/install-system-deps.sh installs it")
-            start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "text/plain"),
-                                                      ("Content-Length", str(len(body)))])
-            return [body]
-        return ows(environ, start_response)
-
-    return wrapped
 
 
 def web_roots(home: Path) -> dict[str, Path]:

@@ -19,6 +19,7 @@ legend colours), so a new dataset appears in the WMS by its YAML alone:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ MAPFILE = "mapserver.map"
 MAPSERVER_CONFIG = "mapserver.conf"
 #: The URL paths the WSGI app hands to MapProxy (``/ows`` takes either service as KVP).
 PATHS = ("/wms", "/wmts", "/ows")
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+UNAVAILABLE = (b"WMS/WMTS are not available: MapServer (Debian mapserver-bin) is not installed "
+               b"on this server; scripts/install-system-deps.sh installs it")
 
 
 def mapserver_binary() -> str | None:
@@ -68,3 +72,21 @@ def write_ows_config(settings: Settings, registry: Registry, resources: dict[str
                                folder / MAPFILE, folder, settings.tiles_dir / "_ows")
     atomic_write_text(config, document)
     return config
+
+
+def with_ows(app: WSGIApp, ows: WSGIApp | None) -> WSGIApp:
+    """Hand :data:`PATHS` to MapProxy with the path unchanged (they are its own routes), or
+    answer them with a 503 that names the missing package when MapServer is not installed."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not any(path == p or path.startswith(p + "/") for p in PATHS):
+            return app(environ, start_response)
+        if ows is None:
+            start_response("503 SERVICE UNAVAILABLE", [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(UNAVAILABLE)))])
+            return [UNAVAILABLE]
+        return ows(environ, start_response)
+
+    return wrapped

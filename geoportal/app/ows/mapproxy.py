@@ -68,8 +68,9 @@ def _services(layers: list[MapLayer], portal: Portal) -> dict[str, Any]:
                     "position": "pointOfContact", "email": portal.contact.email or "",
                     "city": "Ratingen", "country": "Deutschland"},
         "fees": "keine",
-        "access_constraints": "Es gelten die Lizenzen der einzelnen Ebenen "
-                              "(siehe /collections/<Ebene>).",
+        # MapProxy puts this text into the XML as it is: no markup characters
+        "access_constraints": "Es gelten die Lizenzen der einzelnen Ebenen, "
+                              "genannt auf der Seite jeder Ebene unter /collections.",
         "keyword_list": [{"keywords": ["Geodaten", "Ratingen", "Open Data", "WMS", "WMTS"]}],
     }
     return {
