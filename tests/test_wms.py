@@ -114,7 +114,8 @@ def test_wms_capabilities_are_valid_and_offer_every_map_layer(server: str) -> No
 
 
 @pytest.mark.parametrize("path", ["/wmts/1.0.0/WMTSCapabilities.xml",
-                                  "/ows?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"])
+                                  "/ows?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0",
+                                  "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities"])
 def test_wmts_capabilities_are_valid_with_both_tile_matrix_sets(server: str, path: str) -> None:
     answer = requests.get(server + path, timeout=TIMEOUT)
     assert answer.status_code == 200
@@ -344,3 +345,71 @@ def test_without_mapserver_the_services_say_why() -> None:
     assert client.get("/collections").data == b"pygeoapi"
     assert client.get("/wmsx").data == b"pygeoapi"
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Wrong requests
+
+
+GETMAP = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=orthophoto&STYLES=&CRS=EPSG:25832"
+          "&WIDTH=100&HEIGHT=100&FORMAT=image/png")
+BOX = "&BBOX=350200,5685200,350400,5685400"
+CLICK = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=parcels&STYLES="
+         "&QUERY_LAYERS=parcels&CRS=EPSG:25832&WIDTH=100&HEIGHT=100&FORMAT=image/png&I=5&J=5"
+         + BOX)
+TILE = "/ows?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=orthophoto&STYLE=default" \
+       "&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=14&FORMAT=image/jpeg"
+WRONG = {
+    "bbox with three numbers": GETMAP + "&BBOX=350200,5685200,350400",
+    "reversed bbox": GETMAP + "&BBOX=350400,5685200,350200,5685400",
+    "bbox not numbers": GETMAP + "&BBOX=a,b,c,d",
+    "unknown layer": GETMAP.replace("orthophoto", "nope") + BOX,
+    "unknown crs": GETMAP.replace("EPSG:25832", "EPSG:9999") + BOX,
+    "image too large": GETMAP.replace("WIDTH=100", "WIDTH=100000") + BOX,
+    "negative width": GETMAP.replace("WIDTH=100", "WIDTH=-5") + BOX,
+    "unknown format": GETMAP.replace("image/png", "image/gif") + BOX,
+    "bad colour": GETMAP + BOX + "&BGCOLOR=zzz",
+    "unknown style": GETMAP.replace("STYLES=", "STYLES=foo") + BOX,
+    "unknown request": "/wms?SERVICE=WMS&REQUEST=Foo",
+    "info on a photo": CLICK.replace("parcels", "orthophoto"),
+    "unoffered info format": CLICK + "&INFO_FORMAT=image/png",
+    "two info formats": CLICK + "&INFO_FORMAT=application/json&INFO_FORMAT=text/html",
+    "click not a number": CLICK.replace("I=5", "I=x") + "&INFO_FORMAT=application/json",
+    "tile row not a number": TILE + "&TILEROW=x&TILECOL=1",
+    "tile outside the matrix": TILE + "&TILEROW=99999999&TILECOL=1",
+    "tile without a column": TILE + "&TILEROW=1",
+    "unknown tile matrix set": "/wmts/orthophoto/NOPE/10/0/0.jpeg",
+    "negative tile index": "/wmts/orthophoto/WebMercatorQuad/14/-1/5.jpeg",
+    "tile index not a number": "/wmts/orthophoto/WebMercatorQuad/14/abc/5.jpeg",
+    "tile format the layer lacks": "/wmts/orthophoto/WebMercatorQuad/14/1/5.png",
+    "no tile in the path": "/wmts/orthophoto",
+}
+
+
+@pytest.mark.parametrize("path", WRONG.values(), ids=WRONG.keys())
+def test_a_wrong_request_is_a_400_that_says_why(server: str, portal: Settings,
+                                                path: str) -> None:
+    answer = requests.get(server + path, timeout=TIMEOUT)
+    assert answer.status_code == 400, answer.text[:300]
+    assert "Exception" in answer.text and len(answer.text) < 5000
+    for secret in (str(portal.data_dir), str(PROJECT_ROOT), "mapserv", "Traceback"):
+        assert secret not in answer.text
+
+
+def test_a_renderer_failure_is_a_502_without_server_paths() -> None:
+    """MapProxy reports a failed MapServer run with its command line; the client gets a 502
+    (the request was fine) and no path (a fault the live server cannot be made to have)."""
+    from werkzeug.test import Client
+
+    from geoportal.app.ows.answers import client_errors
+
+    def failing(environ: dict, start_response: object) -> list[bytes]:
+        start_response("500 INTERNAL SERVER ERROR",  # type: ignore[operator]
+                       [("Content-Type", "text/xml")])
+        return [b"<ServiceExceptionReport><ServiceException>Could not get any sources:\n"
+                b"no image returned from source WMS: http://localhost/?map=/srv/portal/ows/"
+                b"mapserver.map&LAYERS=parcels</ServiceException></ServiceExceptionReport>"]
+
+    answer = Client(client_errors(failing)).get("/wms?REQUEST=GetMap")
+    assert answer.status_code == 502
+    assert b"/srv" not in answer.data and b"renderer failed" in answer.data

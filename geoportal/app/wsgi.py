@@ -27,6 +27,7 @@ from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
 from geoportal.app.ows import MAPPROXY_FILE, MAPSERVER_CONFIG, ows_dir, with_ows
+from geoportal.app.ows.answers import client_errors
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
 from geoportal.core import formats
@@ -353,7 +354,7 @@ def ows_services(settings: Settings) -> WSGIApp | None:
 
     # MapProxy runs ``mapserv`` with this process's environment: MapServer 8 needs its config
     os.environ["MAPSERVER_CONFIG_FILE"] = str(ows_dir(settings) / MAPSERVER_CONFIG)
-    return make_wsgi_app(str(config))
+    return client_errors(make_wsgi_app(str(config)))
 
 
 def web_roots(home: Path) -> dict[str, Path]:

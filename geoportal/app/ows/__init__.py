@@ -82,6 +82,9 @@ def with_ows(app: WSGIApp, ows: WSGIApp | None) -> WSGIApp:
         path = environ.get("PATH_INFO", "")
         if not any(path == p or path.startswith(p + "/") for p in PATHS):
             return app(environ, start_response)
+        if path.rstrip("/") == "/wmts" and environ.get("QUERY_STRING"):
+            # KVP at the RESTful root, as clients pasting ".../wmts" ask: MapProxy's /ows
+            environ = {**environ, "PATH_INFO": "/ows"}
         if ows is None:
             start_response("503 SERVICE UNAVAILABLE", [
                 ("Content-Type", "text/plain; charset=utf-8"),

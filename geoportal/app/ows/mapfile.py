@@ -20,6 +20,8 @@ from pipelines.imagery.webtiles import CANOPY_STOPS
 SERVED_CRS = ("EPSG:25832", "EPSG:4326", "EPSG:3857", "EPSG:25833", "EPSG:4258")
 #: A click within this many pixels of a point or line finds it (areas: the click must be in).
 TOLERANCE_PX = {"point": 6, "line": 4, "polygon": 0}
+#: The largest WMS image, pixels per side (MapProxy and MapServer are given the same).
+MAX_IMAGE_PX = 4096
 #: GetFeatureInfo answer types, as MapServer names them to MapProxy.
 INFO_FORMATS = ("application/json", "text/xml", "text/plain", "text/html")
 #: The HTML answer's frame (MapServer templates; each layer's rows are ``<id>.html``).
@@ -31,7 +33,7 @@ HEADER = """MAP
   NAME "geoportal"
   EXTENT 280000 5600000 420000 5760000
   SIZE 256 256
-  MAXSIZE 4096
+  MAXSIZE {max_px}
   UNITS METERS
   IMAGECOLOR 255 255 255
   PROJECTION "init=epsg:25832" END
@@ -63,7 +65,8 @@ HEADER = """MAP
 
 
 def render_mapfile(layers: list[MapLayer]) -> str:
-    head = HEADER.format(srs=" ".join(SERVED_CRS), info=",".join(INFO_FORMATS))
+    head = HEADER.format(srs=" ".join(SERVED_CRS), info=",".join(INFO_FORMATS),
+                         max_px=MAX_IMAGE_PX)
     return head + "".join(_raster(x) if x.kind == "raster" else _vector(x) for x in layers) \
         + "END\n"
 

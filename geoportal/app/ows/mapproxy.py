@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from geoportal.app.ows.layers import MapLayer
-from geoportal.app.ows.mapfile import SERVED_CRS
+from geoportal.app.ows.mapfile import MAX_IMAGE_PX, SERVED_CRS
 from geoportal.core.registry import Portal
 
 #: The AdV's WMTS tile matrix set for Germany in EPSG:25832 (GDI-DE, "DE_EPSG_25832_ADV"):
@@ -27,8 +27,6 @@ ADV_LEVELS = 18
 TILE_PX = 256
 #: Pixels drawn around each WMTS tile and cut off, so symbols at a tile edge are whole.
 META_BUFFER_PX = 16
-#: The largest WMS image (pixels per side).
-MAX_IMAGE_PX = 4096
 
 
 def render_mapproxy(layers: list[MapLayer], portal: Portal, binary: str, mapfile: Path,
