@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pytest
 import rasterio
 import requests
 from lxml import etree
+from testkit import missing
 from testkit.ogc import (
     WMS_130,
     WMTS_100,
@@ -59,6 +61,13 @@ WMS_NS = {"wms": "http://www.opengis.net/wms"}
 #: 8-bit levels): resampling and JPEG differ a little; a shift, flip or swapped axis is 10-20.
 CLOSE = 2.5
 TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def mapserver(request: pytest.FixtureRequest) -> None:
+    """The live tests need Debian's mapserver-bin (scripts/install-system-deps.sh)."""
+    if "server" in request.fixturenames and shutil.which("mapserv") is None:
+        missing("mapserv (Debian mapserver-bin) is not installed; scripts/install-system-deps.sh")
 
 
 def mosaic(portal: Settings, layer: str) -> Path:
@@ -190,6 +199,46 @@ def test_wmts_tiles_are_the_cog_in_both_tile_matrix_sets(server: str, portal: Se
     assert mean_difference(decode_rgba(wmts.content), expected) < 2 * CLOSE
     same = mean_difference(decode_rgba(wmts.content), decode_rgba(ogcapi.content)[..., :3])
     assert same < 2 * CLOSE, "the WMTS tile and the OGC API tile of one square differ"
+
+
+def stored_tile(portal: Settings, layer: str, z: int, x: int, y: int) -> Path:
+    """Where MapProxy keeps a Web Mercator WMTS tile (its ``tc`` layout, 3-digit groups)."""
+    def groups(n: int) -> str:
+        return f"{n // 1_000_000:03d}/{n // 1000 % 1000:03d}/{n % 1000:03d}"
+
+    return (portal.tiles_dir / "_ows" / f"{layer}_tiles_EPSG3857" / f"{z:02d}" / groups(x)
+            / f"{groups(y)}.jpeg")
+
+
+def test_a_stored_wmts_tile_older_than_the_published_layer_is_drawn_again(
+        server: str, portal: Settings) -> None:
+    """WMTS tiles are stored; one older than the layer's published version (a rebuild) is drawn
+    again from the new files, a current one is served from the store."""
+    x, y = centre(portal, "orthophoto")
+    t = MERCATOR.tile(*to_crs("EPSG:4326", x, y), 17)
+    url = f"{server}/wmts/orthophoto/WebMercatorQuad/{t.z}/{t.x}/{t.y}.jpeg"
+    first = requests.get(url, timeout=TIMEOUT)
+    assert first.status_code == 200
+    stored = stored_tile(portal, "orthophoto", t.z, t.x, t.y)
+    assert stored.is_file()
+    black = _black_jpeg()
+    stored.write_bytes(black)  # now: current, so the store answers
+    assert requests.get(url, timeout=TIMEOUT).content == black
+    published = (portal.published_dir / "orthophoto" / "metadata.json").stat().st_mtime
+    os.utime(stored, (published - 60, published - 60))  # drawn before the version was published
+    again = requests.get(url, timeout=TIMEOUT)
+    assert again.content != black
+    assert mean_difference(decode_rgba(again.content), decode_rgba(first.content)[..., :3]) < 1
+
+
+def _black_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (256, 256)).save(out, "JPEG")
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import rasterio
 
 from geoportal.core.privacy import is_personal_field
-from geoportal.core.publish import read_metadata
+from geoportal.core.publish import METADATA_FILE, read_metadata
 from geoportal.core.registry import Dataset, Registry
 from geoportal.core.settings import Settings
 
@@ -41,6 +41,9 @@ class MapLayer:
     kind: Kind
     #: The mosaic VRT of a raster, the GeoPackage of a vector layer.
     data: Path
+    #: The published ``metadata.json`` (through the layer's link): written last by a build, so
+    #: its time says when the served version was published.
+    metadata: Path
     #: EPSG:25832 extent of the built layer (grown by :data:`EXTENT_MARGIN_M`), if known.
     bbox: tuple[float, float, float, float] | None
     colour: str = "#455a64"
@@ -82,7 +85,7 @@ def _layer(d: Dataset, resource: dict[str, Any], colour: str,
         and metadata.crs_native == "EPSG:25832" else None
     common = {"id": d.id, "title": d.title.de, "abstract": d.description.de,
               "keywords": tuple(d.keywords.de), "attribution": d.attribution, "bbox": bbox,
-              "colour": colour}
+              "colour": colour, "metadata": settings.published_dir / d.id / METADATA_FILE}
     tile = providers.get("tile")
     if d.serve.tiles == "raster" and tile:
         mosaic = _mosaic(Path(tile["data"]), tile.get("options", {}), d.id)

@@ -3,9 +3,11 @@
 Each layer has one MapServer source, which WMS GetMap asks directly for the requested box and
 CRS (MapServer reprojects from the files, so a WMS image is drawn, not resampled from tiles),
 and one tile "cache" for WMTS in two tile matrix sets: ``WebMercatorQuad`` (EPSG:3857, web maps)
-and the AdV's ``DE_EPSG_25832_ADV`` (EPSG:25832, the German SDI's WMTS grid). The tiles are not
-stored (``disable_storage``): a rebuild publishes a new version behind the same path and a stored
-tile would then show the old one; the OGC API tiles are the fast, cached path for web maps.
+and the AdV's ``DE_EPSG_25832_ADV`` (EPSG:25832, the German SDI's WMTS grid). WMTS tiles are
+stored under ``<tiles_dir>/_ows`` (one MapServer run draws a 4 × 4 block of them): a rebuild
+publishes a new version behind the same path, and every stored tile older than the layer's
+published ``metadata.json`` is drawn again (``refresh_before: mtime``), so a new version shows
+without a restart.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ ADV_ORIGIN = (-46133.17, 6301219.54)
 ADV_RES0 = 4891.969810251271
 ADV_LEVELS = 18
 TILE_PX = 256
-#: Pixels drawn around each WMTS tile and cut off, so symbols at a tile edge are whole.
+#: WMTS tiles drawn by one MapServer run (per side), and the pixels drawn around that block
+#: and cut off, so symbols at its edge are whole.
+META_TILES = 4
 META_BUFFER_PX = 16
 
 
@@ -110,7 +114,8 @@ def _source(layer: MapLayer, mapfile: Path) -> dict[str, Any]:
 def _cache(layer: MapLayer) -> dict[str, Any]:
     return {"sources": [f"{layer.id}_renderer"], "grids": ["WebMercatorQuad", "DE_EPSG_25832_ADV"],
             "format": layer.image_format, "request_format": "image/png",
-            "disable_storage": True, "meta_size": [1, 1], "meta_buffer": META_BUFFER_PX}
+            "meta_size": [META_TILES, META_TILES], "meta_buffer": META_BUFFER_PX,
+            "refresh_before": {"mtime": str(layer.metadata)}}
 
 
 def _layer(layer: MapLayer) -> dict[str, Any]:
