@@ -33,6 +33,9 @@ extra=""
 if [ "${1:-}" = "dev" ]; then
     extra="[dev]"
     scripts/install-system-deps.sh
+else
+    # the WMS/WMTS renderer; without it the portal serves everything else and /wms says why
+    scripts/install-system-deps.sh serve || echo "warning: MapServer (Debian mapserver-bin) could not be installed: /wms and /wmts will answer 503" >&2
 fi
 stamp="$VENV/.installed$extra"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

@@ -5,11 +5,14 @@
 #             browser downloads are impossible offline).
 #   postgresql-15-postgis-3  PostGIS back end: tests/query start a private cluster and compare
 #             CQL2 answers with the embedded GeoPackage back end (pulls in postgresql-15).
+#   mapserver-bin  MapServer 8, the renderer behind the WMS/WMTS (MapProxy runs its mapserv).
 # With the argument "bench", also what bench/ needs beside them:
 #   wrk       HTTP load generator (bench_features, bench_query, bench_imagery serving, bench_load).
+# With the argument "serve", only what the server itself needs (mapserver-bin): `make demo`.
 set -euo pipefail
-pkgs=(gdal-bin postgresql-15-postgis-3 chromium fonts-dejavu-core)
+pkgs=(gdal-bin postgresql-15-postgis-3 chromium fonts-dejavu-core mapserver-bin)
 [ "${1:-}" = "bench" ] && pkgs+=(wrk)
+[ "${1:-}" = "serve" ] && pkgs=(mapserver-bin)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

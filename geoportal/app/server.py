@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.app.ows import write_ows_config
 from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, load_registry
 from geoportal.core.settings import Settings, temporary_environment
@@ -37,6 +38,8 @@ class Runtime:
     #: Served collection id → the path a person opens first (items, tiles or the collection).
     collections: dict[str, str]
     missing: list[str]
+    #: MapProxy's configuration (WMS/WMTS), None without MapServer.
+    ows: Path | None = None
 
     def env(self, settings: Settings) -> dict[str, str]:
         return {**settings.as_env(), "PYGEOAPI_CONFIG": str(self.config),
@@ -65,12 +68,13 @@ def prepare(settings: Settings) -> Runtime:
     for rid, resource in config["resources"].items():
         if rid in datasets:  # the records catalogue is no dataset
             _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
+    ows = write_ows_config(settings, registry, config["resources"], manifest)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"
     openapi = settings.data_dir / "openapi.yml"
     atomic_write_text(runtime, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     atomic_write_text(openapi, generate_openapi_document(runtime, "yaml"))
     entries = {rid: entry_path(rid, res) for rid, res in config["resources"].items()}
-    return Runtime(runtime, openapi, entries, missing)
+    return Runtime(runtime, openapi, entries, missing, ows)
 
 
 def write_catalogues(settings: Settings, registry: Registry) -> None:
@@ -220,9 +224,15 @@ def serve_forever(settings: Settings, host: str, port: int, workers: int, echo: 
              "(run `npm ci --ignore-scripts` in web/, as scripts/bootstrap.sh does)")
     base = settings.url
     echo(f"Serving {len(runtime.collections)} layer(s) on {base}/ — press Ctrl+C to stop.")
-    for label, path in [("landing page", "/"), ("collections", "/collections"),
-                        ("OpenAPI", "/openapi"), ("conformance", "/conformance"),
-                       ("CSW", "/csw?service=CSW&version=2.0.2&request=GetCapabilities")]:
+    pages = [("landing page", "/"), ("collections", "/collections"),
+             ("OpenAPI", "/openapi"), ("conformance", "/conformance"),
+             ("CSW", "/csw?service=CSW&version=2.0.2&request=GetCapabilities")]
+    if runtime.ows:
+        pages += [("WMS", "/wms?SERVICE=WMS&REQUEST=GetCapabilities"),
+                  ("WMTS", "/wmts/1.0.0/WMTSCapabilities.xml")]
+    else:
+        echo("warning: MapServer (Debian mapserver-bin) is not installed: no WMS/WMTS")
+    for label, path in pages:
         echo(f"  {label:<13} {base}{path}")
     for rid, path in runtime.collections.items():
         echo(f"  {rid:<13} {base}{path}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import mimetypes
+import os
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -26,6 +27,8 @@ from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
 from geoportal.app.csw import csw_app
+from geoportal.app.ows import MAPPROXY_FILE, MAPSERVER_CONFIG, ows_dir, with_ows
+from geoportal.app.ows.answers import client_errors
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
 from geoportal.app.webmap import web_roots
@@ -343,6 +346,19 @@ def single_file(path: Path) -> WSGIApp:
     return app
 
 
+def ows_services(settings: Settings) -> WSGIApp | None:
+    """MapProxy's WMS and WMTS (:mod:`geoportal.app.ows`), from the configuration
+    :func:`geoportal.app.server.prepare` wrote; None when MapServer is not installed."""
+    config = ows_dir(settings) / MAPPROXY_FILE
+    if not config.is_file():
+        return None
+    from mapproxy.wsgiapp import make_wsgi_app
+
+    # MapProxy runs ``mapserv`` with this process's environment: MapServer 8 needs its config
+    os.environ["MAPSERVER_CONFIG_FILE"] = str(ows_dir(settings) / MAPSERVER_CONFIG)
+    return client_errors(make_wsgi_app(str(config)))
+
+
 pygeoapi_patches.apply()
 formats.register_mimetypes()  # the download server guesses types from suffixes
 settings = Settings.from_env()
@@ -365,5 +381,6 @@ LAYERS: tuple[Callable[[WSGIApp], WSGIApp], ...] = (
     german_by_default, declare_utf8)
 for layer in LAYERS:
     routes = layer(routes)
+routes = with_ows(routes, ows_services(settings))
 APP.wsgi_app = routes  # type: ignore[method-assign]
 app = APP
