@@ -54,7 +54,7 @@ class Grid:
 
     def centres(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows, cols = np.divmod(flat, self.shape[1])
-        x, y = self.transform * (cols + 0.5, rows + 0.5)
+        x, y = self.transform @ (cols + 0.5, rows + 0.5)
         return np.asarray(x), np.asarray(y)
 
 
@@ -82,7 +82,7 @@ def read_dtm(path: Path, resolution: float) -> tuple[np.ndarray, Grid]:
         shape = (round(src.height / factor), round(src.width / factor))
         data = src.read(1, out_shape=shape, resampling=Resampling.average, masked=True,
                         out_dtype="float32")
-        transform = src.transform * Affine.scale(src.width / shape[1], src.height / shape[0])
+        transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
         epsg = crs.to_epsg()
         grid = Grid(transform, shape, f"EPSG:{epsg}" if epsg else crs.to_wkt())
     return np.ma.filled(data.astype(np.float32), np.nan), grid
@@ -122,7 +122,7 @@ def burn_in(z: np.ndarray, grid: Grid,
         steps = max(2, int(np.ceil(line.length / (grid.resolution / 2))) + 1)
         points = shapely.line_interpolate_point(line, np.linspace(0, line.length, steps))
         xy = shapely.get_coordinates(points)
-        c, r = inverse * (xy[:, 0], xy[:, 1])
+        c, r = inverse @ (xy[:, 0], xy[:, 1])
         r, c = np.floor(r).astype(int), np.floor(c).astype(int)
         inside = (r >= 0) & (c >= 0) & (r < rows) & (c < cols)
         if not inside.any():
@@ -229,7 +229,7 @@ def flow_paths(h: Hydrology, min_area_m2: float) -> gpd.GeoDataFrame:
     upstream = []
     for line in lines:
         x, y = shapely.get_coordinates(line)[-2]  # the path's own last cell, not the confluence
-        col, row = inverse * (x, y)
+        col, row = inverse @ (x, y)
         upstream.append(h.accumulation[int(row) * h.grid.shape[1] + int(col)])
     order = np.argsort(upstream)[::-1]
     return gpd.GeoDataFrame({

@@ -200,8 +200,10 @@ class HeavyRainPipeline(Pipeline):
                              feature_count=count, rejected_count=0,
                              bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,
                              crs_native=summary["crs"], source_sha256=summary["key"],
-                             files=files, warnings=[METHOD["en"]])
-        return BuildResult(self.dataset.id, meta, headline(summary, product, count))
+                             files=files)
+        # stated with every build and in metadata.json: what the map is, and what it is not
+        return BuildResult(self.dataset.id, meta, headline(summary, product, count),
+                           warnings=[METHOD["en"]])
 
 
 def headline(summary: dict[str, Any], product: str, count: int) -> str:
