@@ -36,9 +36,10 @@ from geoportal.core.publish import (
     now_iso,
     read_metadata,
 )
-from geoportal.core.registry import Dataset, OutputRef, Params, Strict, Text
+from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.heavy_rain import model
+from pipelines.imagery.webtiles import STYLES
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
 
@@ -120,6 +121,19 @@ class HeavyRainParams(Params):
     model: HeavyRainModel | None = None
     model_from: OutputRef | None = None
     scenario: str | None = Field(default=None, pattern=SCENARIO_ID)
+    #: Map tiles of a raster product (``serve.tiles: raster``), e.g. ``style: water_depth``.
+    tiles: RasterTiles = Field(default_factory=lambda: RasterTiles(style="water_depth",
+                                                                   format="png"))
+
+    @field_validator("tiles")
+    @classmethod
+    def _style(cls, tiles: RasterTiles) -> RasterTiles:
+        if tiles.style not in STYLES:
+            raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
+        return tiles
+
+    def raster_tiles(self) -> RasterTiles:
+        return self.tiles
 
     @model_validator(mode="after")
     def _one_model(self) -> HeavyRainParams:

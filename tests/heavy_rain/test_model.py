@@ -162,3 +162,13 @@ def test_bad_terrain_input_is_refused_naming_the_file(tmp_path: Path) -> None:
     odd = write_tif(tmp_path / "odd.tif", "EPSG:25832")
     with pytest.raises(SourceError, match=r"odd.tif: .*do not aggregate to 0.7 m"):
         model.read_dtm(odd, 0.7)
+
+
+def test_water_depth_tiles_draw_each_class_in_its_colour_and_dry_cells_transparent() -> None:
+    from pipelines.imagery.webtiles import WATER_DEPTH_CLASSES, water_depth
+
+    depths = np.array([[[0.0, 0.04, 0.07, 0.2, 0.4, 0.7, 2.5, np.nan]]], np.float32)
+    rgb, alpha = water_depth(depths, np.full(depths.shape[1:], 255, np.uint8))
+    assert alpha.tolist() == [[0, 0, 255, 255, 255, 255, 255, 0]]
+    colours = [tuple(int(v) for v in rgb[:, 0, i]) for i in range(2, 7)]
+    assert colours == [c for _, c in WATER_DEPTH_CLASSES]

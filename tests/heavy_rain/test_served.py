@@ -73,3 +73,32 @@ def test_water_depth_is_served_as_a_coverage(server: str, portal: Settings) -> N
     with MemoryFile(response.content) as mem, mem.open() as served:
         assert served.crs.to_epsg() == 25832
         assert np.allclose(served.read(1), whole)
+
+
+def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
+        server: str, portal: Settings) -> None:
+    import io
+
+    import morecantile
+    from PIL import Image
+    from pyproj import Transformer
+
+    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
+        depth = src.read(1, masked=True)
+        row, col = np.unravel_index(int(depth.argmax()), depth.shape)
+        x, y = src.xy(row, col)
+    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
+    quad = morecantile.tms.get("WebMercatorQuad")
+    tile = quad.tile(lon, lat, 17)
+    url = (f"{server}/collections/heavy_rain_depth_extreme/tiles/WebMercatorQuad/"
+           f"{tile.z}/{tile.y}/{tile.x}?f=png")
+    response = requests.get(url, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
+    west, south, east, north = quad.xy_bounds(tile)
+    mx, my = quad.xy(lon, lat)
+    px = min(255, int((mx - west) / (east - west) * 256))
+    py = min(255, int((north - my) / (north - south) * 256))
+    r, g, b, a = (int(v) for v in image[py, px])
+    assert a == 255 and b > r and b > g  # blue where the water stands
+    assert (image[..., 3] == 0).any()    # and transparent where it is dry
