@@ -172,3 +172,25 @@ def test_water_depth_tiles_draw_each_class_in_its_colour_and_dry_cells_transpare
     assert alpha.tolist() == [[0, 0, 255, 255, 255, 255, 255, 0]]
     colours = [tuple(int(v) for v in rgb[:, 0, i]) for i in range(2, 7)]
     assert colours == [c for _, c in WATER_DEPTH_CLASSES]
+
+
+def test_a_mistake_in_the_model_is_one_line_naming_the_file_and_key(tmp_path: Path) -> None:
+    import shutil
+
+    from geoportal.core.errors import RegistryError
+    from geoportal.core.registry import load_registry
+    from geoportal.core.settings import PROJECT_ROOT
+
+    datasets = tmp_path / "datasets"
+    shutil.copytree(PROJECT_ROOT / "datasets", datasets)
+    sinks = datasets / "heavy_rain_sinks.yml"
+    text = sinks.read_text(encoding="utf-8")
+    sinks.write_text(text.replace("depth_classes: [0.05, 0.1, 0.3, 0.5, 1.0]",
+                                  "depth_classes: [0.1, 0.05]"), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"heavy_rain_sinks.yml.*pipeline.params.model."
+                                            r"depth_classes: expected ascending depths"):
+        load_registry(datasets)
+    sinks.write_text(text.replace("product: sinks", "product: water_depth\n    scenario: heavy"),
+                     encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"scenario 'heavy' is not one of model.scenarios"):
+        load_registry(datasets)
