@@ -279,6 +279,15 @@ def route_scenario(h: Hydrology, runoff_m: np.ndarray) -> ScenarioResult:
     return ScenarioResult(level, stored, inflow, outflow, water.astype(np.float32))
 
 
+def sink_water_depth(h: Hydrology, result: ScenarioResult) -> np.ndarray:
+    """Per sink (labels 1..n) the deepest water in m: its level above its lowest cell."""
+    if h.count == 0:
+        return np.zeros(0)
+    idx = np.arange(1, h.count + 1)
+    lowest = ndimage.minimum(h.z, h.sink.reshape(h.grid.shape), idx)
+    return np.maximum(np.nan_to_num(result.level[1:] - lowest), 0.0)
+
+
 def _hypsometry(h: Hydrology) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per sink its full volume (m³) and its cells' terrain heights, sorted."""
     cells = np.flatnonzero(h.sink > 0)

@@ -139,8 +139,6 @@ class HeavyRainParams(Params):
     def _one_model(self) -> HeavyRainParams:
         if (self.model is None) == (self.model_from is None):
             raise ValueError("give either 'model' or 'model_from' (the dataset holding it)")
-        if self.model is not None and self.model.dtm is None:
-            raise ValueError("model.dtm: required")
         if (self.product == "water_depth") != (self.scenario is not None):
             raise ValueError("'scenario' is given for, and only for, product water_depth")
         if self.model and self.scenario and self.scenario not in {s.id for s in
@@ -315,11 +313,8 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str) -> N
         write_cog(out / f"water_depth_{scenario.id}.tif",
                   np.where(valid, result.depth, np.nan), grid)
         labels = np.arange(1, h.count + 1)
-        depth = np.where(np.isfinite(result.level[1:]),
-                         result.level[1:] - sinks["spill_level_m"].to_numpy()
-                         + sinks["max_depth_m"].to_numpy(), 0) if h.count else np.zeros(0)
         capacity = sinks["volume_m3"].to_numpy() if h.count else np.zeros(0)
-        sinks[f"depth_{scenario.id}_m"] = np.round(np.maximum(depth, 0), 3)
+        sinks[f"depth_{scenario.id}_m"] = np.round(model.sink_water_depth(h, result), 3)
         sinks[f"stored_{scenario.id}_m3"] = np.round(result.stored[labels], 1)
         sinks[f"inflow_{scenario.id}_m3"] = np.round(result.inflow[labels], 1)
         sinks[f"full_{scenario.id}"] = result.stored[labels] >= 0.999 * capacity

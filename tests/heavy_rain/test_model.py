@@ -56,6 +56,7 @@ def test_bowl_volume_matches_the_paraboloid_within_one_percent() -> None:
     catchment_share = np.isin(np.arange(z.size)[:100], np.flatnonzero(h.catchment == 1)).sum()
     level = np.sqrt(2 * catchment_share / (np.pi * k))  # V = π h² / (2k)
     assert result.level[1] - 100 == pytest.approx(level, rel=0.02)
+    assert model.sink_water_depth(h, result)[0] == pytest.approx(level, rel=0.02)
 
 
 def test_tilted_plane_accumulates_the_upslope_cell_count_exactly() -> None:

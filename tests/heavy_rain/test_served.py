@@ -11,9 +11,7 @@ import rasterio
 import requests
 from rasterio.io import MemoryFile
 
-from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
-from pipelines.heavy_rain.pipeline import HeavyRainParams
 
 SCENARIOS = ("rare", "exceptional", "extreme")
 
@@ -34,9 +32,6 @@ def test_sample_city_sinks_hold_more_water_the_heavier_the_rain(portal: Settings
 
 
 def test_sample_city_depth_rasters_match_the_sinks(portal: Settings) -> None:
-    registry = load_registry(portal.datasets_dir)
-    params = registry["heavy_rain_sinks"].pipeline.params
-    assert isinstance(params, HeavyRainParams)
     sinks = gpd.read_file(published(portal, "heavy_rain_sinks", ".gpkg"))
     with rasterio.open(published(portal, "heavy_rain_sink_depth", ".vrt")) as src:
         sink_depth = src.read(1, masked=True)
