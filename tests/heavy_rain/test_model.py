@@ -195,3 +195,14 @@ def test_a_mistake_in_the_model_is_one_line_naming_the_file_and_key(tmp_path: Pa
                      encoding="utf-8")
     with pytest.raises(RegistryError, match=r"scenario 'heavy' is not one of model.scenarios"):
         load_registry(datasets)
+
+
+def test_flow_paths_run_down_the_slope_with_their_upstream_area() -> None:
+    rows, cols = 30, 12
+    z = np.repeat(np.arange(rows, 0, -1, dtype=float)[:, None], cols, axis=1)  # falls south
+    paths = model.flow_paths(run(z), min_area_m2=20)
+    assert len(paths) == cols  # one per column, from the 20th cell down to the edge
+    assert set(paths.length_m) == {10.0}
+    assert set(paths.upstream_area_m2) == {29.0}  # the path's own last cell drains 29 cells
+    start, end = shapely.get_coordinates(paths.geometry.iloc[0])[[0, -1]]
+    assert start[1] > end[1]  # drawn in the direction the water flows (south)
