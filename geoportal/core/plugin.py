@@ -23,6 +23,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "parcels": "pipelines.parcels.ParcelsPipeline",
         "commercial": "pipelines.commercial.CommercialPipeline",
         "orthophoto": "pipelines.imagery.OrthophotoPipeline",
+        "heavy_rain": "pipelines.heavy_rain.pipeline.HeavyRainPipeline",
     },
     "provider": {
         "GeoPackage": "geoportal.app.providers.geopackage.GeoPackageProvider",

@@ -67,9 +67,25 @@ def canopy(data: np.ndarray, mask: np.ndarray) -> Pixels:
     return rgb, np.where(keep, 255, 0).astype(np.uint8)
 
 
+# Heavy-rain water depth in the classes of the NRW hazard maps (m; ColorBrewer "Blues", light =
+# shallow): 0.05–0.1, 0.1–0.3, 0.3–0.5, 0.5–1.0, over 1 m. Below the first bound transparent.
+WATER_DEPTH_CLASSES = ((0.05, (198, 219, 239)), (0.1, (158, 202, 225)), (0.3, (107, 174, 214)),
+                       (0.5, (33, 113, 181)), (1.0, (8, 48, 107)))
+
+
+def water_depth(data: np.ndarray, mask: np.ndarray) -> Pixels:
+    """Water depths in classes (no interpolation between them: a class is a class)."""
+    depth = np.asarray(data[0], dtype=np.float32)
+    bounds = np.array([d for d, _ in WATER_DEPTH_CLASSES], np.float32)
+    k = np.digitize(np.nan_to_num(depth, nan=-1.0), bounds)  # 0: below the first class
+    colours = np.array([(0, 0, 0)] + [c for _, c in WATER_DEPTH_CLASSES], np.uint8)
+    rgb = np.moveaxis(colours[k], -1, 0)
+    return np.ascontiguousarray(rgb), np.where((mask > 0) & (k > 0), 255, 0).astype(np.uint8)
+
+
 #: How a mosaic's values become tile colours (``options.style`` of the tile provider).
 STYLES: dict[str, Callable[[np.ndarray, np.ndarray], Pixels]] = {
-    "photo": photo, "grey": photo, "canopy": canopy}
+    "photo": photo, "grey": photo, "canopy": canopy, "water_depth": water_depth}
 #: The tile encodings :func:`encode` writes (``f=`` of OGC API Tiles); their media types and file
 #: extensions are in :mod:`geoportal.core.formats`.
 ENCODINGS = ("jpeg", "png")

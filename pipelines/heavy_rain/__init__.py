@@ -1,0 +1,1 @@
+"""Heavy-rain hazard screening (Starkregen): conditioned terrain, sinks, flow paths, scenarios."""

@@ -1,0 +1,99 @@
+"""The heavy-rain layers of the tiny sample city: built with the portal, served by pygeoapi."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import requests
+from rasterio.io import MemoryFile
+
+from geoportal.core.settings import Settings
+
+SCENARIOS = ("rare", "exceptional", "extreme")
+
+
+def published(portal: Settings, dataset: str, suffix: str) -> str:
+    return str(portal.published_dir / dataset / f"{dataset}{suffix}")
+
+
+def test_sample_city_sinks_hold_more_water_the_heavier_the_rain(portal: Settings) -> None:
+    sinks = gpd.read_file(published(portal, "heavy_rain_sinks", ".gpkg"))
+    assert len(sinks) >= 1 and sinks.crs.to_epsg() == 25832
+    assert (sinks.volume_m3 > 0).all() and (sinks.catchment_area_m2 >= sinks.area_m2).all()
+    depths = sinks[[f"depth_{s}_m" for s in SCENARIOS]].to_numpy()
+    assert (np.diff(depths, axis=1) >= -1e-9).all()        # 40 ≤ 45 ≤ 90 mm
+    assert (depths <= sinks.max_depth_m.to_numpy()[:, None] + 1e-3).all()  # never over the rim
+    paths = gpd.read_file(published(portal, "heavy_rain_flow_paths", ".gpkg"))
+    assert len(paths) > 0 and (paths.upstream_area_m2 >= 10000).all()
+
+
+def test_sample_city_depth_rasters_match_the_sinks(portal: Settings) -> None:
+    sinks = gpd.read_file(published(portal, "heavy_rain_sinks", ".gpkg"))
+    with rasterio.open(published(portal, "heavy_rain_sink_depth", ".vrt")) as src:
+        sink_depth = src.read(1, masked=True)
+        cell = src.res[0] * src.res[1]
+    assert float(sink_depth.sum()) * cell == pytest.approx(sinks.volume_m3.sum(), rel=1e-3)
+    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
+        extreme = src.read(1, masked=True)
+    assert (extreme <= sink_depth + 1e-4).all() and float(extreme.max()) > 0
+    meta = json.loads((portal.published_dir / "heavy_rain_depth_extreme" /
+                       "metadata.json").read_text())
+    assert any("not a 2-D surface-flow model" in w for w in meta["warnings"])
+
+
+def test_sinks_and_flow_paths_are_served_as_features(server: str) -> None:
+    for collection, field in (("heavy_rain_sinks", "volume_m3"),
+                              ("heavy_rain_flow_paths", "upstream_area_m2")):
+        response = requests.get(f"{server}/collections/{collection}/items?f=json&limit=5",
+                                timeout=60)
+        assert response.status_code == 200, response.text[:300]
+        features = response.json()["features"]
+        assert features and all(f["properties"][field] > 0 for f in features)
+    one = requests.get(f"{server}/collections/heavy_rain_sinks/items/S00001?f=json", timeout=60)
+    assert one.status_code == 200 and one.json()["properties"]["sink_id"] == "S00001"
+
+
+def test_water_depth_is_served_as_a_coverage(server: str, portal: Settings) -> None:
+    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
+        left, bottom, right, top = src.bounds
+        whole = src.read(1)
+    url = (f"{server}/collections/heavy_rain_depth_extreme/coverage"
+           f"?subset=x({left:.0f}:{right:.0f}),y({bottom:.0f}:{top:.0f})&f=GTiff")
+    response = requests.get(url, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    with MemoryFile(response.content) as mem, mem.open() as served:
+        assert served.crs.to_epsg() == 25832
+        assert np.allclose(served.read(1), whole)
+
+
+def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
+        server: str, portal: Settings) -> None:
+    import io
+
+    import morecantile
+    from PIL import Image
+    from pyproj import Transformer
+
+    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
+        depth = src.read(1, masked=True)
+        row, col = np.unravel_index(int(depth.argmax()), depth.shape)
+        x, y = src.xy(row, col)
+    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
+    quad = morecantile.tms.get("WebMercatorQuad")
+    tile = quad.tile(lon, lat, 17)
+    url = (f"{server}/collections/heavy_rain_depth_extreme/tiles/WebMercatorQuad/"
+           f"{tile.z}/{tile.y}/{tile.x}?f=png")
+    response = requests.get(url, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
+    west, south, east, north = quad.xy_bounds(tile)
+    mx, my = quad.xy(lon, lat)
+    px = min(255, int((mx - west) / (east - west) * 256))
+    py = min(255, int((north - my) / (north - south) * 256))
+    r, g, b, a = (int(v) for v in image[py, px])
+    assert a == 255 and b > r and b > g  # blue where the water stands
+    assert (image[..., 3] == 0).any()    # and transparent where it is dry
