@@ -39,6 +39,7 @@ import pyogrio
 import pytest
 import rasterio
 import requests
+from pyproj import Transformer
 from rasterio.io import MemoryFile
 
 from geoportal.core.publish import read_metadata
@@ -228,16 +229,19 @@ def gdal_coverage(d: Dataset, server: str, portal: Settings) -> None:
     with rasterio.open(mosaic) as src:
         assert info["size"] == [src.width, src.height]
         assert info["geoTransform"] == pytest.approx(list(src.transform.to_gdal()))
-        x0, y1 = src.bounds.left + 100, src.bounds.top - 100
+        cell = src.res[0]  # 256 × 256 cells, 200 cells in from the corner, whatever the grid
+        x0, y1 = src.bounds.left + 200 * cell, src.bounds.top - 200 * cell
         window = src.read(1, window=((200, 456), (200, 456)))
+    side = 256 * cell
     out = portal.data_dir / f"clients-{d.id}-coverage.tif"
     run(["gdal_translate", "-q", "-a_srs", "EPSG:25832", "-projwin", str(x0), str(y1),
-         str(x0 + 128), str(y1 - 128), f"OGCAPI:{server}/collections/{d.id}", str(out)], portal)
+         str(x0 + side), str(y1 - side), f"OGCAPI:{server}/collections/{d.id}", str(out)],
+        portal)
     with rasterio.open(out) as read:
         assert read.shape == (256, 256) and (read.transform.c, read.transform.f) == (x0, y1)
         assert np.array_equal(read.read(1).astype(window.dtype), window)
     geotiff = (f"/vsicurl_streaming/{server}/collections/{d.id}/coverage?f=GTiff"
-               f"&subset=x({x0}:{x0 + 128}),y({y1 - 128}:{y1})")
+               f"&subset=x({x0}:{x0 + side}),y({y1 - side}:{y1})")
     answer = json.loads(run(["gdalinfo", "-json", geotiff], portal).stdout)
     assert answer["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",25832]]')
     assert answer["geoTransform"][:1] == [x0] and answer["size"] == [256, 256]
@@ -282,18 +286,20 @@ def owslib_coverage(d: Dataset, server: str, portal: Settings) -> None:
     api = Coverages(server, timeout=TIMEOUT)
     assert d.id in api.coverages()
     with rasterio.open(portal.published_dir / d.id / f"{d.id}.vrt") as src:
+        cell = src.res[0]
         x0, y0 = src.bounds.left + 200, src.bounds.bottom + 200
         native = src.read(1, window=src.window(x0, y0, x0 + 10, y0 + 10)).astype(float)
         nodata = src.nodata
+    cells = round(10 / cell)  # a 10 m square: 20 cells of 0.5 m, 10 of 1 m
     cut = json.load(api.coverage(d.id, subset={"x": (x0, x0 + 10), "y": (y0, y0 + 10)}))
     axes = cut["domain"]["axes"]
-    assert (axes["x"]["start"], axes["x"]["num"]) == (x0 + 0.25, 20)
-    assert (axes["y"]["start"], axes["y"]["num"]) == (y0 + 9.75, 20)
+    assert (axes["x"]["start"], axes["x"]["num"]) == (x0 + cell / 2, cells)
+    assert (axes["y"]["start"], axes["y"]["num"]) == (y0 + 10 - cell / 2, cells)
     values = np.array([nodata if v is None else v for v in cut["ranges"]["1"]["values"]])
-    assert np.allclose(values.reshape(20, 20), native)
+    assert np.allclose(values.reshape(cells, cells), native, equal_nan=True)
     halved = json.load(api.coverage(d.id, subset={"x": (x0, x0 + 10), "y": (y0, y0 + 10)},
                                     scale_factor=2))["domain"]["axes"]
-    assert (halved["x"]["start"], halved["x"]["num"]) == (x0 + 0.5, 10)
+    assert (halved["x"]["start"], halved["x"]["num"]) == (x0 + cell, cells // 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,10 +363,27 @@ def a_place_with_data(portal: Settings, d: Dataset) -> tuple[float, float]:
                                        columns=[], max_features=50).to_crs(4326)
         point = frame.geometry.iloc[len(frame) // 2].representative_point()
         return point.x, point.y
+    mosaic = portal.published_dir / d.id / f"{d.id}.vrt"
+    if mosaic.exists():  # the valid cell nearest the middle: a water depth is mostly empty
+        return _valid_cell_near_middle(mosaic)
     metadata = read_metadata(portal.published_dir, d.id)
     assert metadata is not None and metadata.bbox_wgs84
     west, south, east, north = metadata.bbox_wgs84
     return (west + east) / 2, (south + north) / 2
+
+
+def _valid_cell_near_middle(mosaic: Path) -> tuple[float, float]:
+    """Lon/lat of the cell with data nearest the raster's middle (on a 200 × 200 overview)."""
+    with rasterio.open(mosaic) as src:
+        grid = src.read(1, out_shape=(200, 200), masked=True)
+        rows, cols = np.nonzero(~np.ma.getmaskarray(grid) & (grid.filled(0) != 0))
+        assert len(rows), f"{mosaic}: no cell with data"
+        nearest = np.argmin((rows - 100) ** 2 + (cols - 100) ** 2)
+        x = src.bounds.left + (cols[nearest] + 0.5) * src.width / 200 * src.res[0]
+        y = src.bounds.top - (rows[nearest] + 0.5) * src.height / 200 * src.res[1]
+        crs = src.crs
+    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(x, y)
+    return lon, lat
 
 
 def tileset_zooms(server: str, dataset_id: str) -> list[int]:
