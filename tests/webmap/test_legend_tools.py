@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import unicodedata
 from typing import Any
 
 import geopandas as gpd
@@ -183,7 +184,8 @@ def test_measure_mark_share_coordinates_and_copy_link(browser: Any, server: str,
             box = control.bounding_box()
             assert box["width"] >= 44 and box["height"] >= 44, control.inner_text()
     # a distance and an area on the ellipsoid, in German numbers, as pyproj measures them
-    a, b, c = (6.8535, 51.3005), (6.8565, 51.3012), (6.8550, 51.3022)
+    # below the map's centre: on a phone the open tool panel covers the upper part
+    a, b, c = (6.8540, 51.3005), (6.8560, 51.3002), (6.8550, 51.2993)
     text = measure(page, "distance", [a, b])
     clicked = page.evaluate("window.geoportal.tools.points")
     metres = GEOD.line_length(*zip(*clicked, strict=True))
@@ -192,8 +194,9 @@ def test_measure_mark_share_coordinates_and_copy_link(browser: Any, server: str,
     text = measure(page, "area", [a, b, c])
     ring = page.evaluate("window.geoportal.tools.points")
     square_metres = abs(GEOD.polygon_area_perimeter(*zip(*ring, strict=True))[0])
-    shown = float(re.search(r"Fläche: ([\d.,]+) m²", text)[1].replace(".", "").replace(",", "."))
-    assert shown == pytest.approx(square_metres, abs=1), (text, square_metres)
+    number, unit = re.search(r"Fläche: ([\d.,]+) (m²|ha)", text).groups()
+    shown = float(number.replace(".", "").replace(",", ".")) * (10_000 if unit == "ha" else 1)
+    assert shown == pytest.approx(square_metres, abs=1 if unit == "m²" else 50), text
     shot(page, f"tools-01-area-{'phone' if viewport == PHONE else 'desktop'}")
     page.locator("#tool-area").click()
     # the coordinates of the map's centre, in UTM 32N and WGS84
@@ -205,13 +208,14 @@ def test_measure_mark_share_coordinates_and_copy_link(browser: Any, server: str,
     # mark a place: it is in the permalink, and the link opens with it
     page.locator("#tool-mark").click()
     click_at(page, *b)
-    assert re.search(r"&mark=51\.301\d\d/6\.856\d\d", page.url), page.url
+    page.wait_for_function("location.hash.includes('&mark=')")
+    link = page.evaluate("location.href")
+    assert re.search(r"&mark=51\.300\d\d/6\.856\d\d$", link), link
     page.locator("#tool-copy").click()
     page.wait_for_function("document.querySelector('#tool-result').textContent === 'Link kopiert'")
-    assert page.evaluate("navigator.clipboard.readText()") == page.url
+    assert page.evaluate("navigator.clipboard.readText()") == link
     assert axe_violations(page) == []
     assert_clean(log)
-    link = page.url
     page.context.close()
     page, log = open_page(browser, viewport=viewport)
     load(page, link)
@@ -244,7 +248,7 @@ def test_the_printed_map_has_its_scale_legend_and_sources(browser: Any, server: 
     pdf = page.pdf(format="A4")
     (shot(page, "tools-02-print-prepared").parent / "tools-03-print.pdf").write_bytes(pdf)
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
-    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text))  # "ﬂ" ligatures
     assert "Maßstab 1:2.500" in text and "Legende" in text
     classes = [c.label.de for c in registry["trees"].style.classes]
     for label in [registry["trees"].title.de, *classes, "Höhe über Gelände"]:

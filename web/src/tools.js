@@ -228,7 +228,6 @@ export class Tools {
     const legend = visible.map((layer) => `<li>${legendSwatch(layer)} ${escapeHtml(pick(layer.title))}`
       + `${legendHtml(layer)}</li>`).join("");
     const sources = [...new Set([...(base ? [base] : []), ...visible].map((l) => l.attribution).filter(Boolean))];
-    sources.unshift("© Stadt Ratingen");
     const bar = 2 * 10 ** Math.floor(Math.log10(scale / 50)); // a round length near 2 cm on paper
     const barPx = bar / (scale * CSS_PX_M);
     const date = new Date().toLocaleDateString(getLang() === "en" ? "en-GB" : "de-DE");
