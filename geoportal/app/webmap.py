@@ -21,11 +21,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import rasterio
+
 from geoportal.core import formats
 from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, Theme
 from geoportal.core.settings import Settings
+from pipelines.imagery.webtiles import CANOPY_STOPS
 
 MANIFEST_FILE = "webmap.json"
 MANIFEST_VERSION = 1
@@ -86,6 +90,11 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
         in_tree = group in GROUPS or d.id not in base_ids  # the streets are a base map only
         members = groups.setdefault(group, []) if in_tree else []
         layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)))
+        layers[d.id]["legend"] = legend(d, layers[d.id], settings)
+        value = value_query(registry[d.style.value_from] if d.style.value_from else d,
+                            served, settings)
+        if value:
+            layers[d.id]["value"] = value
         layers[d.id]["group"] = str(group) if in_tree else None
         if in_tree:
             members.append(d.id)
@@ -116,7 +125,7 @@ def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, 
         "id": d.id,
         "title": d.title.model_dump(),
         "description": d.description.model_dump(),
-        "colour": colour,
+        "colour": d.style.colour or colour,
         "draw": _drawing(d, resource),
         "items": f"/collections/{d.id}/items" if _has(resource, "feature") else None,
         "api": f"/collections/{d.id}",
@@ -134,6 +143,84 @@ def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, 
             "fields": [_field(p) for p in schema.properties],
         })
     return entry
+
+
+# The hillshade's tiles show the mosaic's grey values as they are (style "grey"): light slopes
+# face the light from the north-west.
+HILLSHADE_STOPS = ((0.0, "#1e1e1e"), (1.0, "#ffffff"))
+CANOPY_LABEL = {"de": "Höhe über Gelände", "en": "Height above ground"}
+HEIGHT_LABEL = {"de": "Höhe über Meer (NHN)", "en": "Height above sea level (NHN)"}
+HILLSHADE_LABELS = {"low": {"de": "Schattenhang", "en": "slope in shadow"},
+                    "high": {"de": "Hang zum Licht (Nordwest)",
+                             "en": "slope facing the light (north-west)"}}
+
+
+def legend(d: Dataset, entry: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The layer's legend, from the same facts that draw it: the dataset's ``style`` (symbols,
+    classes, image colours), the tile renderer's colour ramp, the data's own value range."""
+    style = d.style
+    classes = [{"label": c.label.model_dump(), "colour": c.colour, "value": c.value}
+               for c in style.classes]
+    draw = entry.get("draw") or {}
+    params = d.pipeline.params
+    tiles = params.raster_tiles() if hasattr(params, "raster_tiles") else None
+    if draw.get("kind") == "raster" and tiles is not None and tiles.style == "canopy":
+        return {"kind": "ramp", "label": CANOPY_LABEL, "unit": "m",
+                "stops": [[h, "#{:02x}{:02x}{:02x}".format(*rgb)] for h, rgb in CANOPY_STOPS]}
+    if draw.get("kind") == "raster" and tiles is not None and tiles.style == "grey":
+        return {"kind": "shade", "stops": [list(s) for s in HILLSHADE_STOPS],
+                "labels": HILLSHADE_LABELS}
+    if classes and d.schema_ is None:
+        return {"kind": "swatches", "classes": classes}
+    if d.schema_ is None:  # a coverage only: its value range, as heights
+        facts = _raster_facts(settings, d.id)
+        found = {"kind": "range", "label": HEIGHT_LABEL, "unit": "m",
+                 "stops": [[0, "#2b6f39"], [0.5, "#e8d58a"], [1, "#8a5a2b"]]}
+        if facts and facts.get("range"):
+            found["range"] = facts["range"]
+        return found
+    geometry = d.schema.geometry
+    if "Point" in geometry:
+        return {"kind": "symbols", "symbol": style.symbol, "size": style.size,
+                "order": style.order, "field": style.field,
+                "classes": classes or [{"label": d.title.model_dump(), "colour": entry["colour"],
+                                        "value": None}]}
+    return {"kind": "line" if "Line" in geometry else "area", "colour": entry["colour"]}
+
+
+def value_query(d: Dataset, served: dict[str, dict[str, Any]],
+                settings: Settings) -> dict[str, Any] | None:
+    """Where a click on the layer reads its value: the coverage, its CRS and cell size (a point
+    query is a one-cell ``subset``), the extent it may ask for (outside it the answer is 400)."""
+    if d.id not in served or not _has(served[d.id], "coverage"):
+        return None
+    facts = _raster_facts(settings, d.id)
+    if facts is None:
+        return None
+    return {"dataset": d.id, "coverage": f"/collections/{d.id}/coverage",
+            "title": d.title.model_dump(),
+            "unit": "m", **facts}
+
+
+def _raster_facts(settings: Settings, dataset_id: str) -> dict[str, Any] | None:
+    """CRS, cell size, extent and value range of a published mosaic, None before it is built.
+
+    The range comes from the smallest overview (a few thousand cells, milliseconds): the legend
+    shows the data's heights, not a made-up scale."""
+    path = settings.published_dir / dataset_id / f"{dataset_id}.vrt"
+    if not path.is_file():
+        return None
+    with rasterio.open(path) as src:
+        factor = (src.overviews(1) or [1])[-1]
+        data = src.read(1, masked=True, out_shape=(max(1, src.height // factor),
+                                                   max(1, src.width // factor)))
+        values = np.ma.compressed(data)
+        values = values[np.isfinite(values)]
+        facts: dict[str, Any] = {"crs": f"EPSG:{src.crs.to_epsg()}", "cell": float(src.res[0]),
+                                 "extent": [float(v) for v in src.bounds]}
+        if values.size:
+            facts["range"] = [round(float(values.min()), 1), round(float(values.max()), 1)]
+    return facts
 
 
 def search_fields(schema: Any) -> list[str]:

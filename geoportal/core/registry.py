@@ -567,6 +567,41 @@ class Serve(Strict):
     limit_max: int = Field(default=10000, ge=1, le=100000)
 
 
+COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+
+class LegendClass(Strict):
+    """One line of a layer's legend: a colour and what it stands for.
+
+    For a feature layer with ``style.field`` the ``value`` is the attribute value drawn in this
+    colour (no ``value``: every other value, and empty ones); for a raster it is a colour of the
+    image (the CIR image's red vegetation), so legend and picture cannot drift apart.
+    """
+
+    label: Text
+    colour: Annotated[str, Field(pattern=COLOUR)]
+    value: str | None = None
+
+
+class Style(Strict):
+    """How the web map draws the layer, and so what its legend shows: one source for both.
+
+    ``symbol`` tells the point layers apart by shape as well as colour (three tree layers in
+    similar greens were indistinguishable, issue 21); ``size`` is the symbol's width in pixels
+    at zoom 16, ``order`` the draw order among point layers (higher on top: toilets are not
+    buried under trees). ``value_from`` names the coverage whose value a click on this raster
+    shows (the hillshade shows the terrain height of ``terrain_dtm``).
+    """
+
+    colour: Annotated[str, Field(pattern=COLOUR)] | None = None
+    symbol: Literal["circle", "square", "triangle", "diamond", "toilet"] = "circle"
+    size: int = Field(default=12, ge=6, le=40)
+    order: int = Field(default=0, ge=0, le=100)
+    field: str | None = None
+    classes: list[LegendClass] = Field(default_factory=list)
+    value_from: Annotated[str, Field(pattern=DATASET_ID)] | None = None
+
+
 class Dataset(Strict):
     """A published dataset, validated when the registry is loaded."""
 
@@ -595,6 +630,7 @@ class Dataset(Strict):
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["gpkg", "csv", "geojson"])
     schema_: Schema | None = Field(default=None, alias="schema")
     serve: Serve = Field(default_factory=Serve)
+    style: Style = Field(default_factory=Style)
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -608,6 +644,14 @@ class Dataset(Strict):
         if self.serve.features and self.schema_ is None:
             raise ValueError("schema: a layer served as features needs a schema of its "
                              "published properties (or set serve.features: false)")
+        return self
+
+    @model_validator(mode="after")
+    def _style_field_is_published(self) -> Dataset:
+        field = self.style.field
+        names = {p.name for p in self.schema_.properties} if self.schema_ else set()
+        if field and field not in names:
+            raise ValueError(f"style.field: {field!r} is no property of the schema")
         return self
 
     @property

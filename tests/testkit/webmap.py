@@ -65,3 +65,38 @@ def shot(page: Any, name: str) -> Path:
 
 def assert_clean(log: PageLog) -> None:
     assert not log.problems(), "\n".join(log.problems())
+
+
+#: axe-core from npm (web/package.json devDependencies), injected into the page under test.
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def load(page: Any, url: str) -> None:
+    """Open the map and wait for its first frame."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+
+
+def idle(page: Any) -> None:
+    """Wait until the map has drawn everything and stands still."""
+    page.wait_for_function("window.geoportal.map.loaded() && !window.geoportal.map.isMoving()",
+                           timeout=30_000)
+
+
+def wait_loaded(page: Any, layer_id: str) -> None:
+    """Wait until a feature layer's items for the view have arrived and are drawn."""
+    page.wait_for_function(f"window.geoportal.layers.status.get('{layer_id}') === 'ok'",
+                           timeout=30_000)
+    page.wait_for_timeout(300)  # the frame that draws the new data
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2.2 A/AA violations on the page as it is now, one line each."""
+    if not AXE.is_file():
+        from testkit import missing
+        missing(f"{AXE} missing: npm ci in web/ installs axe-core")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
+        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})).violations
+        .map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)""")
+    return list(found)

@@ -138,3 +138,20 @@ def test_the_server_sends_the_manifest_of_its_built_layers(server: str, portal: 
     assert set(served["layers"]) == built
     west, south, east, north = served["bbox"]
     assert west < east and south < north
+
+
+def test_legends_read_the_yaml_styles_and_the_tile_renderers_ramp(manifest: dict) -> None:
+    from pipelines.imagery.webtiles import CANOPY_STOPS
+
+    for d in REGISTRY:
+        layer = manifest["layers"].get(d.id)
+        if not layer or not d.style.classes:
+            continue
+        assert [(c["colour"], c["value"], c["label"]["de"]) for c in layer["legend"]["classes"]] \
+            == [(c.colour, c.value, c.label.de) for c in d.style.classes], d.id
+    symbols = {i: manifest["layers"][i]["legend"]["symbol"]
+               for i in ("trees", "trees_lidar", "trees_not_in_cadastre", "public_toilets")}
+    assert len(set(symbols.values())) == 4, symbols
+    ramp = manifest["layers"]["canopy_height"]["legend"]
+    assert [s[0] for s in ramp["stops"]] == [h for h, _ in CANOPY_STOPS] and ramp["unit"] == "m"
+    assert manifest["layers"]["hillshade"]["legend"]["kind"] == "shade"

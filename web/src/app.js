@@ -6,15 +6,21 @@ import { createMap, loadManifest } from "./basemap.js";
 import { getLang, initialLang, localisePageLinks, setLang, t } from "./i18n.js";
 import { Layers } from "./layers.js";
 import { readHash, trackHash } from "./permalink.js";
-import { closePopup, showPopup } from "./popup.js";
+import { closePopup, showHtmlPopup, showPopup } from "./popup.js";
+import { valueAt, valueHtml, valueSources } from "./rastervalue.js";
 import { renderResults, search } from "./search.js";
 import { initTable, openTable } from "./table.js";
+import { Tools } from "./tools.js";
 import { renderBaseMaps, renderTree, updateTreeItem } from "./tree.js";
 
 // a phone upright, or on its side (844 × 390 is wider than 720 px, but no room for a side panel);
 // the same query as the phone layout in webmap.css
 const PHONE = window.matchMedia("(max-width: 720px), (max-height: 500px) and (max-width: 1024px)");
 const $ = (selector) => document.querySelector(selector);
+// a click hits a symbol within this many pixels: 44 × 44 px for a finger (WCAG 2.5.5), 24 × 24
+// for a mouse (WCAG 2.5.8), however small the symbol is drawn
+const COARSE = window.matchMedia("(pointer: coarse)");
+const hitRadius = () => (COARSE.matches || PHONE.matches ? 22 : 12);
 
 /** A point to put a popup on: the point itself, else the middle of the geometry's box. */
 function anchorOf(geometry) {
@@ -149,11 +155,18 @@ async function main() {
     renderResults(results, await search(manifest, term), (hit) => show(hit.layer, hit.feature));
   });
 
-  map.on("click", (event) => {
+  map.on("click", async (event) => {
+    if (window.geoportal?.tools?.active()) return; // measuring or marking: the tool has the click
     const { x, y } = event.point;
-    const hits = map.queryRenderedFeatures([[x - 6, y - 6], [x + 6, y + 6]], { layers: layers.clickableIds() });
+    const r = hitRadius();
+    const hits = map.queryRenderedFeatures([[x - r, y - r], [x + r, y + r]], { layers: layers.clickableIds() });
     if (!hits.length) {
       closePopup();
+      const sources = valueSources(manifest, layers, base);
+      const at = [event.lngLat.lng, event.lngLat.lat];
+      const found = (await Promise.all(sources.map(async (source) => ({ source, value: await valueAt(source, at) }))))
+        .filter((f) => f.value !== null);
+      if (found.length) showHtmlPopup(map, valueHtml(found, at), event.lngLat, t("value.title"));
       return;
     }
     const hit = hits[0];
@@ -169,8 +182,11 @@ async function main() {
     map.getCanvas().style.cursor = over ? "pointer" : "";
   });
 
+  // after the popup's click handler: a tool's click is seen as a tool's by both
+  const tools = new Tools(map, manifest, layers, { getBase: () => base, onMark: () => updateHash() });
+  tools.setMark(state.mark);
   map.on("load", () => {
-    updateHash = trackHash(map, () => ({ base, layers: layers.visibleIds() }));
+    updateHash = trackHash(map, () => ({ base, layers: layers.visibleIds(), mark: tools.mark() }));
     for (const id of state.layers || []) layers.setVisible(id, true);
     updateHash();
     document.body.dataset.readyMs = String(Math.round(performance.now())); // first map frame
@@ -179,7 +195,7 @@ async function main() {
   window.addEventListener("permalink", updateLangLink);
   updateLangLink();
   localisePageLinks();
-  window.geoportal = { map, layers, manifest };
+  window.geoportal = { map, layers, manifest, tools };
 }
 
 main().catch((error) => {

@@ -8,6 +8,7 @@
 // The loaded features are kept per layer: the popup, the search and the table view read them.
 
 import { absolute } from "./basemap.js";
+import { addSymbols } from "./symbols.js";
 
 const MAX_FEATURES = 5000; // per layer and view; the table says when a view holds more
 const RANK = { raster: 0, fill: 1, line: 2, circle: 3 }; // draw order: areas under lines under points
@@ -117,6 +118,19 @@ export class Layers {
     }
     const type = kindOf(layer.geometry);
     const common = { source, ...(tiled ? { "source-layer": draw.source_layer } : {}) };
+    if (type === "circle" && layer.legend && layer.legend.kind === "symbols") {
+      // a shape per layer, sized for reading; a layer's `order` puts it above or below the
+      // other point layers (toilets over trees), whatever was switched on first
+      this.insert({
+        id: `${source}-symbol`, type: "symbol", ...common,
+        layout: {
+          "icon-image": addSymbols(this.map, layer),
+          "icon-size": ["interpolate", ["linear"], ["zoom"], 12, 0.55, 16, 1, 19, 1.25],
+          "icon-allow-overlap": true, "icon-ignore-placement": true,
+        },
+      }, layer, RANK.circle + (layer.legend.order || 0) / 1000);
+      return;
+    }
     this.insert({ id: `${source}-${type}`, type, ...common, paint: paintFor(type, layer.colour, tiled) }, layer);
     if (type === "fill") {
       this.insert({
@@ -128,7 +142,7 @@ export class Layers {
 
   /** Add a MapLibre layer above the base maps, below overlays of a higher rank. */
   insert(spec, layer, rankAs) {
-    const rank = RANK[rankAs || spec.type] ?? 1;
+    const rank = typeof rankAs === "number" ? rankAs : RANK[rankAs || spec.type] ?? 1;
     spec.metadata = { overlay: layer.id, rank };
     const above = (this.map.getStyle().layers || []).find(
       (l) => l.metadata && l.metadata.overlay && l.metadata.rank > rank,

@@ -1,6 +1,6 @@
 // The permalink: the URL's hash holds the view and the visible layers, e.g.
-//   #map=16/51.30100/6.85500&base=orthophoto&layers=trees,public_toilets
-// so a copied address opens the same map. Read once at start, rewritten (without adding
+//   #map=16/51.30100/6.85500&base=orthophoto&layers=trees,public_toilets&mark=51.30120/6.85410
+// so a copied address opens the same map (with the place its sender marked). Read once at start, rewritten (without adding
 // history entries) whenever the view or the layers change.
 
 /** The state in the hash: {zoom, lat, lon, base, layers} (missing parts are undefined). */
@@ -15,14 +15,19 @@ export function readHash(hash = location.hash) {
   if (params.has("layers")) {
     state.layers = params.get("layers").split(",").filter((id) => /^[a-z][a-z0-9_]*$/.test(id));
   }
+  const mark = (params.get("mark") || "").split("/").map(Number);
+  if (mark.length === 2 && mark.every(Number.isFinite) && Math.abs(mark[0]) <= 90) {
+    state.mark = [mark[1], mark[0]]; // [lon, lat], as MapLibre takes it
+  }
   return state;
 }
 
 /** The hash for a state (lat/lon to 5 decimals: about a metre). */
-export function formatHash({ zoom, lat, lon, base, layers }) {
+export function formatHash({ zoom, lat, lon, base, layers, mark }) {
   const parts = [`map=${zoom.toFixed(2)}/${lat.toFixed(5)}/${lon.toFixed(5)}`];
   if (base) parts.push(`base=${base}`);
   parts.push(`layers=${(layers || []).join(",")}`);
+  if (mark) parts.push(`mark=${mark[1].toFixed(5)}/${mark[0].toFixed(5)}`);
   return `#${parts.join("&")}`;
 }
 

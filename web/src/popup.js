@@ -190,6 +190,20 @@ export function showPopup(map, layer, properties, lngLat, { focus = false, ancho
   return open;
 }
 
+/** A popup of ready-made HTML (the value at a clicked raster point), one at a time. */
+export function showHtmlPopup(map, html, lngLat, label) {
+  if (open) open.remove();
+  open = new maplibregl.Popup({ maxWidth: "22rem", closeButton: true }).setLngLat(lngLat)
+    .setHTML(html).addTo(map);
+  const element = open.getElement();
+  element.setAttribute("role", "dialog");
+  element.setAttribute("aria-label", label);
+  const close = element.querySelector(".maplibregl-popup-close-button");
+  if (close) close.setAttribute("aria-label", t("popup.close"));
+  keepInView(map, element);
+  return open;
+}
+
 export function closePopup() {
   if (open) open.remove();
   open = null;

@@ -4,18 +4,8 @@
 
 import { absolute, baseMaps, setBase } from "./basemap.js";
 import { getLang, pick, t } from "./i18n.js";
+import { legendHtml, legendSwatch as swatch } from "./legend.js";
 import { escapeHtml } from "./popup.js";
-
-function swatch(layer) {
-  const kind = layer.draw ? layer.draw.kind : "none";
-  if (kind === "raster") {
-    const style = layer.id === "hillshade" ? "hillshade" : "raster";
-    return `<span class="swatch ${style}" aria-hidden="true"></span>`;
-  }
-  if (kind === "none") return `<span class="swatch none" aria-hidden="true"></span>`;
-  const shape = /Point/.test(layer.geometry) ? "point" : /Line/.test(layer.geometry) ? "line" : "area";
-  return `<span class="swatch ${shape}" style="background:${layer.colour}" aria-hidden="true"></span>`;
-}
 
 function links(layer) {
   const parts = [];
@@ -52,14 +42,19 @@ function layerItem(layer) {
     : `<span class="layer-label">${swatch(layer)} <span>${title}</span></span>`;
   const note = layer.draw ? "" : t("layers.noMap");
   return `<li data-layer-item="${layer.id}"><div class="layer-row">${control}</div>`
-    + `<div class="layer-note" id="note-${layer.id}" aria-live="polite">${note}</div>${links(layer)}</li>`;
+    + `<div class="layer-note" id="note-${layer.id}" aria-live="polite">${note}</div>`
+    + `${legendHtml(layer)}${links(layer)}</li>`;
 }
 
 /** Fill the base-map fieldset; `onChange(id)` after the user picks one. */
 export function renderBaseMaps(fieldset, map, manifest, chosen, onChange) {
   for (const base of baseMaps(manifest)) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="radio" name="base" value="${base.id}"> <span>${escapeHtml(pick(base.title))}</span>`;
+    // an aerial image's legend: its colours as they appear (manifest.layers[<dataset>].legend)
+    const drawn = manifest.layers[base.id];
+    const colours = drawn && drawn.legend && drawn.legend.kind === "swatches" ? swatch(drawn) : "";
+    label.innerHTML = `<input type="radio" name="base" value="${base.id}"> ${colours}`
+      + `<span>${escapeHtml(pick(base.title))}</span>`;
     const input = label.querySelector("input");
     input.checked = base.id === chosen;
     input.addEventListener("change", () => {
