@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.app.glyphs import GLYPH_DIR, write_glyphs
 from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, load_registry
 from geoportal.core.settings import Settings, temporary_environment
@@ -60,6 +61,7 @@ def prepare(settings: Settings) -> Runtime:
         _add_published_facts(resource, built[rid])
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     manifest = write_webmap_manifest(settings, registry, config["resources"])
+    write_glyphs(settings.data_dir / GLYPH_DIR)  # the map's label fonts (no font CDN)
     for rid, resource in config["resources"].items():
         _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"
