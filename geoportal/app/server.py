@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.app.geocoder import INDEX_FILE, build_index, write_index
 from geoportal.app.glyphs import GLYPH_DIR, write_glyphs
 from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, load_registry
@@ -62,6 +63,9 @@ def prepare(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     manifest = write_webmap_manifest(settings, registry, config["resources"])
     write_glyphs(settings.data_dir / GLYPH_DIR)  # the map's label fonts (no font CDN)
+    pois = [rid for rid, layer in manifest["layers"].items()
+            if layer.get("geometry") == "Point" and "name" in (layer.get("search_fields") or [])]
+    write_index(settings.data_dir / INDEX_FILE, build_index(settings.published_dir, pois))
     for rid, resource in config["resources"].items():
         _add_page_facts(resource, registry[rid], built[rid], settings, manifest)
     runtime = settings.data_dir / "pygeoapi-runtime.yml"

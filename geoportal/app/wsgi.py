@@ -25,6 +25,7 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
+from geoportal.app.geocoder import INDEX_FILE, search_server
 from geoportal.app.glyphs import GLYPH_DIR, glyph_server
 from geoportal.app.pages import page_routes
 from geoportal.app.providers.coverage import crs_label
@@ -361,6 +362,8 @@ routes: WSGIApp = DispatcherMiddleware(
                    "/assets/webmap.json": single_file(settings.data_dir / "webmap.json"),
                    # the map labels' glyphs, rendered by geoportal.app.server.prepare
                    "/assets/fonts": glyph_server(settings.data_dir / GLYPH_DIR),
+                   # the geocoder over streets, addresses and POIs (issue 21.3)
+                   "/search": search_server(settings.data_dir / INDEX_FILE),
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),
                    "/economy": single_file(settings.root / "web" / "src" / "economy.html"),

@@ -49,3 +49,9 @@ def test_streets_rank_before_pois_and_exact_before_prefix() -> None:
 def test_nothing_for_a_name_that_is_not_there() -> None:
     assert search(ENTRIES, "Zugspitze") == {}
     assert search(ENTRIES, "w") == {}
+
+
+def test_a_typo_match_gives_way_to_a_name_spelt_as_typed() -> None:
+    entries = [*ENTRIES, Entry("street", "Dresdener Straße", "streets", None, 6.8, 51.3)]
+    assert titles(search(entries, "Werdener Str."), "street") == ["Werdener Straße"]
+    assert "Dresdener Straße" in titles(search(entries, "Dresdner Strase"), "street")
