@@ -27,6 +27,8 @@ from werkzeug.utils import send_file
 
 from geoportal.app import pygeoapi_patches
 from geoportal.app.csw import csw_app
+from geoportal.app.geocoder import INDEX_FILE, search_server
+from geoportal.app.glyphs import GLYPH_DIR, glyph_server
 from geoportal.app.ows import MAPPROXY_FILE, MAPSERVER_CONFIG, ows_dir, with_ows
 from geoportal.app.ows.answers import client_errors
 from geoportal.app.pages import page_routes
@@ -369,6 +371,10 @@ routes: WSGIApp = DispatcherMiddleware(
                    "/assets": web_assets(web_roots(settings.root)),
                    # the citizens' map's manifest, written by geoportal.app.server.prepare
                    "/assets/webmap.json": single_file(settings.data_dir / "webmap.json"),
+                   # the map labels' glyphs, rendered by geoportal.app.server.prepare
+                   "/assets/fonts": glyph_server(settings.data_dir / GLYPH_DIR),
+                   # the geocoder over streets, addresses and POIs (issue 21.3)
+                   "/search": search_server(settings.data_dir / INDEX_FILE),
                    # the economic-development page: German, and English under its own path
                    "/wirtschaft": single_file(settings.root / "web" / "src" / "economy.html"),
                    "/economy": single_file(settings.root / "web" / "src" / "economy.html"),

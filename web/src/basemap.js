@@ -6,7 +6,8 @@
 //
 // Which base maps exist, and their tile URLs, come from the web-map manifest
 // (/assets/webmap.json, written by geoportal/app/webmap.py from the registry). A base map whose
-// layers are not built is simply not offered. No text labels: they would need glyph files.
+// layers are not built is simply not offered. Labels (street names, house numbers) are drawn from
+// the same tiles with glyphs the portal renders itself (/assets/fonts/, geoportal/app/glyphs.py).
 //
 // Usage (MapLibre is loaded as a classic script, /assets/vendor/maplibre-gl/maplibre-gl.js):
 //   const manifest = await loadManifest();
@@ -14,6 +15,9 @@
 //   setBase(map, manifest, "map");
 
 export const MANIFEST_PATH = "/assets/webmap.json";
+export const GLYPHS_PATH = "/assets/fonts/{fontstack}/{range}.pbf";
+const FONT = ["DejaVu Sans"];
+const HALO = { "text-halo-color": "#ffffff", "text-halo-width": 1.5 };
 
 const BACKGROUND = "#f3f1ec";
 const STREET_STYLE = {
@@ -92,6 +96,49 @@ function streetLayers(sourceId, sourceLayer, classField) {
   return layers;
 }
 
+/** Street names along the lines: main streets from zoom 13, the rest from 15. */
+function streetLabels(sourceId, sourceLayer, classField) {
+  return [{
+    id: "base-map-street-labels",
+    type: "symbol",
+    source: sourceId,
+    "source-layer": sourceLayer,
+    minzoom: 13,
+    filter: ["any", [">=", ["zoom"], 15], ["in", ["get", classField], ["literal", ["motorway", "primary", "secondary"]]]],
+    layout: {
+      "symbol-placement": "line",
+      "text-field": ["get", "name"],
+      "text-font": FONT,
+      "text-size": ["interpolate", ["linear"], ["zoom"], 13, 10, 18, 14],
+      "symbol-spacing": 300,
+      "text-max-angle": 35,
+    },
+    paint: { "text-color": "#3d3a35", ...HALO },
+  }];
+}
+
+/** The house number of an ALKIS address ("Werdener Straße 12a" → "12a"): what follows the
+ * street name, which holds no digit; "" for a building without one. */
+function houseNumber(field) {
+  const at = (digit) => ["case", [">=", ["index-of", digit, ["get", field]], 0],
+    ["index-of", digit, ["get", field]], 9999];
+  const first = ["min", ...["1", "2", "3", "4", "5", "6", "7", "8", "9"].map(at)];
+  return ["case", ["<", first, 9999], ["slice", ["get", field], first], ""];
+}
+
+function houseNumberLabels(sourceId, sourceLayer) {
+  return [{
+    id: "base-map-house-numbers",
+    type: "symbol",
+    source: sourceId,
+    "source-layer": sourceLayer,
+    minzoom: 17,
+    filter: ["has", "address"],
+    layout: { "text-field": houseNumber("address"), "text-font": FONT, "text-size": 11 },
+    paint: { "text-color": "#6b5e52", ...HALO },
+  }];
+}
+
 /** The "map" base: background, building footprints and streets from our vector tiles. */
 function cityMapLayers(base) {
   const layers = [];
@@ -108,7 +155,10 @@ function cityMapLayers(base) {
   if (sources.streets) {
     layers.push(...streetLayers("base-streets", sources.streets.source_layer,
       sources.streets.class_field || "road_class"));
+    layers.push(...streetLabels("base-streets", sources.streets.source_layer,
+      sources.streets.class_field || "road_class"));
   }
+  if (sources.buildings) layers.push(...houseNumberLabels("base-buildings", sources.buildings.source_layer));
   return layers;
 }
 
@@ -116,6 +166,7 @@ function cityMapLayers(base) {
 export function baseStyle(manifest, chosen) {
   const style = {
     version: 8,
+    glyphs: absolute(GLYPHS_PATH),
     sources: {},
     layers: [{ id: "background", type: "background", paint: { "background-color": BACKGROUND } }],
   };
