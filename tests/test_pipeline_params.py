@@ -39,6 +39,8 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
      "pipeline.params.trees.min_hieght: unknown key; did you mean 'min_height'?"),
     ("canopy_height", {"product": "dtmm"}, "pipeline.params.product: Input should be"),
     ("canopy_height", {"tiles": {"style": "neon"}}, "pipeline.params.tiles: style:"),
+    ("heavy_rain_depth_rare", {"tiles": {"style": "neon"}},
+     "pipeline.params.tiles: style: expected one of"),
     ("point_cloud", {"resolutoin": 1}, "pipeline.params.resolutoin: unknown key; did you mean "
                                        "'resolution'?"),
     ("trees", {"lidar_trees": "trees_lidr"}, "pipeline.params.lidar_trees: 'trees_lidr' is not "

@@ -39,7 +39,7 @@ from geoportal.core.publish import (
 from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.heavy_rain import model
-from pipelines.imagery.webtiles import STYLES
+from pipelines.imagery.webtiles import known_style
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
 
@@ -128,9 +128,7 @@ class HeavyRainParams(Params):
     @field_validator("tiles")
     @classmethod
     def _style(cls, tiles: RasterTiles) -> RasterTiles:
-        if tiles.style not in STYLES:
-            raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
-        return tiles
+        return known_style(tiles)
 
     def raster_tiles(self) -> RasterTiles:
         return self.tiles

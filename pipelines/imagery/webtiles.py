@@ -26,6 +26,7 @@ from rio_tiler.errors import NoOverviewWarning, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.utils import render
 
+from geoportal.core.registry import RasterTiles
 from pipelines.imagery.encoders import CACHE_MB
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -86,6 +87,16 @@ def water_depth(data: np.ndarray, mask: np.ndarray) -> Pixels:
 #: How a mosaic's values become tile colours (``options.style`` of the tile provider).
 STYLES: dict[str, Callable[[np.ndarray, np.ndarray], Pixels]] = {
     "photo": photo, "grey": photo, "canopy": canopy, "water_depth": water_depth}
+
+
+def known_style(tiles: RasterTiles) -> RasterTiles:
+    """A pipeline's ``tiles`` checked when the registry loads: a style this module renders (the
+    core cannot know the styles, which live with their colour code here)."""
+    if tiles.style not in STYLES:
+        raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
+    return tiles
+
+
 #: The tile encodings :func:`encode` writes (``f=`` of OGC API Tiles); their media types and file
 #: extensions are in :mod:`geoportal.core.formats`.
 ENCODINGS = ("jpeg", "png")

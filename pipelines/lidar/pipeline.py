@@ -35,7 +35,7 @@ from geoportal.core.publish import (
 )
 from geoportal.core.registry import RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.imagery.webtiles import STYLES
+from pipelines.imagery.webtiles import known_style
 from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
 from pipelines.lidar.products import (
     LidarOptions,
@@ -59,9 +59,7 @@ class LidarRasterParams(LidarOptions):
     @field_validator("tiles")
     @classmethod
     def _style(cls, tiles: RasterTiles) -> RasterTiles:
-        if tiles.style not in STYLES:
-            raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
-        return tiles
+        return known_style(tiles)
 
     def raster_tiles(self) -> RasterTiles:
         return self.tiles
