@@ -34,8 +34,9 @@ if [ "${1:-}" = "dev" ]; then
     extra="[dev]"
     scripts/install-system-deps.sh
 else
-    # the WMS/WMTS renderer; without it the portal serves everything else and /wms says why
-    scripts/install-system-deps.sh serve || echo "warning: MapServer (Debian mapserver-bin) could not be installed: /wms and /wmts will answer 503" >&2
+    # the WMS/WMTS renderer and the labels' font; without MapServer the portal serves everything
+    # else and /wms says why; without the font the server refuses to start and names the package
+    scripts/install-system-deps.sh serve || echo "warning: mapserver-bin or fonts-dejavu-core could not be installed: /wms and /wmts answer 503 without the first, the server does not start without the second" >&2
 fi
 stamp="$VENV/.installed$extra"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
