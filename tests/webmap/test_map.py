@@ -449,3 +449,27 @@ def test_the_map_is_few_tab_presses_away_and_downloads_still_one_click(
     assert names <= {f.path for f in metadata.files}, names  # type: ignore[union-attr]
     assert_clean(log)
     page.context.close()
+
+
+def test_a_misspelt_address_is_found_first_and_shown(browser: Any, server: str,
+                                                     portal: Settings) -> None:
+    """Issue 21, item 3: the search box asks the geocoder too, so "Werdner Strase 12" (two
+    typos) finds Werdener Straße 12 first, and choosing it opens that building."""
+    buildings = published(portal, "buildings")
+    address = next(a for a in buildings["address"].dropna()
+                   if re.fullmatch(r"\w{6,}er Straße \d+", a))
+    street, number = address.rsplit(" ", 1)
+    typo = street.replace("ener ", "ner ", 1).replace("Straße", "Strase") + f" {number}"
+    assert typo != address
+    page, log = open_page(browser)
+    load(page, f"{server}/")
+    headings = search_for(page, typo)
+    assert headings[0] == "buildings", headings
+    assert page.locator("#search-results h3").first.inner_text().startswith("Adressen")
+    first = group(page, "buildings").first
+    assert first.inner_text().split("\n")[0] == address
+    first.click()
+    page.locator(".maplibregl-popup").wait_for(timeout=10_000)
+    assert address in page.locator(".maplibregl-popup").inner_text()
+    assert_clean(log)
+    page.context.close()

@@ -8,7 +8,7 @@ import { Layers } from "./layers.js";
 import { readHash, trackHash } from "./permalink.js";
 import { closePopup, showHtmlPopup, showPopup } from "./popup.js";
 import { valueAt, valueHtml, valueSources } from "./rastervalue.js";
-import { renderResults, search } from "./search.js";
+import { featureOf, renderResults, search } from "./search.js";
 import { initTable, openTable } from "./table.js";
 import { Tools } from "./tools.js";
 import { renderBaseMaps, renderTree, updateTreeItem } from "./tree.js";
@@ -152,7 +152,8 @@ async function main() {
     }
     if (PHONE.matches) setPanelOpen(true);
     results.textContent = t("layers.loading");
-    renderResults(results, await search(manifest, term), (hit) => show(hit.layer, hit.feature));
+    renderResults(results, await search(manifest, term),
+      async (hit) => show(hit.layer, await featureOf(hit)));
   });
 
   map.on("click", async (event) => {

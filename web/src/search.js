@@ -78,18 +78,60 @@ async function searchLayer(layer, term) {
   return { layer, hits: hits.slice(0, PER_LAYER), matched: Math.max(matched, hits.length) };
 }
 
-/** Every layer's hits for `term`, grouped by layer, the street and addresses first, each group
- * with the number of matches in the whole city: [{layer, hits, matched}]. */
+/** The geocoder's groups (``/search``, geoportal/app/geocoder.py) of addresses and streets,
+ * which forgive typos ("Werdner Strase 12") the layers' CQL2 search cannot: [{layer, hits,
+ * matched, title}], the hits without their feature (see :func:`featureOf`). Its places of
+ * interest are left to the layers' own groups, which come with their features. */
+async function geocode(manifest, term) {
+  const response = await fetch(absolute(`/search?q=${encodeURIComponent(term)}`));
+  if (!response.ok) return [];
+  const { groups } = await response.json();
+  return groups.filter((g) => GEOCODED[g.kind] && g.hits.length).flatMap((g) => {
+    const layer = manifest.layers[g.hits[0].layer];
+    if (!layer || !layer.items) return [];
+    const hits = g.hits.map((h) => ({ layer, id: h.feature_id, title: h.title, where: "", fit: h.fit }));
+    return [{ layer, hits, matched: g.matched, title: GEOCODED[g.kind] }];
+  });
+}
+
+/** The geocoder's kinds the map lists, with their headings. */
+const GEOCODED = {
+  address: { de: "Adressen", en: "Addresses" },
+  street: { de: "Straßen", en: "Streets" },
+};
+
+/** A hit's feature: its own, or fetched from its layer by id (an address) or by name (a
+ * street, one of its segments). */
+export async function featureOf(hit) {
+  if (hit.feature) return hit.feature;
+  const items = absolute(hit.layer.items);
+  const url = hit.id
+    ? `${items}/${encodeURIComponent(hit.id)}?f=json`
+    : `${items}?${new URLSearchParams({
+      f: "json", limit: "1",
+      filter: `${hit.layer.title_field || "name"} = '${hit.title.replace(/'/g, "''")}'`,
+    })}`;
+  const answer = await (await fetch(url)).json();
+  return answer.features ? answer.features[0] : answer;
+}
+
+/** Every layer's hits for `term`, grouped by layer, the addresses and streets first (from the
+ * geocoder where it found them), each group with the number of matches in the whole city:
+ * [{layer, hits, matched}]. */
 export async function search(manifest, term) {
   const layers = Object.values(manifest.layers).filter((l) => l.items && (l.search_fields || []).length);
-  const groups = await Promise.all(layers.map((l) => searchLayer(l, term)
-    .catch(() => ({ layer: l, hits: [], matched: 0 }))));
+  const [coded, groups] = await Promise.all([
+    geocode(manifest, term).catch(() => []),
+    Promise.all(layers.map((l) => searchLayer(l, term)
+      .catch(() => ({ layer: l, hits: [], matched: 0 })))),
+  ]);
   const rank = (g) => [RANK[g.layer.id] ?? (g.layer.search_fields.includes("address") ? 1 : 2),
     Math.min(...g.hits.map((h) => h.fit), 3)];
-  return groups.filter((g) => g.hits.length).sort((a, b) => {
+  const covered = new Set(coded.map((g) => g.layer.id));
+  return [...coded, ...groups.filter((g) => g.hits.length && !covered.has(g.layer.id)).sort((a, b) => {
     const [x, y] = [rank(a), rank(b)];
     return x[1] - y[1] || x[0] - y[0];
-  });
+  })];
 }
 
 /** Show the groups of hits as lists of buttons, each under its layer with the number of
@@ -105,7 +147,7 @@ export function renderResults(container, groups, onPick) {
     + groups.map((g) => {
       const count = g.matched > g.hits.length
         ? t("search.some", { n: g.hits.length, total: g.matched }) : t("search.all", { n: g.matched });
-      return `<h3 class="search-group" data-layer="${escapeHtml(g.layer.id)}">${escapeHtml(pick(g.layer.title))} <small>${escapeHtml(count)}</small></h3><ul>`
+      return `<h3 class="search-group" data-layer="${escapeHtml(g.layer.id)}">${escapeHtml(pick(g.title || g.layer.title))} <small>${escapeHtml(count)}</small></h3><ul>`
         + g.hits.map((hit) => {
           const detail = hit.where ? `<br><small>${escapeHtml(hit.where)}</small>` : "";
           return `<li><button type="button" data-hit="${n++}">${escapeHtml(hit.title)}${detail}</button></li>`;
