@@ -39,7 +39,7 @@ from geoportal.core.publish import (
 from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.heavy_rain import model
-from pipelines.imagery.webtiles import known_style
+from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
 
@@ -122,13 +122,8 @@ class HeavyRainParams(Params):
     model_from: OutputRef | None = None
     scenario: str | None = Field(default=None, pattern=SCENARIO_ID)
     #: Map tiles of a raster product (``serve.tiles: raster``), e.g. ``style: water_depth``.
-    tiles: RasterTiles = Field(default_factory=lambda: RasterTiles(style="water_depth",
+    tiles: StyledTiles = Field(default_factory=lambda: RasterTiles(style="water_depth",
                                                                    format="png"))
-
-    @field_validator("tiles")
-    @classmethod
-    def _style(cls, tiles: RasterTiles) -> RasterTiles:
-        return known_style(tiles)
 
     def raster_tiles(self) -> RasterTiles:
         return self.tiles

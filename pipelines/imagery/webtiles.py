@@ -16,12 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import morecantile
 import numpy as np
 import rasterio
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
+from pydantic import AfterValidator
 from rio_tiler.errors import NoOverviewWarning, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.utils import render
@@ -95,6 +97,10 @@ def known_style(tiles: RasterTiles) -> RasterTiles:
     if tiles.style not in STYLES:
         raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
     return tiles
+
+
+#: The ``tiles`` of a pipeline's params: the core's model with a style rendered here.
+StyledTiles = Annotated[RasterTiles, AfterValidator(known_style)]
 
 
 #: The tile encodings :func:`encode` writes (``f=`` of OGC API Tiles); their media types and file

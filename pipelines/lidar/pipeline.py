@@ -20,7 +20,7 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field
 from pyproj import CRS
 
 from geoportal.core.errors import PipelineError, RegistryError
@@ -35,7 +35,7 @@ from geoportal.core.publish import (
 )
 from geoportal.core.registry import RasterTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.imagery.webtiles import known_style
+from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
 from pipelines.lidar.products import (
     LidarOptions,
@@ -54,12 +54,7 @@ class LidarRasterParams(LidarOptions):
     """A raster dataset also names its ``product`` and how its map tiles are rendered."""
 
     product: Literal["dtm", "dsm", "chm", "hillshade"] = "dtm"
-    tiles: RasterTiles = Field(default_factory=RasterTiles)
-
-    @field_validator("tiles")
-    @classmethod
-    def _style(cls, tiles: RasterTiles) -> RasterTiles:
-        return known_style(tiles)
+    tiles: StyledTiles = Field(default_factory=RasterTiles)
 
     def raster_tiles(self) -> RasterTiles:
         return self.tiles
