@@ -165,10 +165,10 @@ export function buildFilter(params) {
  * offer passes by the one of its sort. A plot has no rent, so a rent limit alone leaves out
  * the plots (and a purchase limit the rented offers). */
 function priceFilter(rent, purchase) {
-  const bought = `kind IN (${list(PURCHASED)})`;
+  const bought = list(PURCHASED);
   const sides = [];
-  if (rent !== null) sides.push(`(kind NOT IN (${list(PURCHASED)}) AND price_eur_m2 <= ${rent})`);
-  if (purchase !== null) sides.push(`(${bought} AND price_eur_m2 <= ${purchase})`);
+  if (rent !== null) sides.push(`(kind NOT IN (${bought}) AND price_eur_m2 <= ${rent})`);
+  if (purchase !== null) sides.push(`(kind IN (${bought}) AND price_eur_m2 <= ${purchase})`);
   return sides.length > 1 ? `(${sides.join(" OR ")})` : sides[0] ?? "";
 }
 

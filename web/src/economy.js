@@ -245,7 +245,7 @@ class EconomyPage {
       this.status.textContent = this.msg.count(matched);
       this.empty.hidden = features.length > 0;
       this.table.parentElement.hidden = features.length === 0;
-      for (const id of ["csv", "csv-excel"]) document.getElementById(id).disabled = features.length === 0;
+      this.downloadable(features.length > 0);
     } catch (err) {
       this.status.textContent = "";
       this.error.textContent = this.msg.failed(err.message);
@@ -282,7 +282,7 @@ class EconomyPage {
     this.rows();
     this.map.show([]);
     this.table.parentElement.hidden = true;
-    for (const id of ["csv", "csv-excel"]) document.getElementById(id).disabled = true;
+    this.downloadable(false);
     document.body.dataset.ready = "true";
     return true;
   }
@@ -432,6 +432,11 @@ class EconomyPage {
     add(d.near, near.map(([label, count]) => `${label}: ${this.number.format(count)}`).join(", "));
     root.append(dl);
     return root;
+  }
+
+  /** Both CSV buttons, on when there is a result to download. */
+  downloadable(on) {
+    for (const id of ["csv", "csv-excel"]) document.getElementById(id).disabled = !on;
   }
 
   download(form) {

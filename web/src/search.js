@@ -78,6 +78,12 @@ async function searchLayer(layer, term) {
   return { layer, hits: hits.slice(0, PER_LAYER), matched: Math.max(matched, hits.length) };
 }
 
+/** The geocoder's kinds the map lists, with their headings. */
+const GEOCODED = {
+  address: { de: "Adressen", en: "Addresses" },
+  street: { de: "Straßen", en: "Streets" },
+};
+
 /** The geocoder's groups (``/search``, geoportal/app/geocoder.py) of addresses and streets,
  * which forgive typos ("Werdner Strase 12") the layers' CQL2 search cannot: [{layer, hits,
  * matched, title}], the hits without their feature (see :func:`featureOf`). Its places of
@@ -93,12 +99,6 @@ async function geocode(manifest, term) {
     return [{ layer, hits, matched: g.matched, title: GEOCODED[g.kind] }];
   });
 }
-
-/** The geocoder's kinds the map lists, with their headings. */
-const GEOCODED = {
-  address: { de: "Adressen", en: "Addresses" },
-  street: { de: "Straßen", en: "Streets" },
-};
 
 /** A hit's feature: its own, or fetched from its layer by id (an address) or by name (a
  * street, one of its segments). */
