@@ -86,9 +86,44 @@ def water_depth(data: np.ndarray, mask: np.ndarray) -> Pixels:
     return np.ascontiguousarray(rgb), np.where((mask > 0) & (k > 0), 255, 0).astype(np.uint8)
 
 
+# Terrarium (the terrain encoding of Mapzen's open elevation tiles; MapLibre's raster-dem
+# ``encoding: "terrarium"``): height = R·256 + G + B/256 − 32768 m, so steps of 1/256 m (4 mm),
+# finer than Mapbox terrain-RGB's 0.1 m: a 0.5 m DTM keeps its centimetres.
+TERRARIUM_OFFSET_M = 32768.0
+TERRARIUM_STEP_M = 1 / 256
+
+
+def terrarium(data: np.ndarray, mask: np.ndarray) -> Pixels:
+    """Heights as Terrarium RGB, opaque everywhere.
+
+    A terrain renderer reads only the colour: a transparent nodata pixel would decode as
+    −32768 m, a cliff at the edge of the data. Where the tile has no data it carries the mean
+    height of the rest of the tile instead (flat, near the ground around it).
+    """
+    height = np.asarray(data[0], dtype=np.float64)
+    valid = (mask > 0) & np.isfinite(height)
+    if not valid.any():
+        return np.zeros((3, *height.shape), np.uint8), np.zeros(height.shape, np.uint8)
+    filled = np.where(valid, height, height[valid].mean())
+    steps = np.round((filled + TERRARIUM_OFFSET_M) / TERRARIUM_STEP_M).astype(np.int64)
+    steps = np.clip(steps, 0, 2**24 - 1)
+    rgb = np.stack([steps >> 16, (steps >> 8) & 255, steps & 255]).astype(np.uint8)
+    return rgb, np.full(height.shape, 255, np.uint8)
+
+
+def decode_terrarium(rgb: np.ndarray) -> np.ndarray:
+    """Heights (m) of Terrarium pixels (bands × rows × cols), as a terrain renderer reads them."""
+    r, g, b = (rgb[k].astype(np.float64) for k in range(3))
+    return r * 256 + g + b / 256 - TERRARIUM_OFFSET_M
+
+
 #: How a mosaic's values become tile colours (``options.style`` of the tile provider).
 STYLES: dict[str, Callable[[np.ndarray, np.ndarray], Pixels]] = {
-    "photo": photo, "grey": photo, "canopy": canopy, "water_depth": water_depth}
+    "photo": photo, "grey": photo, "canopy": canopy, "water_depth": water_depth,
+    "terrarium": terrarium}
+#: Styles whose colours encode heights (a terrain source, raster-dem), by MapLibre's name of the
+#: encoding; their tiles must be lossless (PNG).
+ELEVATION_ENCODINGS: dict[str, str] = {"terrarium": "terrarium"}
 
 
 def known_style(tiles: RasterTiles) -> RasterTiles:
@@ -96,6 +131,9 @@ def known_style(tiles: RasterTiles) -> RasterTiles:
     core cannot know the styles, which live with their colour code here)."""
     if tiles.style not in STYLES:
         raise ValueError(f"style: expected one of {sorted(STYLES)}, got {tiles.style!r}")
+    if tiles.style in ELEVATION_ENCODINGS and tiles.format != "png":
+        raise ValueError(f"style {tiles.style!r} encodes heights in the colours: format must be "
+                         f"png (lossless), not {tiles.format!r}")
     return tiles
 
 
@@ -110,8 +148,11 @@ ENCODINGS = ("jpeg", "png")
 
 def read_tile(reader: Reader, z: int, x: int, y: int, style: str = "photo") -> Pixels | None:
     """The styled pixels of one web tile and its validity mask; None when nothing is to show."""
+    # heights are warped bilinearly (rio-tiler's default is nearest): a terrain of stairs of
+    # the source cells would show as terraces in the 3D view and misplace heights by half a cell
+    warp = {"reproject_method": "bilinear"} if style in ELEVATION_ENCODINGS else {}
     try:
-        img = reader.tile(x, y, z, tilesize=TILE, resampling_method="bilinear")
+        img = reader.tile(x, y, z, tilesize=TILE, resampling_method="bilinear", **warp)
     except TileOutsideBounds:
         return None
     mask = np.where(img.mask > 0, 255, 0).astype(np.uint8)  # float masks are ±max, not 0/255

@@ -33,7 +33,7 @@ from geoportal.core.publish import (
     link_or_copy,
     now_iso,
 )
-from geoportal.core.registry import RasterTiles
+from geoportal.core.registry import RasterTiles, VectorTiles
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.copc import CopcOutcome, copc_path, ensure_copc
@@ -47,7 +47,8 @@ from pipelines.lidar.products import (
 from pipelines.lidar.raster import write_vrt
 from pipelines.lidar.tiles import Tile, discover
 from pipelines.tiles import TILE_SIZE
-from pipelines.writers import WRITERS, index_ids
+from pipelines.vector import link_tiles
+from pipelines.writers import WRITERS, index_ids, write_mvt
 
 
 class LidarRasterParams(LidarOptions):
@@ -268,8 +269,20 @@ def trees_layer(raw: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out.drop(columns=["x", "y"]).reset_index(drop=True)
 
 
+class BuildingHeightsParams(LidarOptions):
+    """``tiles``: the zoom range of the vector tiles, when ``outputs`` lists ``mvt`` (the web
+    map's 3D view extrudes the footprints by their measured height from them)."""
+
+    tiles: VectorTiles = Field(default_factory=lambda: VectorTiles(minzoom=13, maxzoom=16))
+
+    def vector_tiles(self) -> VectorTiles:
+        return self.tiles
+
+
 class BuildingHeightsPipeline(LidarPipeline):
     """Roof height above terrain (95th percentile and maximum of DSM − DTM) per footprint."""
+
+    Params = BuildingHeightsParams
 
     def finish(self, results: list[TileOutcome], staging: Path) -> BuildResult:
         self.check(results)
@@ -284,9 +297,14 @@ class BuildingHeightsPipeline(LidarPipeline):
         layer = layer.drop_duplicates("building_id").reset_index(drop=True)
         layer["height_p95_m"] = layer["height_p95_m"].astype(float)
         paths = {fmt: WRITERS[fmt](layer, staging, self.dataset.id)
-                 for fmt in self.dataset.outputs}
+                 for fmt in self.dataset.outputs if fmt in WRITERS}
         if "gpkg" in paths:
             index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+        if "mvt" in self.dataset.outputs:  # tippecanoe reads the RFC 7946 download
+            zoom = self.params.vector_tiles()
+            write_mvt(layer, staging, self.dataset.id, zoom.minzoom, zoom.maxzoom,
+                      paths.get("geojson"))
+            link_tiles(self.settings.tiles_dir, self.settings.published_dir, self.dataset.id)
         files = [file_record(p, f) for f, p in paths.items()]
         measured = int(np.isfinite(layer["height_p95_m"]).sum())
         meta = self.metadata(files, len(layer), [r.key for r in results])

@@ -14,7 +14,8 @@ WebMercatorQuad: an orthophoto product built by ``pipelines/imagery``, or a LiDA
   The cache is keyed by the published version, so a rebuild never serves stale tiles.
 
 ``options.style`` says how values become colours (``photo``/``grey``: bands as they are,
-``canopy``: heights as a green ramp, transparent below 2 m). The default format (``jpeg`` or
+``canopy``: heights as a green ramp, transparent below 2 m; ``terrarium``: the terrain's heights
+encoded in the colours, a raster-dem source for a 3D map, PNG only). The default format (``jpeg`` or
 ``png``, PNG with transparency outside the data) is the provider's ``format.name``; a request may
 ask for the other with ``f=``. pygeoapi 0.24 hands every provider its configured format whatever
 ``f`` says (``f=png`` answered JPEG bytes as ``image/jpeg``), so :func:`install` wraps its tile
@@ -46,10 +47,10 @@ from rio_tiler.io import Reader
 
 from geoportal.app.providers.errors import translate_errors
 from geoportal.core import formats
-from geoportal.core.errors import ItemNotFoundError
+from geoportal.core.errors import InvalidQueryError, ItemNotFoundError
 from geoportal.core.publish import atomic_write_bytes
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-from pipelines.imagery.webtiles import ENCODINGS, STYLES, TMS, render_tile
+from pipelines.imagery.webtiles import ELEVATION_ENCODINGS, ENCODINGS, STYLES, TMS, render_tile
 
 LOGGER = logging.getLogger(__name__)
 SCHEME = TileMatrixSetEnum.WEBMERCATORQUAD.value
@@ -138,6 +139,9 @@ class RasterTileProvider(BaseTileProvider):
                                     f"{SCHEME.tileMatrixSet}")
         z, y, x = self._tile_index(z, y, x)
         fmt = _REQUESTED.get() or self.format_type
+        if self.style in ELEVATION_ENCODINGS and fmt != "png":
+            raise InvalidQueryError(f"f={fmt}: this layer's tiles encode heights in their "
+                                    "colours and come as f=png only (lossless)")
         version, mosaic_path = self._version()
         archive, mosaic = _open_version(self.folder, version, mosaic_path)
         header = archive.header() if archive is not None else None
