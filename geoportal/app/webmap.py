@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from geoportal.app.webmap3d import elevation_encoding, view3d
 from geoportal.core import formats
 from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata
@@ -107,6 +108,7 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
                     "title": GROUPS.get(theme, {"de": str(theme), "en": str(theme)}),
                     "layers": ids} for theme, ids in groups.items() if ids],
         "layers": layers,
+        "view3d": view3d(registry, served, settings, layers),
     }
 
 
@@ -133,6 +135,8 @@ def layer_entry(d: Dataset, resource: dict[str, Any], colour: str) -> dict[str, 
         "downloads": _downloads(d, resource),
         "attribution": d.attribution,
     }
+    if entry["draw"] and elevation_encoding(d):  # heights in colours: the 3D view's terrain
+        entry["terrain"], entry["draw"] = entry["draw"], None
     if d.schema_ is not None:
         schema = d.schema
         entry.update({
@@ -375,11 +379,15 @@ def write_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
 
 def web_roots(home: Path) -> dict[str, Path]:
     """Where the web pages' files live: ``web/src`` (ours) and the npm-installed libraries,
-    MapLibre GL JS (the maps) and Swagger UI (``/openapi?f=html``)."""
+    MapLibre GL JS (the maps), Swagger UI (``/openapi?f=html``), and for the point-cloud view
+    deck.gl, copc (bundled by ``npm run vendor``) and laz-perf's WebAssembly."""
     modules = home / "web" / "node_modules"
     return {"": home / "web" / "src",
             "vendor/maplibre-gl": modules / "maplibre-gl" / "dist",
-            "vendor/swagger-ui": modules / "swagger-ui-dist"}
+            "vendor/swagger-ui": modules / "swagger-ui-dist",
+            "vendor/deck.gl": modules / "deck.gl",
+            "vendor/copc": modules / ".vendor",
+            "vendor/laz-perf": modules / "laz-perf" / "lib" / "web"}
 
 
 def missing_web_libraries(home: Path) -> list[Path]:

@@ -12,6 +12,7 @@ import { featureOf, renderResults, search } from "./search.js";
 import { initTable, openTable } from "./table.js";
 import { Tools } from "./tools.js";
 import { renderBaseMaps, renderTree, updateTreeItem } from "./tree.js";
+import { View3d } from "./view3d.js";
 
 // a phone upright, or on its side (844 × 390 is wider than 720 px, but no room for a side panel);
 // the same query as the phone layout in webmap.css
@@ -93,7 +94,8 @@ async function main() {
   setLang(initialLang());
   const manifest = await loadManifest();
   const state = readHash();
-  const view = state.zoom != null ? { center: [state.lon, state.lat], zoom: state.zoom } : {};
+  const view = state.zoom != null ? { center: [state.lon, state.lat], zoom: state.zoom,
+    bearing: state.bearing || 0, pitch: state.pitch || 0 } : {};
   const map = createMap($("#map"), { manifest, base: state.base || "map", ...view, label: t("map.label") });
   let base = map.baseId;
 
@@ -171,7 +173,7 @@ async function main() {
       return;
     }
     const hit = hits[0];
-    const layer = manifest.layers[hit.layer.metadata.overlay];
+    const layer = manifest.layers[hit.layer.metadata.overlay || hit.layer.metadata.popup];
     const full = layers.find(layer.id, hit.id);
     const properties = full ? full.properties : hit.properties;
     const anchor = layer.geometry === "Point" && full ? full.geometry.coordinates : event.lngLat;
@@ -186,8 +188,11 @@ async function main() {
   // after the popup's click handler: a tool's click is seen as a tool's by both
   const tools = new Tools(map, manifest, layers, { getBase: () => base, onMark: () => updateHash() });
   tools.setMark(state.mark);
+  const view3d = new View3d(map, manifest, { onChange: () => updateHash() });
   map.on("load", () => {
-    updateHash = trackHash(map, () => ({ base, layers: layers.visibleIds(), mark: tools.mark() }));
+    updateHash = trackHash(map, () => ({ base, layers: layers.visibleIds(), mark: tools.mark(),
+      view: view3d.on ? "3d" : undefined }));
+    if (state.view === "3d") view3d.enable({ pitch: state.pitch, bearing: state.bearing, animate: false });
     for (const id of state.layers || []) layers.setVisible(id, true);
     updateHash();
     document.body.dataset.readyMs = String(Math.round(performance.now())); // first map frame
@@ -196,7 +201,7 @@ async function main() {
   window.addEventListener("permalink", updateLangLink);
   updateLangLink();
   localisePageLinks();
-  window.geoportal = { map, layers, manifest, tools };
+  window.geoportal = { map, layers, manifest, tools, view3d };
 }
 
 main().catch((error) => {

@@ -209,13 +209,14 @@ export function manifestBounds(manifest) {
  * A MapLibre map with the project's base maps in `container`.
  *
  * options: manifest (required), base (id of the base map shown first, default: the first
- * offered), center/zoom (else the manifest's bbox is fitted), label (the map's accessible name).
+ * offered), center/zoom (else the manifest's bbox is fitted), bearing/pitch, label (the map's
+ * accessible name).
  */
 export function createMap(container, options) {
-  const { manifest, center, zoom, label } = options;
+  const { manifest, center, zoom, label, bearing = 0, pitch = 0 } = options;
   const offered = baseMaps(manifest).map((b) => b.id);
   const base = offered.includes(options.base) ? options.base : offered[0];
-  const view = center && zoom != null ? { center, zoom } : { bounds: manifestBounds(manifest) };
+  const view = center && zoom != null ? { center, zoom, bearing, pitch } : { bounds: manifestBounds(manifest) };
   const map = new maplibregl.Map({
     container,
     style: baseStyle(manifest, base),

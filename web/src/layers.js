@@ -69,10 +69,12 @@ export class Layers {
     return (this.collections.get(id) || {}).matched;
   }
 
-  /** MapLibre layer ids a click can hit, each with its manifest layer id in metadata. */
+  /** MapLibre layer ids a click can hit, each with its manifest layer id in metadata
+   * (`overlay`; the 3D view's buildings and crowns name the layer whose popup they show:
+   * `popup`). */
   clickableIds() {
     return (this.map.getStyle().layers || [])
-      .filter((l) => l.metadata && l.metadata.overlay && l.type !== "raster")
+      .filter((l) => l.metadata && (l.metadata.overlay || l.metadata.popup) && l.type !== "raster")
       .map((l) => l.id);
   }
 
