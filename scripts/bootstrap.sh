@@ -54,3 +54,8 @@ if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt w
     echo "==> installing the web map's JavaScript libraries (npm ci in web/)"
     (cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+# copc (the point-cloud view's COPC reader) ships as CommonJS: bundled into one ES module
+# (node_modules/.vendor/copc.js, esbuild from the same lock file); npm ci removes it, so redo it
+if [ ! -f web/node_modules/.vendor/copc.js ] || [ web/package-lock.json -nt web/node_modules/.vendor/copc.js ]; then
+    (cd web && npm run --silent vendor)
+fi
