@@ -333,7 +333,8 @@ export class PointCloudView {
       coordinateSystem: this.deck.COORDINATE_SYSTEM.LNGLAT,
       pointSize: 2,
       sizeUnits: "pixels",
-      material: false,
+      // unlit: deck's default lighting darkened every class to 70 % of its legend colour
+      material: { ambient: 1, diffuse: 0, shininess: 1, specularColor: [0, 0, 0] },
     });
     this.overlay.setProps({ layers: [layer] });
     if (this.statusLine) this.statusLine.textContent = this.statusText();
