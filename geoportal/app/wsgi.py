@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from pygeoapi.flask_app import APP, CONFIG
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
@@ -250,7 +250,8 @@ def downloads(root: Path) -> WSGIApp:
     """The published files, with HTTP range requests and conditional GETs.
 
     Range requests are what make a Cloud Optimised GeoTIFF useful over HTTP: rasterio (GDAL's
-    /vsicurl/) reads the header and then only the internal tiles of the window it needs.
+    /vsicurl/) reads the header and then only the internal tiles of the window it needs; the
+    web map's point-cloud view reads a COPC file node by node the same way.
     """
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -259,10 +260,24 @@ def downloads(root: Path) -> WSGIApp:
         # hidden names are the versions store, builds in progress and temporary files
         if path is None or _hidden(relative) or not Path(path).is_file():
             return NotFound()(environ, start_response)
-        response = send_file(path, environ, conditional=True, max_age=300)
-        return response(environ, start_response)
+        return _ranged_file(path, environ, start_response, 300)
 
     return app
+
+
+def _ranged_file(path: str, environ: dict[str, Any], start_response: Callable[..., Any],
+                 max_age: int, headers: dict[str, str] | None = None) -> Iterable[bytes]:
+    """werkzeug's ``send_file`` (206 for a range, conditional GETs), with a range it cannot
+    serve answered as 416 and ``Content-Range: bytes */<size>``: werkzeug raises that as an
+    exception, which reached gunicorn as a 500."""
+    try:
+        response = send_file(path, environ, conditional=True, max_age=max_age or None)
+    except RequestedRangeNotSatisfiable as refused:
+        return refused(environ, start_response)
+    if not max_age:
+        response.headers["Cache-Control"] = "no-cache"
+    response.headers.update(headers or {})
+    return response(environ, start_response)
 
 
 def _hidden(relative: str) -> bool:
@@ -295,11 +310,7 @@ def _send(path: str, environ: dict[str, Any], start_response: Callable[..., Any]
                                   ("Vary", "Accept-Encoding"), ("Content-Length", str(len(body))),
                                   ("Cache-Control", cache)])
         return [body]
-    response = send_file(path, environ, conditional=True, max_age=max_age or None)
-    if not max_age:
-        response.headers["Cache-Control"] = "no-cache"
-    response.headers["Vary"] = "Accept-Encoding"
-    return response(environ, start_response)
+    return _ranged_file(path, environ, start_response, max_age, {"Vary": "Accept-Encoding"})
 
 
 def web_assets(roots: dict[str, Path]) -> WSGIApp:

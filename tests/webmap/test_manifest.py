@@ -10,6 +10,7 @@ from testkit import make_settings
 
 from geoportal.app.pygeoapi_config import render_config
 from geoportal.app.webmap import GROUPS, build_manifest, map_link
+from geoportal.app.webmap3d import elevation_encoding
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
@@ -62,6 +63,10 @@ def test_each_layer_is_drawn_the_way_it_is_served(manifest: dict) -> None:
         elif d.serve.features:
             assert draw["kind"] == "features"
             assert manifest["layers"][d.id]["items"] == f"/collections/{d.id}/items"
+        elif d.serve.tiles == "raster" and elevation_encoding(d):
+            terrain = manifest["layers"][d.id]["terrain"]  # heights: the 3D view's terrain
+            assert draw is None and terrain["tiles"].endswith("?f=png")
+            assert manifest["view3d"]["terrain"]["dataset"] == d.id
         elif d.serve.tiles == "raster":
             assert draw["kind"] == "raster"
             assert "/tiles/WebMercatorQuad/{z}/{y}/{x}" in draw["tiles"]
