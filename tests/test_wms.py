@@ -31,6 +31,7 @@ import requests
 from lxml import etree
 from testkit import missing
 from testkit.ogc import (
+    SLD_110,
     WMS_130,
     WMTS_100,
     decode_rgba,
@@ -108,7 +109,7 @@ def test_wms_capabilities_are_valid_and_offer_every_map_layer(server: str) -> No
     answer = requests.get(f"{server}/wms", timeout=TIMEOUT, params={
         "SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"})
     assert answer.status_code == 200
-    assert schema_errors(answer.content, WMS_130) == []
+    assert schema_errors(answer.content, WMS_130, SLD_110) == []
     doc = etree.fromstring(answer.content)
     names = {n.text for n in doc.iterfind(".//wms:Layer/wms:Name", WMS_NS)}
     assert names >= MAP_LAYERS, MAP_LAYERS - names
