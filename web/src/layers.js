@@ -169,7 +169,10 @@ export class Layers {
     this.status.set(layer.id, "loading");
     this.onChange(layer.id);
     const limit = Math.min(layer.draw.limit || MAX_FEATURES, MAX_FEATURES);
-    const url = `${absolute(layer.items)}?f=json&limit=${limit}&bbox=${this.viewBbox()}`;
+    // a genus chosen in the search narrows the layer (search.js showGenus)
+    const only = layer.activeFilter
+      ? `&filter-lang=cql2-text&filter=${encodeURIComponent(layer.activeFilter)}` : "";
+    const url = `${absolute(layer.items)}?f=json&limit=${limit}&bbox=${this.viewBbox()}${only}`;
     let collection;
     try {
       const response = await fetch(url, { headers: { Accept: "application/geo+json" } });

@@ -17,7 +17,9 @@ function viewBbox(map) {
 }
 
 async function fetchFeatures(layer, map) {
-  const url = `${absolute(layer.items)}?f=json&limit=${TABLE_LIMIT}&bbox=${viewBbox(map)}`;
+  const only = layer.activeFilter  // a genus chosen in the search (search.js showGenus)
+    ? `&filter-lang=cql2-text&filter=${encodeURIComponent(layer.activeFilter)}` : "";
+  const url = `${absolute(layer.items)}?f=json&limit=${TABLE_LIMIT}&bbox=${viewBbox(map)}${only}`;
   const response = await fetch(url, { headers: { Accept: "application/geo+json" } });
   if (!response.ok) throw new Error(`${layer.id}: HTTP ${response.status}`);
   return response.json();
