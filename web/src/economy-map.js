@@ -23,7 +23,8 @@ async function addTargets(map, manifest) {
   if (!layer || !layer.items) return;
   const response = await fetch(`${absolute(layer.items)}?f=json&limit=1000`);
   if (!response.ok) return;
-  map.addSource("targets", { type: "geojson", data: await response.json() });
+  const data = await response.json();
+  map.addSource("targets", { type: "geojson", data });
   const below = map.getLayer("offers") ? "offers" : undefined;
   map.addLayer({
     id: "targets", type: "circle", source: "targets",
@@ -42,6 +43,7 @@ async function addTargets(map, manifest) {
       "text-anchor": "left", "text-offset": [1.1, 0] },
     paint: { "text-color": "#1f1b16", "text-halo-color": "#ffffff", "text-halo-width": 1.5 },
   }, below);
+  return data.features || [];
 }
 
 function collection(features) {
@@ -80,15 +82,17 @@ export function offersMap(container, { label, format }) {
       map.on("click", "offers", (e) => openAt(e.features[0].properties.offer_id));
       map.on("mouseenter", "offers", () => { map.getCanvas().style.cursor = "pointer"; });
       map.on("mouseleave", "offers", () => { map.getCanvas().style.cursor = ""; });
-      addTargets(map, manifest).catch(() => {}).finally(() => {
-        map.getContainer().dataset.targets = map.getSource("targets") ? "shown" : "none";
-      });
+      addTargets(map, manifest).then((found) => { targets = found || []; }).catch(() => {})
+        .finally(() => {
+          map.getContainer().dataset.targets = map.getSource("targets") ? "shown" : "none";
+        });
       resolve(map);
       if (pending) show(pending);
     });
   }));
 
   let current = [];
+  let targets = [];
 
   function openAt(id) {
     const f = current.find((x) => x.id === id || x.properties.offer_id === id);
@@ -121,5 +125,9 @@ export function offersMap(container, { label, format }) {
     map.easeTo({ center: f.geometry.coordinates, offset, duration: 0 });
   }
 
-  return { show, open, ready, get map() { return map; } };
+  return {
+    show, open, ready, get map() { return map; },
+    /** The names of the targets drawn (airport, junctions, stations). */
+    targets: () => targets.map((f) => f.properties.name),
+  };
 }

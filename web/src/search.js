@@ -107,6 +107,7 @@ export function initSearch({ form, input, list, status, manifest, onPick }) {
       hits = [];
       setOpen(false);
       status.textContent = "";
+      delete status.dataset.busy;
       return;
     }
     controller = new AbortController();
@@ -119,6 +120,7 @@ export function initSearch({ form, input, list, status, manifest, onPick }) {
     }
     hits = groups.flatMap((g) => g.hits);
     list.innerHTML = listHtml(groups);
+    delete status.dataset.busy;
     const total = groups.reduce((a, g) => a + g.matched, 0);
     status.textContent = hits.length ? t("search.results", { n: total }) : t("search.none");
     setActive(-1);
@@ -132,6 +134,8 @@ export function initSearch({ form, input, list, status, manifest, onPick }) {
     onPick(hit);
   };
   input.addEventListener("input", () => {
+    status.dataset.busy = "true"; // until the answer for this text is shown
+    if (controller) controller.abort(); // an older answer must not overtake this text
     clearTimeout(timer);
     timer = setTimeout(run, DEBOUNCE_MS);
   });
