@@ -31,6 +31,7 @@ import requests
 from lxml import etree
 from testkit import missing
 from testkit.ogc import (
+    SLD_110,
     WMS_130,
     WMTS_100,
     decode_rgba,
@@ -108,7 +109,7 @@ def test_wms_capabilities_are_valid_and_offer_every_map_layer(server: str) -> No
     answer = requests.get(f"{server}/wms", timeout=TIMEOUT, params={
         "SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"})
     assert answer.status_code == 200
-    assert schema_errors(answer.content, WMS_130) == []
+    assert schema_errors(answer.content, WMS_130, SLD_110) == []
     doc = etree.fromstring(answer.content)
     names = {n.text for n in doc.iterfind(".//wms:Layer/wms:Name", WMS_NS)}
     assert names >= MAP_LAYERS, MAP_LAYERS - names
@@ -371,6 +372,65 @@ def test_gdal_reads_the_orthophoto(server: str, portal: Settings, gdal_tools: st
     limit = 2 * CLOSE if service == "WMS" else 3 * CLOSE
     assert mean_difference(served, expected) < limit
     assert mean_difference(served[::-1], expected) > 2 * limit
+
+
+# ---------------------------------------------------------------------------------------------
+# Legends (GetLegendGraphic)
+
+
+def legend_colours(png: bytes) -> set[tuple[int, int, int]]:
+    rgba = decode_rgba(png)
+    opaque = rgba[..., 3] == 255
+    return {tuple(int(v) for v in px) for px in rgba[opaque][:, :3]}
+
+
+def getlegend(server: str, layer: str) -> requests.Response:
+    return requests.get(f"{server}/wms", timeout=TIMEOUT, params={
+        "SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": "1.3.0",
+        "FORMAT": "image/png", "SLD_VERSION": "1.1.0", "LAYER": layer})
+
+
+def test_every_map_layer_lists_a_legend_that_answers(server: str) -> None:
+    answer = requests.get(f"{server}/wms", timeout=TIMEOUT, params={
+        "SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"})
+    doc = etree.fromstring(answer.content)
+    xlink = "{http://www.w3.org/1999/xlink}href"
+    for name in sorted(MAP_LAYERS):
+        layer = doc.find(f".//wms:Layer[wms:Name='{name}']", WMS_NS)
+        resource = layer.find("wms:Style/wms:LegendURL/wms:OnlineResource", WMS_NS)
+        assert resource is not None, f"{name}: no LegendURL"
+        png = requests.get(resource.get(xlink), timeout=TIMEOUT)
+        assert png.status_code == 200 and png.headers["Content-Type"] == "image/png", name
+        assert len(legend_colours(png.content)) > 2, f"{name}: a blank legend"
+
+
+def test_the_legend_shows_the_classes_the_web_map_draws(server: str) -> None:
+    """The trees are coloured by whether the laser scan found them: each class colour of the
+    YAML's style is in the WMS legend, as in the web map's."""
+    trees = next(d for d in REGISTRY if d.id == "trees")
+    colours = legend_colours(getlegend(server, "trees").content)
+    for entry in trees.style.classes:
+        rgb = tuple(int(entry.colour[i:i + 2], 16) for i in (1, 3, 5))
+        assert rgb in colours, f"{entry.label.de} ({entry.colour}) is not in the legend"
+
+
+def test_the_canopy_legend_is_the_tiles_colour_ramp(server: str) -> None:
+    from pipelines.imagery.webtiles import CANOPY_STOPS
+
+    colours = legend_colours(getlegend(server, "canopy_height").content)
+    for _, rgb in (CANOPY_STOPS[0], CANOPY_STOPS[-1]):
+        assert min(sum(abs(a - b) for a, b in zip(rgb, c, strict=True)) for c in colours) <= 6
+
+
+def test_wmts_clients_find_the_legend_too(server: str) -> None:
+    answer = requests.get(f"{server}/wmts/1.0.0/WMTSCapabilities.xml", timeout=TIMEOUT)
+    ns = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
+    doc = etree.fromstring(answer.content)
+    layer = doc.find("w:Contents/w:Layer[ows:Identifier='parcels']", ns)
+    url = layer.find("w:Style/w:LegendURL", ns).get("{http://www.w3.org/1999/xlink}href")
+    png = requests.get(url, timeout=TIMEOUT)
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    assert png.content == getlegend(server, "parcels").content
 
 
 # ---------------------------------------------------------------------------------------------

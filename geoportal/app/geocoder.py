@@ -1,11 +1,14 @@
 """A geocoder over the published layers: streets, ALKIS addresses ("Werdener Straße 12"),
-and named places and points of interest (issue 21.3).
+districts and places ("Rathaus", "Lintorf"), tree species ("Tilia", "Linde": the genus with
+its count), and the named features of every other searchable layer (issue 21.3).
 
-The index is a list of entries built once from the published GeoPackages; a query is folded
-the same way as every entry (one folding: :func:`fold`), so "Werdner Strase 12", "werdener
-str. 12" and "Werdener Straße 12" find the same address. Ranking: an address that matches
-street and number first, then the street, then places and POIs; within a kind, exact before
-prefix before substring before a typo match.
+The index is a list of entries built from the published GeoPackages; a query is folded the
+same way as every entry (one folding, :func:`fold`, here only: the map's search box sends the
+raw text), so "Werdner Strase 12", "werdener str. 12" and "Werdener Straße 12" find the same
+address. Ranking: an address that matches street and number first, then the street, the
+place, the species, the other features; within a kind, exact before prefix before substring
+before a typo match. The index is rebuilt only when a layer it reads has been published anew
+(:func:`ensure_index`).
 """
 
 from __future__ import annotations
@@ -24,10 +27,17 @@ from geoportal.core.publish import atomic_write_text
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 #: Kinds in the order they rank.
-KINDS = ("address", "street", "poi")
+KINDS = ("address", "street", "place", "species", "poi")
 #: How close a misspelt name must be to count (difflib ratio on the folded text).
 TYPO_RATIO = 0.8
 NUMBER = re.compile(r"^(?P<street>.*?)\s*(?P<number>\d+\s?[a-z]?)$")
+#: The layers read for their own kind; every other searchable layer gives its named features.
+STREETS, BUILDINGS, PLACES = "streets", "buildings", "places"
+#: Layers not indexed feature by feature: parcels are named by codes, and their addresses are
+#: the buildings'.
+NOT_INDEXED = {"parcels"}
+#: Bumped when the index's form or content rules change, so an older file is rebuilt.
+INDEX_VERSION = 2
 
 
 def fold(text: str) -> str:
@@ -43,16 +53,25 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # "address", "street" or "poi"
-    title: str  # as shown: "Werdener Straße 12"
+    kind: str  # one of KINDS
+    title: str  # as shown: "Werdener Straße 12", "Linde (Tilia)"
     layer: str  # the layer the hit comes from
     feature_id: str | None
     lon: float
     lat: float
+    detail: str = ""  # shown under the title: a POI's address, a genus's species
+    count: int = 1  # how many features the entry stands for (a genus: its trees)
+    also: tuple[str, ...] = ()  # other names it is found by ("Winter-Linde", "Tilia cordata")
+    filter: str | None = None  # CQL2 text selecting its features (a genus in its layer)
+    bbox: tuple[float, float, float, float] | None = None  # their extent (WGS84)
 
     @property
     def key(self) -> str:
         return fold(self.title)
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key, *(fold(a) for a in self.also)]
 
 
 @dataclass(frozen=True)
@@ -99,11 +118,13 @@ def search(entries: list[Entry], query: str, limit: int = 10) -> dict[str, list[
             entry_street, entry_number = split_number(entry.key)
             fit = name_fit(entry_street, street) if entry_number == number else None
         else:
-            fit = name_fit(entry.key, street if number and entry.kind == "street" else wanted)
+            wanted_here = street if number and entry.kind == "street" else wanted
+            fits = [f for f in (name_fit(k, wanted_here) for k in entry.keys) if f is not None]
+            fit = min(fits) if fits else None
         if fit is not None:
             groups[entry.kind].append(Hit(entry, fit))
     for kind, hits in groups.items():
-        hits.sort(key=lambda h: (h.fit, h.entry.title))
+        hits.sort(key=lambda h: (h.fit, -h.entry.count, h.entry.title))
         if hits and hits[0].fit < 3:  # a typo match only when nothing is spelt as typed
             groups[kind] = [h for h in hits if h.fit < 3]
     return {kind: hits for kind, hits in groups.items() if hits}
@@ -112,28 +133,95 @@ def search(entries: list[Entry], query: str, limit: int = 10) -> dict[str, list[
 INDEX_FILE = "search-index.json"
 
 
-def build_index(published: Path, poi_layers: list[str]) -> list[Entry]:
-    """The entries from the published layers: each street once (its longest segment's middle),
-    every building address, every named feature of ``poi_layers``."""
+def indexed_layers(layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The web map's layers (manifest entries) the index reads: those with features and text
+    to search, but not the parcels."""
+    return {rid: layer for rid, layer in layers.items()
+            if layer.get("items") and layer.get("search_fields") and rid not in NOT_INDEXED}
+
+
+def build_index(published: Path, layers: dict[str, dict[str, Any]]) -> list[Entry]:
+    """The entries from the published layers (``layers``: the web map's manifest entries):
+    each street once (its longest segment's middle), every building address, every place,
+    each tree genus of a layer with species, and every named feature of the other layers."""
     entries: list[Entry] = []
-    streets = _read(published, "streets")
-    if streets is not None:
-        streets = streets[streets["name"].notna()]
-        for name, parts in streets.groupby("name"):
-            longest = parts.loc[parts.length.idxmax()]
-            entries.append(_entry("street", str(name), "streets", longest, streets.crs))
-    buildings = _read(published, "buildings")
-    if buildings is not None:
-        addressed = buildings[buildings["address"].fillna("").str.contains(r"\d")]
-        for _, row in addressed.drop_duplicates("address").iterrows():
-            entries.append(_entry("address", str(row["address"]), "buildings", row,
-                                  buildings.crs, row.get("building_id")))
-    for layer in poi_layers:
-        frame = _read(published, layer)
-        if frame is None or "name" not in frame:
+    for rid, layer in indexed_layers(layers).items():
+        frame = _read(published, rid)
+        if frame is None or frame.empty:
             continue
-        for _, row in frame[frame["name"].notna()].iterrows():
-            entries.append(_entry("poi", str(row["name"]), layer, row, frame.crs))
+        if rid == STREETS:
+            entries += _streets(frame)
+        elif rid == BUILDINGS:
+            entries += _addresses(frame, layer)
+        elif "species_botanical" in frame:
+            entries += _genera(frame, rid)
+        else:
+            entries += _named(frame, rid, layer, "place" if rid == PLACES else "poi")
+    return entries
+
+
+def _streets(frame: Any) -> list[Entry]:
+    frame = frame[frame["name"].notna()]
+    return [_entry("street", str(name), STREETS, parts.loc[parts.length.idxmax()], frame.crs)
+            for name, parts in frame.groupby("name")]
+
+
+def _addresses(frame: Any, layer: dict[str, Any]) -> list[Entry]:
+    addressed = frame[frame["address"].fillna("").str.contains(r"\d")]
+    return [_entry("address", str(row["address"]), BUILDINGS, row, frame.crs,
+                   row.get(layer.get("id_field") or "building_id"))
+            for _, row in addressed.drop_duplicates("address").iterrows()]
+
+
+def _genera(frame: Any, rid: str) -> list[Entry]:
+    """One entry per genus of the layer's trees: "Linde (Tilia)" with its count, its species
+    as further names, the CQL2 filter and the extent of all of them."""
+    import geopandas as gpd
+
+    frame = frame[frame["species_botanical"].notna()]
+    genus = frame["species_botanical"].astype(str).str.split().str[0]
+    entries = []
+    for name, trees in frame.groupby(genus):
+        species = sorted(set(trees["species_botanical"].astype(str)))
+        german = sorted(set(trees.get("species_de", trees["species_botanical"]).dropna()
+                            .astype(str)))
+        common = _common_name(german)
+        wgs = gpd.GeoSeries(trees.geometry.values, crs=frame.crs).to_crs("EPSG:4326")
+        west, south, east, north = (round(float(v), 6) for v in wgs.total_bounds)
+        centre = wgs.union_all().centroid
+        entries.append(Entry(
+            "species", f"{common} ({name})" if common else str(name), rid, None,
+            round(centre.x, 6), round(centre.y, 6),
+            detail=", ".join(f"{de}" for de in german), count=len(trees),
+            also=(*german, *species),
+            filter=" OR ".join(f"species_botanical = '{sp.replace(chr(39), chr(39) * 2)}'"
+                               for sp in species),
+            bbox=(west, south, east, north)))
+    return entries
+
+
+def _common_name(german: list[str]) -> str:
+    """The genus's German name from its species' names: the part they end in ("Winter-Linde",
+    "Sommer-Linde" → "Linde"; "Gewöhnliche Rosskastanie" → "Rosskastanie")."""
+    tails = {re.split(r"[\s-]", name)[-1] for name in german}
+    return tails.pop() if len(tails) == 1 else ""
+
+
+def _named(frame: Any, rid: str, layer: dict[str, Any], kind: str) -> list[Entry]:
+    title = layer.get("title_field") or "name"
+    if title not in frame:
+        return []
+    fields = [f for f in layer.get("search_fields", []) if f != title and f in frame]
+    id_field = layer.get("id_field")
+    entries = []
+    for _, row in frame[frame[title].notna()].iterrows():
+        others = tuple(str(row[f]) for f in fields if row[f] is not None and str(row[f]))
+        # a place says what and where it is: "Rathaus, Ratingen-Mitte"
+        about = [str(row[f]) for f in ("kind", "district") if kind == "place" and f in frame
+                 and row[f] is not None and str(row[f]) != str(row[title])]
+        entries.append(_entry(kind, str(row[title]), rid, row, frame.crs,
+                              row.get(id_field) if id_field else None,
+                              detail=", ".join([*about, *others]), also=others))
     return entries
 
 
@@ -145,32 +233,69 @@ def _read(published: Path, layer: str) -> Any:
 
 
 def _entry(kind: str, title: str, layer: str, row: Any, crs: Any,
-           feature_id: Any = None) -> Entry:
+           feature_id: Any = None, **more: Any) -> Entry:
     import geopandas as gpd
 
-    point = row.geometry.representative_point() if row.geometry.geom_type != "LineString" \
+    point = row.geometry.representative_point() if "LineString" not in row.geometry.geom_type \
         else row.geometry.interpolate(0.5, normalized=True)
     lonlat = gpd.GeoSeries([point], crs=crs).to_crs("EPSG:4326").iloc[0]
     return Entry(kind, title, layer, None if feature_id is None else str(feature_id),
-                 round(lonlat.x, 6), round(lonlat.y, 6))
+                 round(lonlat.x, 6), round(lonlat.y, 6), **more)
 
 
-def write_index(out: Path, entries: list[Entry]) -> None:
-    atomic_write_text(out, json.dumps([asdict(e) for e in entries], ensure_ascii=False))
+def write_index(out: Path, entries: list[Entry], layers: list[str] | None = None) -> None:
+    """The index file: its version, the layers it was built from, the entries."""
+    atomic_write_text(out, json.dumps({"version": INDEX_VERSION, "layers": sorted(layers or []),
+                                       "entries": [asdict(e) for e in entries]},
+                                      ensure_ascii=False))
 
 
 def read_index(path: Path) -> list[Entry]:
-    return [Entry(**e) for e in json.loads(path.read_text(encoding="utf-8"))]
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [Entry(**{**e, "also": tuple(e.get("also", ())),
+                     "bbox": tuple(e["bbox"]) if e.get("bbox") else None})
+            for e in data["entries"]]
+
+
+def index_is_current(out: Path, published: Path, layers: list[str]) -> bool:
+    """Whether the index at ``out`` was built by this version from exactly ``layers`` after
+    each of them was last published (its ``metadata.json`` is written last by a build)."""
+    if not out.is_file():
+        return False
+    try:
+        head = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if head.get("version") != INDEX_VERSION or head.get("layers") != sorted(layers):
+        return False
+    built = out.stat().st_mtime_ns
+    stamps = [published / rid / "metadata.json" for rid in layers]
+    return all(p.is_file() and p.stat().st_mtime_ns < built for p in stamps)
+
+
+def ensure_index(out: Path, published: Path, layers: dict[str, dict[str, Any]]) -> bool:
+    """Build the index unless it is current (:func:`index_is_current`); True if it was built.
+    A server start with unchanged layers then costs no reading of every GeoPackage."""
+    wanted = sorted(indexed_layers(layers))
+    if index_is_current(out, published, wanted):
+        return False
+    write_index(out, build_index(published, layers), wanted)
+    return True
 
 
 def answer(entries: list[Entry], query: str, limit: int = 5) -> dict[str, Any]:
-    """The JSON answer of ``/search?q=``: groups in rank order, each with its total count and
-    its first ``limit`` hits."""
-    groups = search(entries, query)
-    return {"query": query, "groups": [
-        {"kind": kind, "matched": len(hits),
-         "hits": [asdict(h.entry) | {"fit": h.fit} for h in hits[:limit]]}
-        for kind, hits in groups.items()]}
+    """The JSON answer of ``/search?q=``: groups in rank order (the other features one group
+    per layer), each with its total count and its first ``limit`` hits."""
+    out = []
+    for kind, hits in search(entries, query).items():
+        by_layer: dict[str, list[Hit]] = {}
+        for hit in hits:
+            by_layer.setdefault(hit.entry.layer if kind == "poi" else "", []).append(hit)
+        for layer, some in by_layer.items():
+            out.append({"kind": kind, "layer": layer or some[0].entry.layer,
+                        "matched": len(some),
+                        "hits": [asdict(h.entry) | {"fit": h.fit} for h in some[:limit]]})
+    return {"query": query, "groups": out}
 
 
 def search_server(path: Path) -> WSGIApp:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from geoportal.app.geocoder import INDEX_FILE, build_index, write_index
+from geoportal.app.geocoder import INDEX_FILE, ensure_index
 from geoportal.app.glyphs import GLYPH_DIR, write_glyphs
 from geoportal.app.ows import write_ows_config
 from geoportal.core.publish import LayerMetadata, atomic_write_text, read_metadata
@@ -67,9 +67,8 @@ def prepare(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     manifest = write_webmap_manifest(settings, registry, config["resources"])
     write_glyphs(settings.data_dir / GLYPH_DIR)  # the map's label fonts (no font CDN)
-    pois = [rid for rid, layer in manifest["layers"].items()
-            if layer.get("geometry") == "Point" and "name" in (layer.get("search_fields") or [])]
-    write_index(settings.data_dir / INDEX_FILE, build_index(settings.published_dir, pois))
+    # the geocoder's index, rebuilt only when a layer it reads was published since
+    ensure_index(settings.data_dir / INDEX_FILE, settings.published_dir, manifest["layers"])
     datasets = {d.id for d in registry}
     for rid, resource in config["resources"].items():
         if rid in datasets:  # the records catalogue is no dataset

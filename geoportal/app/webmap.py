@@ -49,13 +49,19 @@ GROUPS: dict[str, dict[str, str]] = {
 }
 # Layers that describe vegetation are shown under "environment" whatever their data theme
 # (the canopy height model is a terrain product by how it is made, a green layer by what it shows).
-GROUP_OF_LAYER: dict[str, Theme] = {"canopy_height": Theme.ENVIRONMENT}
+GROUP_OF_LAYER: dict[str, Theme] = {"canopy_height": Theme.ENVIRONMENT,
+                                    "transport_hubs": Theme.ECONOMY}
+# Layers that reach far beyond the mapped district (the airport, the motorway junctions): the
+# map does not open on their extent.
+BEYOND_DISTRICT = {"transport_hubs"}
 
 # The base maps: an id, its titles and the datasets it is drawn from (only built ones count).
 # "map" is the simple city map from our own vector tiles of streets and building footprints.
 BASE_MAPS: list[dict[str, Any]] = [
     {"id": "map", "title": {"de": "Stadtplan", "en": "City map"},
-     "vector": {"streets": "streets", "buildings": "buildings"}},
+     "vector": {"streets": "streets", "buildings": "buildings"},
+     # district and place names, drawn from the layer's GeoJSON (a few dozen points)
+     "features": {"places": "places"}},
     {"id": "orthophoto", "title": {"de": "Luftbild", "en": "Aerial image"}, "raster": "orthophoto"},
     {"id": "hillshade", "title": {"de": "Relief", "en": "Relief"}, "raster": "hillshade"},
 ]
@@ -113,7 +119,8 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
 
 
 def _base_datasets(base: dict[str, Any]) -> list[str]:
-    return list(base.get("vector", {}).values()) + ([base["raster"]] if "raster" in base else [])
+    return [*base.get("vector", {}).values(), *base.get("features", {}).values(),
+            *([base["raster"]] if "raster" in base else [])]
 
 
 def _colour(group: str, index: int) -> str:
@@ -342,6 +349,11 @@ def base_entry(base: dict[str, Any], registry: Registry,
                 sources[role]["class_field"] = STREET_CLASS_FIELD
     if "streets" not in sources:
         return None
+    for role, rid in base.get("features", {}).items():
+        if _has(served.get(rid, {}), "feature"):
+            limit = registry[rid].serve.limit_max
+            sources[role] = {"kind": "geojson",
+                             "data": f"/collections/{rid}/items?f=json&limit={limit}"}
     return {**entry, "kind": "vector", "sources": sources}
 
 
@@ -356,7 +368,7 @@ def _overall_bbox(served: dict[str, dict[str, Any]], settings: Settings) -> list
     boxes = []
     base_ids = {ds for b in BASE_MAPS for ds in _base_datasets(b)}
     for rid in served:
-        if rid in base_ids:  # the street network reaches beyond the mapped district
+        if rid in base_ids | BEYOND_DISTRICT:  # the street network reaches beyond the district
             continue
         metadata = read_metadata(settings.published_dir, rid)
         if metadata and metadata.bbox_wgs84:

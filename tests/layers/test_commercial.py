@@ -124,10 +124,9 @@ def test_the_airport_distance_is_to_duesseldorf_airport(offers: gpd.GeoDataFrame
 
 def test_straight_line_distances_point_at_named_targets(offers: gpd.GeoDataFrame,
                                                         sample_raw: Path) -> None:
-    junctions = gpd.read_file(sample_raw / "reference" / "autobahn_anschlussstellen.geojson")
-    junctions = junctions.to_crs(25832).set_index("name")
-    stations = gpd.read_file(sample_raw / "reference" / "sbahn_haltestellen.geojson")
-    stations = stations.to_crs(25832).set_index("name")
+    hubs = gpd.read_file(sample_raw / "reference" / "verkehrsknoten.geojson").to_crs(25832)
+    junctions = hubs[hubs["art"] == "Autobahnanschluss"].set_index("name")
+    stations = hubs[hubs["art"] == "S-Bahn-Haltestelle"].set_index("name")
     for _, offer in offers.iterrows():
         junction = junctions.loc[offer["motorway_junction_name"]]
         assert offer["motorway_junction_motorways"] == junction["autobahn"]

@@ -22,6 +22,8 @@ from rasterio.warp import Resampling, reproject
 SCHEMAS = Path(str(files("mapproxy"))) / "test" / "schemas"
 WMS_130 = SCHEMAS / "wms" / "1.3.0" / "capabilities_1_3_0.xsd"
 WMTS_100 = SCHEMAS / "wmts" / "1.0" / "wmtsGetCapabilities_response.xsd"
+#: SLD 1.1.0's capabilities extension: WMS capabilities that offer GetLegendGraphic use it.
+SLD_110 = SCHEMAS / "sld" / "1.1.0" / "sld_capabilities.xsd"
 #: Remote schema locations → local copies (a folder for a prefix, a file for one document).
 LOCAL = {"http://schemas.opengis.net/": SCHEMAS,
          "http://www.w3.org/2001/xml.xsd": SCHEMAS / "xml.xsd",
@@ -45,12 +47,28 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-def schema_errors(document: bytes, xsd: Path) -> list[str]:
-    """The schema violations of an XML document (empty when valid)."""
+def schema_errors(document: bytes, xsd: Path, *extensions: Path) -> list[str]:
+    """The schema violations of an XML document (empty when valid); ``extensions`` are schemas
+    of other namespaces the document may use (SLD's GetLegendGraphic in WMS capabilities)."""
     parser = _parser()
-    schema = etree.XMLSchema(etree.parse(str(xsd), parser))
+    schema = etree.XMLSchema(_combined(xsd, extensions, parser))
     schema.validate(etree.fromstring(document, parser))
     return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+def _combined(xsd: Path, extensions: tuple[Path, ...], parser: etree.XMLParser) -> object:
+    """One schema that imports the main one and its extensions, each by its public URL, so a
+    schema both import (SLD imports WMS) is read once."""
+    if not extensions:
+        return etree.parse(str(xsd), parser)
+    imports = []
+    for path in (xsd, *extensions):
+        namespace = etree.parse(str(path), parser).getroot().get("targetNamespace")
+        url = "http://schemas.opengis.net/" + path.relative_to(SCHEMAS).as_posix()
+        imports.append(f'<xs:import namespace="{namespace}" schemaLocation="{url}"/>')
+    wrapper = ('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+               + "".join(imports) + "</xs:schema>")
+    return etree.fromstring(wrapper.encode(), parser).getroottree()
 
 
 def decode_rgba(image: bytes) -> np.ndarray:

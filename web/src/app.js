@@ -8,7 +8,7 @@ import { Layers } from "./layers.js";
 import { readHash, trackHash } from "./permalink.js";
 import { closePopup, showHtmlPopup, showPopup } from "./popup.js";
 import { valueAt, valueHtml, valueSources } from "./rastervalue.js";
-import { featureOf, renderResults, search } from "./search.js";
+import { featureOf, initSearch, showGenus } from "./search.js";
 import { initTable, openTable } from "./table.js";
 import { Tools } from "./tools.js";
 import { renderBaseMaps, renderTree, updateTreeItem } from "./tree.js";
@@ -144,18 +144,12 @@ async function main() {
   initPanel(map);
   initNearMe(map);
 
-  $("#search").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const term = $("#search-input").value.trim();
-    const results = $("#search-results");
-    if (term.length < 2) {
-      results.textContent = "";
-      return;
-    }
-    if (PHONE.matches) setPanelOpen(true);
-    results.textContent = t("layers.loading");
-    renderResults(results, await search(manifest, term),
-      async (hit) => show(hit.layer, await featureOf(hit)));
+  initSearch({
+    form: $("#search"), input: $("#search-input"), list: $("#search-list"),
+    status: $("#search-status"), manifest,
+    onPick: async (hit) => (hit.kind === "species"
+      ? showGenus(hit, { map, layers, box: $("#search-results") })
+      : show(hit.layer, await featureOf(hit))),
   });
 
   map.on("click", async (event) => {

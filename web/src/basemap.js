@@ -7,7 +7,7 @@
 // Which base maps exist, and their tile URLs, come from the web-map manifest
 // (/assets/webmap.json, written by geoportal/app/webmap.py from the registry). A base map whose
 // layers are not built is simply not offered. Labels (street names, house numbers) are drawn from
-// the same tiles with glyphs the portal renders itself (/assets/fonts/, geoportal/app/glyphs.py).
+// the same tiles, district and place names from the `places` layer, with glyphs the portal renders itself (/assets/fonts/, geoportal/app/glyphs.py).
 //
 // Usage (MapLibre is loaded as a classic script, /assets/vendor/maplibre-gl/maplibre-gl.js):
 //   const manifest = await loadManifest();
@@ -139,6 +139,36 @@ function houseNumberLabels(sourceId, sourceLayer) {
   }];
 }
 
+/** District names (large, spaced capitals) from zoom 11 to 16 and named places (the Rathaus,
+ * the Marktplatz, a station) from 14, from the `places` layer's GeoJSON. */
+function placeLabels(sourceId) {
+  const district = ["==", ["get", "kind"], "Stadtteil"];
+  return [{
+    id: "base-map-district-labels",
+    type: "symbol",
+    source: sourceId,
+    minzoom: 11,
+    maxzoom: 16,
+    filter: district,
+    layout: {
+      "text-field": ["get", "name"], "text-font": FONT, "text-transform": "uppercase",
+      "text-letter-spacing": 0.12, "text-size": ["interpolate", ["linear"], ["zoom"], 11, 12, 15, 17],
+    },
+    paint: { "text-color": "#5b4f72", ...HALO },
+  }, {
+    id: "base-map-place-labels",
+    type: "symbol",
+    source: sourceId,
+    minzoom: 14,
+    filter: ["!", district],
+    layout: {
+      "text-field": ["get", "name"], "text-font": FONT, "text-size": 12,
+      "text-variable-anchor": ["top", "bottom", "left", "right"], "text-radial-offset": 0.4,
+    },
+    paint: { "text-color": "#1f1b16", ...HALO },
+  }];
+}
+
 /** The "map" base: background, building footprints and streets from our vector tiles. */
 function cityMapLayers(base) {
   const layers = [];
@@ -159,6 +189,7 @@ function cityMapLayers(base) {
       sources.streets.class_field || "road_class"));
   }
   if (sources.buildings) layers.push(...houseNumberLabels("base-buildings", sources.buildings.source_layer));
+  if (sources.places) layers.push(...placeLabels("base-places"));
   return layers;
 }
 
@@ -178,7 +209,8 @@ export function baseStyle(manifest, chosen) {
       layers = [{ id: `base-${base.id}`, type: "raster", source: `base-${base.id}` }];
     } else if (base.kind === "vector") {
       for (const [name, source] of Object.entries(base.sources || {})) {
-        style.sources[`base-${name}`] = vectorSource(source);
+        style.sources[`base-${name}`] = source.kind === "geojson"
+          ? { type: "geojson", data: absolute(source.data) } : vectorSource(source);
       }
       layers = cityMapLayers(base);
     }

@@ -49,6 +49,8 @@ const ENGLISH = {
   "eco.results": "Results",
   "eco.mapLabel": "Map of the offers",
   "eco.legend": "Legend",
+  "eco.target_airport": "Airport", "eco.target_junction": "Motorway junction",
+  "eco.target_sbahn": "S-Bahn station",
   "eco.csv": "Download the result as CSV",
   "eco.csvExcel": "CSV for German Excel (semicolons, decimal commas)",
   "eco.caption": "Offers; distances along the road network in metres",

@@ -13,6 +13,13 @@ import { addSymbols } from "./symbols.js";
 const MAX_FEATURES = 5000; // per layer and view; the table says when a view holds more
 const RANK = { raster: 0, fill: 1, line: 2, circle: 3 }; // draw order: areas under lines under points
 
+/** The query parameters that narrow a layer to the genus chosen in the search (search.js
+ * showGenus sets `layer.activeFilter`, a CQL2 text); "" when it is not narrowed. */
+export function narrowing(layer) {
+  return layer.activeFilter
+    ? `&filter-lang=cql2-text&filter=${encodeURIComponent(layer.activeFilter)}` : "";
+}
+
 /** The MapLibre layer type for a manifest geometry type. */
 function kindOf(geometry) {
   if (/Point/.test(geometry || "")) return "circle";
@@ -171,7 +178,7 @@ export class Layers {
     this.status.set(layer.id, "loading");
     this.onChange(layer.id);
     const limit = Math.min(layer.draw.limit || MAX_FEATURES, MAX_FEATURES);
-    const url = `${absolute(layer.items)}?f=json&limit=${limit}&bbox=${this.viewBbox()}`;
+    const url = `${absolute(layer.items)}?f=json&limit=${limit}&bbox=${this.viewBbox()}${narrowing(layer)}`;
     let collection;
     try {
       const response = await fetch(url, { headers: { Accept: "application/geo+json" } });

@@ -5,6 +5,7 @@
 
 import { absolute } from "./basemap.js";
 import { pick, t } from "./i18n.js";
+import { narrowing } from "./layers.js";
 import { escapeHtml, featureTitle, formatValue } from "./popup.js";
 
 const TABLE_LIMIT = 1000;
@@ -17,7 +18,7 @@ function viewBbox(map) {
 }
 
 async function fetchFeatures(layer, map) {
-  const url = `${absolute(layer.items)}?f=json&limit=${TABLE_LIMIT}&bbox=${viewBbox(map)}`;
+  const url = `${absolute(layer.items)}?f=json&limit=${TABLE_LIMIT}&bbox=${viewBbox(map)}${narrowing(layer)}`;
   const response = await fetch(url, { headers: { Accept: "application/geo+json" } });
   if (!response.ok) throw new Error(`${layer.id}: HTTP ${response.status}`);
   return response.json();

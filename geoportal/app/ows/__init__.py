@@ -12,8 +12,8 @@ hand-written service, two servers made for it run inside the same gunicorn app a
 
 Both configurations are rendered at server start (:func:`geoportal.app.server.prepare`) from
 the registry, the runtime pygeoapi config (built layers only) and the web map's manifest (the
-legend colours), so a new dataset appears in the WMS by its YAML alone:
-:mod:`.layers` (which layers, from what), :mod:`.mapfile`, :mod:`.mapproxy`.
+legend colours and legends), so a new dataset appears in the WMS by its YAML alone:
+:mod:`.layers` (which layers, from what), :mod:`.mapfile`, :mod:`.mapproxy`, :mod:`.legends`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from geoportal.app.ows.layers import map_layers
+from geoportal.app.ows.legends import write_legends
 from geoportal.app.ows.mapfile import html_templates, render_mapfile, render_mapserver_config
 from geoportal.app.ows.mapproxy import render_mapproxy
 from geoportal.core.publish import atomic_write_text
@@ -34,6 +35,7 @@ OWS_DIR = "ows"
 MAPPROXY_FILE = "mapproxy.yaml"
 MAPFILE = "mapserver.map"
 MAPSERVER_CONFIG = "mapserver.conf"
+LEGENDS_DIR = "legends"
 #: The URL paths the WSGI app hands to MapProxy (``/ows`` takes either service as KVP).
 PATHS = ("/wms", "/wmts", "/ows")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -68,8 +70,9 @@ def write_ows_config(settings: Settings, registry: Registry, resources: dict[str
         atomic_write_text(folder / name, text)
     atomic_write_text(folder / MAPFILE, render_mapfile(layers))
     atomic_write_text(folder / MAPSERVER_CONFIG, render_mapserver_config(folder / MAPFILE))
+    legends = write_legends(folder / LEGENDS_DIR, manifest)
     document = render_mapproxy(layers, load_portal(settings.datasets_dir), binary,
-                               folder / MAPFILE, folder, settings.tiles_dir / "_ows")
+                               folder / MAPFILE, folder, settings.tiles_dir / "_ows", legends)
     atomic_write_text(config, document)
     return config
 

@@ -31,16 +31,24 @@ TILE_PX = 256
 #: and cut off, so symbols at its edge are whole.
 META_TILES = 4
 META_BUFFER_PX = 16
+#: Where WMTS clients fetch a layer's legend: the WMS GetLegendGraphic on ``/ows``.
+LEGEND_URL = ("{base_url}/ows?service=WMS&amp;request=GetLegendGraphic&amp;version=1.3.0"
+              "&amp;format=image%2Fpng&amp;sld_version=1.1.0&amp;layer={layer_name}")
 
 
 def render_mapproxy(layers: list[MapLayer], portal: Portal, binary: str, mapfile: Path,
-                    working_dir: Path, cache_dir: Path) -> str:
-    config = mapproxy_config(layers, portal, binary, mapfile, working_dir, cache_dir)
+                    working_dir: Path, cache_dir: Path,
+                    legends: dict[str, Path] | None = None) -> str:
+    config = mapproxy_config(layers, portal, binary, mapfile, working_dir, cache_dir, legends)
     return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
 
 
 def mapproxy_config(layers: list[MapLayer], portal: Portal, binary: str, mapfile: Path,
-                    working_dir: Path, cache_dir: Path) -> dict[str, Any]:
+                    working_dir: Path, cache_dir: Path,
+                    legends: dict[str, Path] | None = None) -> dict[str, Any]:
+    """The whole MapProxy configuration; ``legends`` are the layers' legend PNGs
+    (:mod:`.legends`), answered by GetLegendGraphic and listed in both capabilities."""
+    legends = legends or {}
     return {
         "globals": {
             "mapserver": {"binary": binary, "working_dir": str(working_dir)},
@@ -55,7 +63,7 @@ def mapproxy_config(layers: list[MapLayer], portal: Portal, binary: str, mapfile
         "grids": _grids(),
         "sources": {f"{x.id}_renderer": _source(x, mapfile) for x in layers},
         "caches": {f"{x.id}_tiles": _cache(x) for x in layers},
-        "layers": [_layer(x) for x in layers],
+        "layers": [_layer(x, legends.get(x.id)) for x in layers],
     }
 
 
@@ -118,10 +126,16 @@ def _cache(layer: MapLayer) -> dict[str, Any]:
             "refresh_before": {"mtime": str(layer.metadata)}}
 
 
-def _layer(layer: MapLayer) -> dict[str, Any]:
+def _layer(layer: MapLayer, legend: Path | None) -> dict[str, Any]:
     md: dict[str, Any] = {"abstract": layer.abstract,
                           "keyword_list": [{"keywords": list(layer.keywords)}]}
     if layer.attribution:
         md["attribution"] = {"title": layer.attribution}
-    return {"name": layer.id, "title": layer.title, "md": md,
-            "sources": [f"{layer.id}_renderer"], "tile_sources": [f"{layer.id}_tiles"]}
+    found: dict[str, Any] = {"name": layer.id, "title": layer.title, "md": md,
+                             "sources": [f"{layer.id}_renderer"],
+                             "tile_sources": [f"{layer.id}_tiles"]}
+    if legend is not None:
+        found["legendurl"] = legend.resolve().as_uri()
+        # MapProxy's default WMTS LegendURL points at a /service route this server lacks
+        found["wmts_kvp_legendurl"] = found["wmts_rest_legendurl"] = LEGEND_URL
+    return found

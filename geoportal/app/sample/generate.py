@@ -21,7 +21,7 @@ from .spec import SampleSpec
 from .surface import TileSurface
 from .writers import write_csv, write_geojson, write_gpkg
 
-GENERATOR_VERSION = "1.2.0"
+GENERATOR_VERSION = "1.3.0"
 Progress = Callable[[str, int, int], None]
 
 
@@ -208,18 +208,10 @@ def _write_pois(spec: SampleSpec, cells: list, parcels: gpd.GeoDataFrame, out: P
 
 
 def _write_reference(spec, cells, out: Path, counts: dict, stamp: str) -> None:
-    counts["reference/flughafen.geojson"] = write_geojson(
-        out / "reference/flughafen.geojson",
-        poi.point_features([{"name": geo.AIRPORT[0], "iata": "DUS", "icao": "EDDL"}],
-                           [geo.AIRPORT[1]], [geo.AIRPORT[2]]))
-    counts["reference/autobahn_anschlussstellen.geojson"] = write_geojson(
-        out / "reference/autobahn_anschlussstellen.geojson",
-        poi.point_features([{"name": j[0], "autobahn": j[1]} for j in geo.JUNCTIONS],
-                           [j[2] for j in geo.JUNCTIONS], [j[3] for j in geo.JUNCTIONS]))
-    counts["reference/sbahn_haltestellen.geojson"] = write_geojson(
-        out / "reference/sbahn_haltestellen.geojson",
-        poi.point_features([{"name": s[0], "linien": s[1]} for s in geo.STATIONS],
-                           [s[2] for s in geo.STATIONS], [s[3] for s in geo.STATIONS]))
+    counts["reference/verkehrsknoten.geojson"] = write_geojson(
+        out / "reference/verkehrsknoten.geojson", poi.transport_features())
+    counts["reference/orte.csv"] = write_csv(out / "reference/orte.csv", poi.PLACE_HEADER,
+                                             poi.place_rows(spec.tiles))
     bus = []
     for c in cells:
         bus += poi.cell_pois(c, spec.seed, spec.year)["busstops"]

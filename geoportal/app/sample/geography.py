@@ -128,6 +128,40 @@ STATIONS = [
     ("Ratingen-Tiefenbroich", "S 28 (geplant)", 349350.0, 5684600.0),
 ]
 
+#: Ratingen's Stadtteile (districts) with the point their name is written at: (name, x, y).
+#: The sample publishes a district when that point lies in the generated extent (a 1 km
+#: district is no place to name Lintorf in).
+STADTTEILE = [
+    ("Ratingen-Mitte", 350450.0, 5685450.0),
+    ("Ratingen-Ost", 352200.0, 5686000.0),
+    ("Ratingen-West", 349250.0, 5686300.0),
+    ("Ratingen-Süd", 351100.0, 5684100.0),
+    ("Tiefenbroich", 349500.0, 5684200.0),
+    ("Eckamp", 350300.0, 5687100.0),
+    ("Lintorf", 350900.0, 5689500.0),
+    ("Breitscheid", 353300.0, 5690300.0),
+    ("Hösel", 355700.0, 5688400.0),
+    ("Eggerscheidt", 354000.0, 5686700.0),
+    ("Homberg", 356600.0, 5684800.0),
+    ("Schwarzbach", 355200.0, 5683900.0),
+]
+
+#: Named places: (name, kind, x, y). The centre's around the Marktplatz (Rathaus, church,
+#: museum), the stations of ``STATIONS`` and a few places every Ratinger knows.
+PLACES = [
+    ("Marktplatz", "Platz", 350470.0, 5685440.0),
+    ("Rathaus Ratingen", "Rathaus", 350400.0, 5685525.0),
+    ("St. Peter und Paul", "Kirche", 350455.0, 5685475.0),
+    ("Museum Ratingen", "Museum", 350560.0, 5685390.0),
+    ("Stadttheater Ratingen", "Theater", 350690.0, 5685240.0),
+    ("Bahnhof Ratingen Ost", "Bahnhof", 352060.0, 5685900.0),
+    ("Bahnhof Hösel", "Bahnhof", 355420.0, 5688600.0),
+    ("Textilfabrik Cromford", "Museum", 351300.0, 5686250.0),
+    ("Angerbad", "Schwimmbad", 351500.0, 5685350.0),
+    ("Blauer See", "See", 352700.0, 5686900.0),
+    ("Lintorfer Markt", "Platz", 350880.0, 5689450.0),
+]
+
 #: Gemarkungen: (name, number, Fluren, seed points). A macro block belongs to the Gemarkung
 #: of its nearest seed point.
 GEMARKUNGEN = [

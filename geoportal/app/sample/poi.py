@@ -272,3 +272,39 @@ def _edges(i, j, d, seed, limit, vertical=False) -> pd.DataFrame:
 
 def in_extent(x: float, y: float, tiles: list[tuple[int, int]]) -> bool:
     return (int(x // 1000), int(y // 1000)) in set(tiles)
+
+
+# ----------------------------------------------------------------------------- places
+
+PLACE_HEADER = ["name", "art", "stadtteil", "rechtswert", "hochwert"]
+
+
+def district_of(x: float, y: float) -> str:
+    """The Stadtteil a point belongs to: the one whose name point is nearest."""
+    return min(geo.STADTTEILE, key=lambda d: (d[1] - x) ** 2 + (d[2] - y) ** 2)[0]
+
+
+def place_rows(tiles: list[tuple[int, int]]) -> list[list]:
+    """The districts and named places whose point lies in the extent, as rows of
+    ``PLACE_HEADER`` (districts first, then places; fixed order, so the file is the same
+    for the same extent)."""
+    rows = [[name, "Stadtteil", name, f"{x:.2f}", f"{y:.2f}"]
+            for name, x, y in geo.STADTTEILE if in_extent(x, y, tiles)]
+    rows += [[name, kind, district_of(x, y), f"{x:.2f}", f"{y:.2f}"]
+             for name, kind, x, y in geo.PLACES if in_extent(x, y, tiles)]
+    return rows
+
+
+def transport_features() -> list[dict]:
+    """The airport, the motorway junctions and the S-Bahn stations in one list (``art`` tells
+    them apart): the targets the finder measures its offers against and marks on its map.
+    City-wide, not clipped: an offer's nearest junction may lie outside the district."""
+    rows = [{"name": geo.AIRPORT[0], "art": "Flughafen", "autobahn": None, "linien": None,
+             "iata": "DUS"}]
+    rows += [{"name": name, "art": "Autobahnanschluss", "autobahn": motorways, "linien": None,
+              "iata": None} for name, motorways, _, _ in geo.JUNCTIONS]
+    rows += [{"name": name, "art": "S-Bahn-Haltestelle", "autobahn": None, "linien": lines,
+              "iata": None} for name, lines, _, _ in geo.STATIONS]
+    xs = [geo.AIRPORT[1]] + [j[2] for j in geo.JUNCTIONS] + [s[2] for s in geo.STATIONS]
+    ys = [geo.AIRPORT[2]] + [j[3] for j in geo.JUNCTIONS] + [s[3] for s in geo.STATIONS]
+    return point_features(rows, xs, ys)
