@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import requests
 import shapely
 from testkit.city3d import Glb, client_ecef, gltf_validator
 from testkit.lidar import build, settings_for
@@ -170,3 +171,22 @@ def test_trees_are_instanced_and_stand_on_the_terrain_at_their_height(city: Sett
         assert np.abs(utm[:, 2] - ground - height[nearest]).max() < 0.05
         instanced += len(centre)
     assert instanced >= 0.9 * np.isfinite(height).sum()
+
+
+def test_the_3d_downloads_are_served_beside_the_features(server: str) -> None:
+    item = requests.get(f"{server}/collections/buildings_3d/items",
+                        params={"limit": 1, "f": "json"}, timeout=60).json()["features"][0]
+    assert item["properties"]["roof_m"] > item["properties"]["ground_m"]
+    base = f"{server}/downloads/buildings_3d"
+    tileset = requests.get(f"{base}/3dtiles/tileset.json", timeout=60)
+    assert tileset.status_code == 200
+    assert tileset.headers["Content-Type"].startswith("application/json")
+    uri = tileset.json()["root"]["children"][0]["content"]["uri"]
+    glb = requests.get(f"{base}/3dtiles/{uri}", timeout=60)
+    assert glb.status_code == 200 and glb.headers["Content-Type"] == "model/gltf-binary"
+    head = requests.get(f"{base}/3dtiles/{uri}", headers={"Range": "bytes=0-3"}, timeout=60)
+    assert head.status_code == 206 and head.content == b"glTF"
+    city = requests.get(f"{base}/cityjson/buildings_3d_350_5685.city.json", timeout=60)
+    assert city.status_code == 200 and city.json()["type"] == "CityJSON"
+    trees = requests.get(f"{server}/downloads/trees_3d/3dtiles/tileset.json", timeout=60)
+    assert trees.status_code == 200 and trees.json()["asset"]["version"] == "1.1"
