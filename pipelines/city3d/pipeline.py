@@ -39,7 +39,7 @@ from geoportal.core.registry import OutputRef, Params
 from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.city3d import cityjson
 from pipelines.city3d.gltf import Part, unit_cylinder, unit_sphere, write_glb
-from pipelines.city3d.lod1 import lod1_heights, read_terrain
+from pipelines.city3d.lod1 import lod1_heights, read_terrain, sample_terrain
 from pipelines.city3d.solids import mesh, prism
 from pipelines.city3d.tileset import (
     GlobeFrame,
@@ -307,9 +307,8 @@ class Trees3dPipeline(City3dPipeline):
         trees, sizes = trees[ok], sizes[ok]
         if trees.empty:
             return TileOutput(unit.key, trees, None)
-        terrain = read_terrain(self.mosaic(), tuple(trees.total_bounds))
         x, y = trees.geometry.x.to_numpy(), trees.geometry.y.to_numpy()
-        ground = terrain.sample(x, y)
+        ground = sample_terrain(self.mosaic(), x, y)
         ground = np.where(np.isfinite(ground), ground, np.nanmedian(ground))
         entry = self.write_glb(unit.key, np.column_stack([x, y, ground]), sizes, staging)
         out = trees[["tree_id", "geometry"]].assign(ground_m=np.round(ground, 2))

@@ -47,9 +47,10 @@ def prism(polygon: shapely.Polygon, ground: float, roof: float) -> list[Surface]
              Surface(ROOF, tuple(_at(r, roof) for r in rings))]
     for ring in rings:
         following = np.roll(ring, -1, axis=0)
-        for a, b in zip(ring, following, strict=True):
-            quad = np.array([[*a, ground], [*b, ground], [*b, roof], [*a, roof]])
-            faces.append(Surface(WALL, (quad,)))
+        low, high = np.full((len(ring), 1), ground), np.full((len(ring), 1), roof)
+        quads = np.stack([np.hstack([ring, low]), np.hstack([following, low]),
+                          np.hstack([following, high]), np.hstack([ring, high])], axis=1)
+        faces.extend(Surface(WALL, (quad,)) for quad in quads)
     return faces
 
 
@@ -86,8 +87,12 @@ def _triangle_areas(tris: np.ndarray) -> np.ndarray:
 
 
 def mesh(faces: list[Surface]) -> tuple[np.ndarray, np.ndarray]:
-    """All faces as flat-shaded triangles: (3k, 3) vertices and (3k, 3) unit normals."""
-    tris = np.concatenate([triangles(f) for f in faces])
+    """All faces as flat-shaded triangles: (3k, 3) vertices and (3k, 3) unit normals.
+
+    The walls (most faces) are cut into two triangles each in one array operation."""
+    walls = np.stack([f.rings[0] for f in faces if f.kind == WALL])
+    others = [triangles(f) for f in faces if f.kind != WALL]
+    tris = np.concatenate([*others, walls[:, [0, 1, 2]], walls[:, [0, 2, 3]]])
     normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
