@@ -50,6 +50,7 @@ from pipelines.city3d.tileset import (
     to_gltf_axes,
     write_tileset,
 )
+from pipelines.conform import order_like_schema
 from pipelines.tiles import TILE_SIZE
 from pipelines.writers import WRITERS, index_ids
 
@@ -197,11 +198,17 @@ class Lod1BuildingsPipeline(City3dPipeline):
             for row in blocks.itertuples()]
         doc = cityjson.document(buildings, f"{self.dataset.title.de} (LoD1, Höhen DHHN2016)",
                                 CRS.from_user_input(self.crs).to_epsg() or 25832,
-                                now_iso()[:10])
+                                self.reference_date())
         path.parent.mkdir(parents=True, exist_ok=True)
         cityjson.write(path, doc)
         errors, _ = cityjson.check(doc)
         return errors
+
+    def reference_date(self) -> str:
+        """The heights' last change, not the build's clock: a rebuild of unchanged input
+        writes the same bytes, so the catalogue does not see an update."""
+        heights = read_metadata(self.settings.published_dir, str(self.params.heights))
+        return heights.modified[:10] if heights else now_iso()[:10]
 
     def write_glb(self, key: str, blocks: gpd.GeoDataFrame, staging: Path) -> TileEntry:
         """The tile's GLB: every block's triangles in the tile's east-north-up frame."""
@@ -236,8 +243,8 @@ class Lod1BuildingsPipeline(City3dPipeline):
             raise PipelineError(f"{self.dataset.id}: invalid CityJSON, not published: "
                                 + "; ".join(broken[:5]))
         layer = pd.concat([r.rows for r in results if not r.rows.empty], ignore_index=True)
-        layer = gpd.GeoDataFrame(layer.drop(columns=["height_p95_m"]), geometry="geometry",
-                                 crs=self.crs)
+        layer = order_like_schema(gpd.GeoDataFrame(layer, geometry="geometry", crs=self.crs),
+                                  self.dataset)
         paths = {fmt: WRITERS[fmt](layer, staging, self.dataset.id)
                  for fmt in self.dataset.outputs}
         if "gpkg" in paths:
