@@ -5,12 +5,13 @@ one file would be 60 MB that few clients want whole. Vertices are integers in mi
 (``transform``), shared between the faces of a building; each building is a ``Solid`` (a
 ``MultiSolid`` when its footprint has several parts) with semantic surfaces.
 
-Validation: the official validator cjval through its Python binding cjvalpy where it is
-installed. cjvalpy 0.4.1 (the one that knows CityJSON 2.0) ships wheels for macOS and Windows
-only and no source, so on Linux :func:`check` does what cjval checks for files like these —
-the schema's structure, vertex indices, semantics, parents and children, duplicate and unused
-vertices — and, beyond cjval, that every solid is closed and oriented outwards. The build runs
-:func:`check` and refuses to publish a file with errors.
+Validation: :func:`check` does what the official validator cjval checks for files like these
+— the schema's structure, vertex indices, semantics, parents and children, duplicate and unused
+vertices — and, beyond cjval, that every solid is closed and oriented outwards; cjval itself
+(its Python binding cjvalpy) runs on top where it is installed. cjvalpy 0.4.1, the release that
+knows CityJSON 2.0, ships wheels for macOS and Windows only and no source, so on the project's
+Linux machines :func:`check` stands alone. The build runs it and refuses to publish a file
+with errors.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pipelines.city3d.solids import GROUND, ROOF, WALL, Surface, prism
 
 VERSION = "2.0"
 SCALE = 0.001  # millimetres
+OWN_CHECKS = "geoportal (cjval's checks, closed outward solids)"
 SEMANTICS = [{"type": GROUND}, {"type": ROOF}, {"type": WALL}]
 SEMANTIC_INDEX = {s["type"]: i for i, s in enumerate(SEMANTICS)}
 #: CityJSON 2.0's city object types (first- and second-level) and geometry types.
@@ -136,22 +138,22 @@ class Validation:
 
 
 def validate(path: Path) -> Validation:
-    """Validate a CityJSON file: by cjval (cjvalpy) where installed, else by :func:`check`."""
+    """Validate a CityJSON file: :func:`check` always (it also proves each solid closed and
+    outward, which cjval does not look at), and cjval (cjvalpy) on top where installed."""
     text = path.read_text(encoding="utf-8")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Validation(OWN_CHECKS, [f"not JSON: {exc}"], [])
+    errors, warnings = check(doc)
     try:
         import cjvalpy  # type: ignore[import-not-found]
     except ImportError:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return Validation("geoportal (cjval's checks)", [f"not JSON: {exc}"], [])
-        errors, warnings = check(doc)
-        return Validation("geoportal (cjval's checks)", errors, warnings)
+        return Validation(OWN_CHECKS, errors, warnings)
     validator = cjvalpy.CJValidator([text])
-    ok = validator.validate()
-    report = str(validator.get_report())
-    return Validation(f"cjvalpy {getattr(cjvalpy, '__version__', '')}".strip(),
-                      [] if ok else [report], [])
+    if not validator.validate():
+        errors.append(f"cjval: {validator.get_report()}")
+    return Validation(f"cjvalpy + {OWN_CHECKS}", errors, warnings)
 
 
 def check(doc: Any) -> tuple[list[str], list[str]]:
