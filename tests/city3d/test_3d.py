@@ -1,5 +1,5 @@
 """The 3D city (issue #19): LoD1 heights, CityJSON 2.0, 3D Tiles 1.1 with glTF, as a client
-reads them, built from the two-tile sample (a tile edge runs through it)."""
+reads them, from the built sample portal."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import rasterio
 import requests
 import shapely
 from testkit.city3d import Glb, client_ecef, gltf_validator
-from testkit.lidar import build, settings_for
 
 from geoportal.core.settings import Settings
 from pipelines.city3d import cityjson
@@ -21,15 +20,20 @@ from pipelines.city3d.tileset import globe_frame
 
 
 @pytest.fixture(scope="module")
-def city(two_tiles: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = settings_for(tmp_path_factory.mktemp("city3d"), two_tiles)
-    summary, log = build(settings, ["buildings_3d", "trees_3d"])
-    assert summary.ok, log
-    return settings
+def city(portal: Settings) -> Settings:
+    """The built sample portal (the suite builds it once for the served tests; the 3D
+    datasets add about 10 s to it)."""
+    return portal
 
 
 def _published(settings: Settings, dataset: str) -> Path:
     return settings.published_dir / dataset
+
+
+def _tiles(settings: Settings) -> list[str]:
+    """The DTM's tiles: the 3D datasets' work units."""
+    meta = json.loads((_published(settings, "terrain_dtm") / "metadata.json").read_text())
+    return sorted(f["unit"] for f in meta["files"])
 
 
 def _tileset(settings: Settings, dataset: str) -> dict:
@@ -59,8 +63,7 @@ def test_cityjson_tiles_are_valid_and_a_broken_file_is_refused(city: Settings,
                                                                 tmp_path: Path) -> None:
     folder = _published(city, "buildings_3d") / "cityjson"
     files = sorted(folder.glob("*.city.json"))
-    assert [f.name for f in files] == ["buildings_3d_350_5685.city.json",
-                                       "buildings_3d_351_5685.city.json"]
+    assert [f.name for f in files] == [f"buildings_3d_{key}.city.json" for key in _tiles(city)]
     total = 0
     for path in files:
         report = cityjson.validate(path)
@@ -106,7 +109,7 @@ def test_tileset_bounds_its_content_and_refines_to_exact_leaves(city: Settings) 
         root = tileset["root"]
         assert tileset["geometricError"] == root["geometricError"] > 0
         west, south, east, north, low, high = root["boundingVolume"]["region"]
-        assert len(root["children"]) == 2
+        assert len(root["children"]) == len(_tiles(city))
         for child in root["children"]:
             assert child["geometricError"] == 0
             glb = Glb(_published(city, dataset) / "3dtiles" / child["content"]["uri"])
