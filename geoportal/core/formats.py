@@ -78,6 +78,12 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     # The registry's word for point clouds; the LiDAR build records its COPC tiles as "laz".
     Format("copc", ".copc.laz", "application/vnd.laszip", "COPC"),
     Format("json", ".json", "application/json", "JSON", eu_code="JSON"),
+    # The 3D city (pipelines/city3d): CityJSON per tile, a 3D Tiles tileset (JSON, whose glTF
+    # content is served beside it but is one distribution with it). The EU file-type list
+    # has no CityJSON or 3D Tiles code; both are JSON files.
+    Format("cityjson", ".city.json", "application/city+json", "CityJSON 2.0", eu_code="JSON"),
+    Format("3dtiles", ".json", "application/json", "3D Tiles 1.1", eu_code="JSON"),
+    Format("glb", ".glb", "model/gltf-binary", "glTF (GLB)"),
     # Map tiles (OGC API Tiles, ``f=jpeg|png|mvt``) and the archive of pre-rendered ones.
     Format("jpeg", ".jpg", "image/jpeg", "JPEG", eu_code="JPEG", gdal_driver="JPEG",
            pygeoapi_format="jpeg", served_only=True),

@@ -24,6 +24,8 @@ PLUGINS: dict[str, dict[str, str]] = {
         "commercial": "pipelines.commercial.CommercialPipeline",
         "orthophoto": "pipelines.imagery.OrthophotoPipeline",
         "heavy_rain": "pipelines.heavy_rain.pipeline.HeavyRainPipeline",
+        "lod1_buildings": "pipelines.city3d.pipeline.Lod1BuildingsPipeline",
+        "trees_3d": "pipelines.city3d.pipeline.Trees3dPipeline",
     },
     "provider": {
         "GeoPackage": "geoportal.app.providers.geopackage.GeoPackageProvider",
