@@ -24,6 +24,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "commercial": "pipelines.commercial.CommercialPipeline",
         "orthophoto": "pipelines.imagery.OrthophotoPipeline",
         "heavy_rain": "pipelines.heavy_rain.pipeline.HeavyRainPipeline",
+        "roof_solar": "pipelines.solar.pipeline.RoofSolarPipeline",
     },
     "provider": {
         "GeoPackage": "geoportal.app.providers.geopackage.GeoPackageProvider",
