@@ -26,7 +26,8 @@ from geoportal.core.publish import LayerMetadata, file_record, now_iso, read_met
 from geoportal.core.registry import OutputRef
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS
-from pipelines.solar.roofs import Segmentation, horizon, interior, segment
+from pipelines.solar.roofmodel import Roofs, facet_labels, fit_footprints
+from pipelines.solar.roofs import Segmentation, from_facets, horizon, interior, merge, segment
 from pipelines.solar.sky import Sky, irradiation, make_sky
 from pipelines.vector import VectorParams, VectorPipeline, link_tiles
 
@@ -51,6 +52,7 @@ class RoofSolarParams(VectorParams):
     min_height_m: float = Field(default=2.0, ge=0)
     min_plane_m2: float = Field(default=4.0, gt=0)
     max_angle_deg: float = Field(default=8.0, gt=0, lt=45)
+    planarity_m: float = Field(default=0.15, gt=0, le=1)
     flat_roof_deg: float = Field(default=10.0, ge=0, lt=45)
     flat_module_share: float = Field(default=0.5, gt=0, le=1)
     max_tilt_deg: float = Field(default=60.0, gt=0, le=90)
@@ -160,25 +162,62 @@ def roof_solar(dsm_path: Path, dtm_path: Path, houses: gpd.GeoDataFrame, mine: n
         np.zeros(dsm.shape, np.int32)
     wanted = np.concatenate([[False], mine])
     footprints = np.where(wanted[footprints], footprints, 0)
-    seg = segment(dsm, dsm - dtm, footprints, res, (bounds[0], bounds[3]),
-                  min_height_m=p.min_height_m, max_angle_deg=p.max_angle_deg,
-                  min_plane_m2=p.min_plane_m2)
+    origin = (bounds[0], bounds[3])
+    roofs, seg = roof_planes(dsm, dtm, footprints, list(houses.geometry), res, origin, p)
     if not len(seg.tilt):
         return _empty()
     sky = make_sky(p.ghi_kwh_m2, p.diffuse_share, p.albedo, p.day_step, p.minutes)
-    plane_table = potential(seg, dsm, res, (bounds[0], bounds[3]), sky, p)
+    plane_table = potential(seg, dsm, res, origin, sky, p)
     polygons = plane_polygons(seg.labels, transform)
     plane_table["building_id"] = houses["building_id"].to_numpy()[seg.building]
     plane_table["roof_plane_id"] = [f"{b}_{n}" for b, n in zip(
         plane_table["building_id"], plane_table.groupby("building_id").cumcount() + 1,
         strict=True)]
+    for name, values in building_columns(roofs, seg.building).items():
+        plane_table[name] = values
     layer = gpd.GeoDataFrame(plane_table, geometry=polygons, crs=STORAGE_CRS)
     return layer[[*COLUMNS, "geometry"]]
 
 
+def roof_planes(dsm: np.ndarray, dtm: np.ndarray, footprints: np.ndarray,
+                polygons: list[shapely.Geometry], res: float, origin: tuple[float, float],
+                p: RoofSolarParams) -> tuple[Roofs, Segmentation]:
+    """Each footprint's fitted roof model and its facets as planes; the footprints whose roof
+    is complex get the planes region growing finds in them instead (:mod:`.roofmodel`)."""
+    roofs = fit_footprints(dsm, dtm, footprints, polygons, res, origin, p.min_height_m)
+    min_cells = int(np.ceil(p.min_plane_m2 / res**2))
+    labels, planes = facet_labels(roofs, footprints, res, origin, min_cells)
+    fitted = from_facets(labels, np.array([i for i, _ in planes], np.int64),
+                         np.array([(f.a, f.b, f.c) for _, f in planes]).reshape(-1, 3),
+                         np.array([roofs.fits[i].rms_m for i, _ in planes]))
+    complex_ = np.array([i + 1 for i, f in roofs.fits.items() if f.roof_type == "complex"])
+    if not len(complex_):
+        return roofs, fitted
+    rest = np.where(np.isin(footprints, complex_), footprints, 0)
+    grown = segment(dsm, dsm - dtm, rest, res, origin, min_height_m=p.min_height_m,
+                    planarity_m=p.planarity_m, max_angle_deg=p.max_angle_deg,
+                    min_plane_m2=p.min_plane_m2)
+    return roofs, merge(fitted, grown)
+
+
+def building_columns(roofs: Roofs, building: np.ndarray) -> dict[str, np.ndarray]:
+    """The roof model of each plane's building (type, heights above ground, ridge, slope)."""
+    fits = [roofs.fits[int(i)] for i in building]
+    ground = np.array([roofs.ground[int(i)] for i in building])
+    return {
+        "roof_type": np.array([f.roof_type for f in fits], dtype=object),
+        "ground_z_m": ground.round(2),
+        "eave_height_m": (np.array([f.eave_z for f in fits]) - ground).round(2),
+        "ridge_height_m": (np.array([f.ridge_z for f in fits]) - ground).round(2),
+        "ridge_azimuth_deg": np.array([f.ridge_azimuth_deg for f in fits]).round(1),
+        "roof_slope_deg": np.array([f.slope_deg for f in fits]).round(1),
+    }
+
+
 COLUMNS = ["roof_plane_id", "building_id", "tilt_deg", "azimuth_deg", "orientation", "area_m2",
            "irradiation_kwh_m2", "shading_loss_pct", "suitable_area_m2", "suitability", "kwp",
-           "yield_kwh"]
+           "yield_kwh", "roof_type", "ground_z_m", "eave_height_m", "ridge_height_m",
+           "ridge_azimuth_deg", "roof_slope_deg"]
 
 
 def _empty() -> gpd.GeoDataFrame:

@@ -1,6 +1,8 @@
 """Roof planes from the 0.5 m surface model, and each roof point's horizon in the same model.
 
-Segmentation is region growing on the DSM's local planes: each cell inside a footprint (one
+Most roofs get their planes from a roof model fitted to the footprint
+(:mod:`pipelines.solar.roofmodel`); region growing here is the fallback for the roofs no model
+fits ("complex"). Segmentation is region growing on the DSM's local planes: each cell inside a footprint (one
 cell in from its edge, and higher than ``min_height_m`` above the terrain, so ground and
 garden cells of a loose footprint stay out) gets the normal of the plane fitted to its 3 × 3
 neighbourhood and that fit's residual. Cells on a ridge, a hip, a chimney or a tree crown are
@@ -158,3 +160,22 @@ def horizon(dsm: np.ndarray, res: float, rows: np.ndarray, cols: np.ndarray, z: 
         tangent = (seen - z[sl, None, None]) / dist[None, None, :]
         out[sl] = np.degrees(np.arctan(np.clip(tangent.max(axis=2), 0, None)))
     return out
+
+
+def from_facets(labels: np.ndarray, building: np.ndarray, coef: np.ndarray,
+                rms: np.ndarray) -> Segmentation:
+    """A segmentation from known planes (``coef``: a, b, c per plane; ``labels`` 1-based)."""
+    a, b = coef[:, 0], coef[:, 1]
+    return Segmentation(labels, building.astype(np.int64),
+                        np.degrees(np.arctan(np.hypot(a, b))),
+                        np.degrees(np.arctan2(-a, -b)) % 360, coef, rms,
+                        np.bincount(labels.ravel(), minlength=len(coef) + 1)[1:])
+
+
+def merge(first: Segmentation, second: Segmentation) -> Segmentation:
+    """Both segmentations' planes in one (their cells do not overlap)."""
+    n = len(first.tilt)
+    labels = np.where(second.labels > 0, second.labels + n, first.labels).astype(np.int32)
+    return Segmentation(labels, *(np.concatenate([getattr(first, f), getattr(second, f)])
+                                  for f in ("building", "tilt", "azimuth", "coef", "rms",
+                                            "cells")))
