@@ -2,14 +2,13 @@
 
 Most roofs get their planes from a roof model fitted to the footprint
 (:mod:`pipelines.solar.roofmodel`); region growing here is the fallback for the roofs no model
-fits ("complex"). Segmentation is region growing on the DSM's local planes: each cell inside a footprint (one
-cell in from its edge, and higher than ``min_height_m`` above the terrain, so ground and
-garden cells of a loose footprint stay out) gets the normal of the plane fitted to its 3 × 3
-neighbourhood and that fit's residual. Cells on a ridge, a hip, a chimney or a tree crown are
-not planar there and are left out; neighbouring cells of the same footprint whose normals
-differ by less than ``max_angle_deg`` join one region. Each region of at least
-``min_plane_m2`` becomes a roof plane, fitted again by least squares over all its cells: a
-flat roof gives one plane, a shed one, a gabled two, a hipped four.
+fits ("complex"). Segmentation is region growing on the DSM's local planes: each cell inside
+a footprint (one cell in from its edge, and higher than ``min_height_m`` above the terrain,
+so ground and garden cells of a loose footprint stay out) gets the normal of the plane fitted
+to its 3 × 3 neighbourhood and that fit's residual. Cells on a ridge, a hip, a chimney or a
+tree crown are not planar there and are left out; neighbouring cells of the same footprint
+whose normals differ by less than ``max_angle_deg`` join one region. Each region of at least
+``min_plane_m2`` becomes a roof plane, fitted again by least squares over all its cells.
 
 The horizon of a point is the highest elevation angle of the surface model seen from it in
 each of K azimuth sectors, marched outwards to ``max_distance_m``: the DSM holds terrain,

@@ -131,8 +131,26 @@ def irradiation(sky: Sky, tilt: np.ndarray, azimuth: np.ndarray, plane: np.ndarr
                                  axis=1)
         above = np.searchsorted(-sky.elevation[idx], -horizon[:, s], side="left")
         total += running[plane, above]
-    open_sky = np.mean(np.cos(np.radians(np.clip(horizon, 0, 90))) ** 2, axis=1)
+    open_sky = sky_view(horizon, tilt[plane], azimuth[plane])
     cos_tilt = np.cos(np.radians(tilt[plane]))
     diffuse = sky.diffuse_kwh * 1000 * (1 + cos_tilt) / 2 * open_sky
     ground = sky.global_kwh * 1000 * sky.albedo * (1 - cos_tilt) / 2
     return (total + diffuse + ground) / 1000
+
+
+def sky_view(horizon: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
+    """The share of the sky a tilted plane sees that its horizon leaves open, per point.
+
+    Over a horizontal plane the isotropic sky view factor is the mean of cos² of the horizon
+    angles. A tilted plane cannot see the sky behind it anyway: in a direction φ its own
+    surface rises to β(φ) = atan(−tan(tilt)·cos(φ − azimuth)), so only what a horizon hides
+    above β counts (the roof's own ridge seen from its lower part hides nothing). The hidden
+    band sin²(max(h, β)) − sin²(β) is taken as a share of the visible sky Σ cos²(β); for a
+    flat roof this is exactly the horizontal view factor.
+    """
+    k = horizon.shape[1]
+    phi = np.radians(np.arange(k) * 360 / k)
+    rise = -np.tan(np.radians(tilt))[:, None] * np.cos(phi[None, :] - np.radians(azimuth)[:, None])
+    own = np.clip(np.arctan(rise), 0, None)
+    hidden = np.sin(np.maximum(np.radians(np.clip(horizon, 0, 90)), own)) ** 2 - np.sin(own) ** 2
+    return 1 - hidden.sum(axis=1) / (np.cos(own) ** 2).sum(axis=1)
