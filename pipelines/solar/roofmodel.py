@@ -173,7 +173,7 @@ class FitRules:
 
     step_m: float = 0.25  # grid step of the ridge offset
     hip_step_m: float = 0.5  # grid step of the half ridge length of hipped roofs
-    max_cells: int = 800  # the shapes are compared on at most this many cells (evenly picked)
+    max_cells: int = 600  # the shapes are compared on at most this many cells (evenly picked)
     floor_m: float = 0.2  # a cell within this of the model is never an outlier
     kink_m: float = 0.75  # cells this near a ridge or hip line are left out of the last fit
     wall_m: float = 1.5  # ... and cells this near the walls (of the footprint's rectangle)

@@ -133,30 +133,33 @@ def interior(labels: np.ndarray) -> np.ndarray:
 
 def horizon(dsm: np.ndarray, res: float, rows: np.ndarray, cols: np.ndarray, z: np.ndarray,
             sectors: int, max_distance_m: float, growth: float = 1.05,
-            chunk: int = 4096) -> np.ndarray:
+            chunk: int = 2048) -> np.ndarray:
     """Horizon elevation (degrees, ≥ 0) per point and sector (the first centred on north).
 
-    From each point, rays march outwards from one cell to ``max_distance_m`` in steps that
-    grow by ``growth``; cells outside the window or without a value do not shade.
+    From each point (a cell centre), rays march outwards from one cell to ``max_distance_m``
+    in steps that grow by ``growth``; cells outside the window or without a value do not
+    shade. The rays' cell offsets are the same for every point, so they are rounded once and
+    each point's ray is a gather from the surface padded with -inf (no bounds checks).
     """
     steps = [res * 1.5]
-    while steps[-1] < max_distance_m:
+    while steps[-1] * growth + res * 0.5 <= max_distance_m:
         steps.append(steps[-1] * growth + res * 0.5)
-    dist = np.asarray(steps)
+    dist = np.asarray(steps, np.float32)
     az = np.radians(np.arange(sectors) * 360 / sectors)
-    d_col = (np.sin(az)[:, None] * dist[None, :]) / res  # east → columns grow
-    d_row = (-np.cos(az)[:, None] * dist[None, :]) / res  # north → rows shrink
-    height, width = dsm.shape
-    surface = np.where(np.isfinite(dsm), dsm, -np.inf)
-    out = np.zeros((len(rows), sectors))
-    for start in range(0, len(rows), chunk):
-        sl = slice(start, start + chunk)
-        r = np.rint(rows[sl, None, None] + d_row[None]).astype(np.int64)
-        c = np.rint(cols[sl, None, None] + d_col[None]).astype(np.int64)
-        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-        seen = np.where(inside, surface[np.clip(r, 0, height - 1), np.clip(c, 0, width - 1)],
-                        -np.inf)
-        tangent = (seen - z[sl, None, None]) / dist[None, None, :]
+    d_col = np.rint(np.sin(az)[:, None] * dist[None, :] / res).astype(np.int64)  # east
+    d_row = np.rint(-np.cos(az)[:, None] * dist[None, :] / res).astype(np.int64)  # north: up
+    pad = int(max(np.abs(d_col).max(), np.abs(d_row).max())) + 1
+    surface = np.pad(np.where(np.isfinite(dsm), dsm, -np.inf).astype(np.float32), pad,
+                     constant_values=-np.inf)
+    width = surface.shape[1]
+    offsets = d_row * width + d_col  # sectors × steps
+    flat = surface.ravel()
+    start = (np.asarray(rows, np.int64) + pad) * width + np.asarray(cols, np.int64) + pad
+    out = np.zeros((len(start), sectors))
+    for first in range(0, len(start), chunk):
+        sl = slice(first, first + chunk)
+        seen = flat[start[sl, None, None] + offsets[None]]
+        tangent = (seen - np.asarray(z[sl], np.float32)[:, None, None]) / dist
         out[sl] = np.degrees(np.arctan(np.clip(tangent.max(axis=2), 0, None)))
     return out
 
