@@ -31,7 +31,9 @@ from pipelines.solar.roofs import Segmentation, from_facets, horizon, interior, 
 from pipelines.solar.sky import Sky, irradiation, make_sky
 from pipelines.vector import VectorParams, VectorPipeline, link_tiles
 
-ORIENTATIONS = ("Nord", "Nordost", "Ost", "Südost", "Süd", "Südwest", "West", "Nordwest")
+#: Codes in English; the dataset's YAML gives the German labels the popups show (``values``).
+ORIENTATIONS = ("north", "north-east", "east", "south-east", "south", "south-west", "west",
+                "north-west")
 
 
 class RoofSolarParams(VectorParams):
@@ -281,24 +283,24 @@ def potential(seg: Segmentation, dsm: np.ndarray, res: float, origin: tuple[floa
 
 
 def orientation(tilt: np.ndarray, azimuth: np.ndarray, flat_deg: float) -> list[str]:
-    """'flach' or the compass direction (eight, in German) the plane faces."""
+    """'flat' or the compass direction (one of eight) the plane faces."""
     sector = (((azimuth + 22.5) % 360) // 45).astype(int)
-    return ["flach" if t < flat_deg else ORIENTATIONS[s] for t, s in
+    return ["flat" if t < flat_deg else ORIENTATIONS[s] for t, s in
             zip(tilt, sector, strict=True)]
 
 
 def suitability(mean: np.ndarray, suitable: np.ndarray, p: RoofSolarParams) -> list[str]:
-    """The class a Solarkataster's legend shows (German, as the popups)."""
+    """The class a Solarkataster's legend shows (English codes; German labels in the YAML)."""
     out = []
     for m, s in zip(mean, suitable, strict=True):
         if s <= 0:
-            out.append("nicht geeignet")
+            out.append("unsuitable")
         elif m >= p.good_kwh_m2:
-            out.append("sehr gut geeignet")
+            out.append("very good")
         elif m >= p.min_kwh_m2:
-            out.append("gut geeignet")
+            out.append("good")
         else:
-            out.append("bedingt geeignet")
+            out.append("limited")
     return out
 
 

@@ -106,11 +106,11 @@ def test_a_lone_gabled_house_gets_pvlibs_sum_on_its_south_roof(tmp_path: Path):
     tile = (x0 + 50, y0 + 50, x0 + 150, y0 + 150)
     planes = roof_solar(paths["dsm"], paths["dtm"], houses, np.array([True]), tile,
                         RoofSolarParams(max_distance_m=40.0))
-    south = planes[planes["orientation"] == "Süd"].iloc[0]
+    south = planes[planes["orientation"] == "south"].iloc[0]
     assert planes["roof_type"].tolist() == ["gabled", "gabled"]
     assert south["tilt_deg"] == pytest.approx(35, abs=0.5)
     assert south["irradiation_kwh_m2"] == pytest.approx(pvlib_poa(35, 180), rel=0.02)
     assert south["shading_loss_pct"] <= 1.0
     # a south roof of ~73 m² well over the module setback is suitable and rated
-    assert south["suitability"] == "sehr gut geeignet"
+    assert south["suitability"] == "very good"
     assert south["kwp"] == pytest.approx(south["suitable_area_m2"] * 0.2, rel=0.01)
