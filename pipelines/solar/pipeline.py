@@ -10,6 +10,9 @@ the estimated peak power and the yearly yield. Method and limits: docs/solar.md.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -146,39 +149,64 @@ def read_window(path: Path, bounds: tuple[float, float, float, float]) -> np.nda
     return np.asarray(data.astype(float).filled(np.nan))
 
 
+class Stages(dict):
+    """Seconds per stage of :func:`roof_solar`, summed over calls (bench/bench_solar.py)."""
+
+    @contextmanager
+    def time(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - start
+
+
 def roof_solar(dsm_path: Path, dtm_path: Path, houses: gpd.GeoDataFrame, mine: np.ndarray,
-               tile: tuple[float, float, float, float], p: RoofSolarParams) -> gpd.GeoDataFrame:
+               tile: tuple[float, float, float, float], p: RoofSolarParams,
+               stages: Stages | None = None) -> gpd.GeoDataFrame:
     """The roof planes of the footprints ``mine`` (inside ``tile``), with their potential."""
-    with rasterio.open(dsm_path) as src:
-        res = float(src.res[0])
-    pad = p.max_distance_m
-    bounds = (tile[0] - pad, tile[1] - pad, tile[2] + pad, tile[3] + pad)
-    dsm = read_window(dsm_path, bounds)
-    dtm = read_window(dtm_path, bounds)
-    transform = rasterio.transform.from_origin(bounds[0], bounds[3], res, res)
+    stages = Stages() if stages is None else stages
+    with stages.time("read DSM, DTM, footprints"):
+        with rasterio.open(dsm_path) as src:
+            res = float(src.res[0])
+        pad = p.max_distance_m
+        bounds = (tile[0] - pad, tile[1] - pad, tile[2] + pad, tile[3] + pad)
+        dsm = read_window(dsm_path, bounds)
+        dtm = read_window(dtm_path, bounds)
+        transform = rasterio.transform.from_origin(bounds[0], bounds[3], res, res)
+        footprints = footprint_raster(houses, mine, bounds, dsm.shape, transform)
+    origin = (bounds[0], bounds[3])
+    with stages.time("roof models and planes"):
+        roofs, seg = roof_planes(dsm, dtm, footprints, list(houses.geometry), res, origin, p)
+    if not len(seg.tilt):
+        return _empty()
+    with stages.time("sun and sky (pvlib)"):
+        sky = make_sky(p.ghi_kwh_m2, p.diffuse_share, p.albedo, p.day_step, p.minutes)
+    plane_table = potential(seg, dsm, res, origin, sky, p, stages)
+    with stages.time("plane polygons and table"):
+        polygons = plane_polygons(seg.labels, transform)
+        plane_table["building_id"] = houses["building_id"].to_numpy()[seg.building]
+        plane_table["roof_plane_id"] = [f"{b}_{n}" for b, n in zip(
+            plane_table["building_id"], plane_table.groupby("building_id").cumcount() + 1,
+            strict=True)]
+        for name, values in building_columns(roofs, seg.building).items():
+            plane_table[name] = values
+        layer = gpd.GeoDataFrame(plane_table, geometry=polygons, crs=STORAGE_CRS)
+    return layer[[*COLUMNS, "geometry"]]
+
+
+def footprint_raster(houses: gpd.GeoDataFrame, mine: np.ndarray, bounds: tuple[float, ...],
+                     shape: tuple[int, int], transform: rasterio.Affine) -> np.ndarray:
+    """1-based index into ``houses`` per cell of the window, for the footprints ``mine``."""
     near = houses.intersects(shapely.box(*bounds)).to_numpy()
     shapes = [(g, i + 1) for i, (g, n) in enumerate(zip(houses.geometry, near, strict=True))
               if n and g is not None]
-    footprints = rasterio.features.rasterize(shapes, out_shape=dsm.shape, transform=transform,
-                                             fill=0, dtype="int32") if shapes else \
-        np.zeros(dsm.shape, np.int32)
+    if not shapes:
+        return np.zeros(shape, np.int32)
+    footprints = rasterio.features.rasterize(shapes, out_shape=shape, transform=transform,
+                                             fill=0, dtype="int32")
     wanted = np.concatenate([[False], mine])
-    footprints = np.where(wanted[footprints], footprints, 0)
-    origin = (bounds[0], bounds[3])
-    roofs, seg = roof_planes(dsm, dtm, footprints, list(houses.geometry), res, origin, p)
-    if not len(seg.tilt):
-        return _empty()
-    sky = make_sky(p.ghi_kwh_m2, p.diffuse_share, p.albedo, p.day_step, p.minutes)
-    plane_table = potential(seg, dsm, res, origin, sky, p)
-    polygons = plane_polygons(seg.labels, transform)
-    plane_table["building_id"] = houses["building_id"].to_numpy()[seg.building]
-    plane_table["roof_plane_id"] = [f"{b}_{n}" for b, n in zip(
-        plane_table["building_id"], plane_table.groupby("building_id").cumcount() + 1,
-        strict=True)]
-    for name, values in building_columns(roofs, seg.building).items():
-        plane_table[name] = values
-    layer = gpd.GeoDataFrame(plane_table, geometry=polygons, crs=STORAGE_CRS)
-    return layer[[*COLUMNS, "geometry"]]
+    return np.where(wanted[footprints], footprints, 0)
 
 
 def roof_planes(dsm: np.ndarray, dtm: np.ndarray, footprints: np.ndarray,
@@ -242,7 +270,7 @@ def samples(seg: Segmentation, res: float, sample_m: float) -> tuple[np.ndarray,
 
 
 def potential(seg: Segmentation, dsm: np.ndarray, res: float, origin: tuple[float, float],
-              sky: Sky, p: RoofSolarParams) -> pd.DataFrame:
+              sky: Sky, p: RoofSolarParams, stages: Stages) -> pd.DataFrame:
     """Per plane: orientation, mean irradiation, shading loss, suitable area, kWp and yield."""
     rows, cols = samples(seg, res, p.sample_m)
     plane = seg.labels[rows, cols] - 1
@@ -250,10 +278,12 @@ def potential(seg: Segmentation, dsm: np.ndarray, res: float, origin: tuple[floa
     y = origin[1] - (rows + 0.5) * res
     a, b, c = seg.coef[plane].T
     z = a * x + b * y + c + p.module_height_m
-    seen = horizon(dsm, res, rows.astype(float), cols.astype(float), z, p.sectors,
-                   p.max_distance_m)
-    shaded = irradiation(sky, seg.tilt, seg.azimuth, plane, seen)
-    open_sky = irradiation(sky, seg.tilt, seg.azimuth, plane, np.zeros_like(seen))
+    with stages.time("horizon (DSM rays)"):
+        seen = horizon(dsm, res, rows.astype(float), cols.astype(float), z, p.sectors,
+                       p.max_distance_m)
+    with stages.time("irradiation"):
+        shaded = irradiation(sky, seg.tilt, seg.azimuth, plane, seen)
+        open_sky = irradiation(sky, seg.tilt, seg.azimuth, plane, np.zeros_like(seen))
     n = len(seg.tilt)
     count = np.bincount(plane, minlength=n)
     mean = np.bincount(plane, shaded, n) / count
