@@ -200,7 +200,8 @@ def fit_roof(x: np.ndarray, y: np.ndarray, z: np.ndarray, frame: Frame,
             candidates.append(Shape("gabled", f, float(o)))
         for d in np.arange(0.0, max(f.half_u - rules.hip_step_m, 0.0), rules.hip_step_m):
             candidates.append(Shape("hipped", f, float(d)))
-    basis = np.stack([s.basis(*s.frame.local(x, y)) for s in candidates])
+    local = {f.theta: f.local(x, y) for f in (frame, frame.swapped())}
+    basis = np.stack([s.basis(*local[s.frame.theta]) for s in candidates])
     coef, rms, share = _robust_lines(basis, z, rules)
     shed = _robust_plane(*frame.local(x, y), z, rules)
     fit = _choose(candidates, coef, rms, share, shed, frame, z, rules)
