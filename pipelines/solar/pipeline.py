@@ -134,7 +134,9 @@ class RoofSolarPipeline(VectorPipeline):
                              bbox_native=native, crs_native=STORAGE_CRS, source_sha256=None,
                              files=[file_record(p, fmt) for fmt, p in paths.items()])
         suitable = layer[layer["suitable_area_m2"] > 0]
-        headline = (f"{len(layer)} roof planes of {layer['building_id'].nunique()} buildings, "
+        roofs = layer.drop_duplicates("building_id")["roof_type"].value_counts()
+        headline = (f"{len(layer)} roof planes of {layer['building_id'].nunique()} buildings "
+                    f"({', '.join(f'{n} {kind}' for kind, n in roofs.items())}), "
                     f"{len(suitable)} suitable: {suitable['kwp'].sum():,.0f} kWp, "
                     f"{suitable['yield_kwh'].sum() / 1e6:,.2f} GWh/a")
         return BuildResult(self.dataset.id, meta, headline)
