@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,6 +24,7 @@ import rasterio.features
 import shapely
 from pydantic import Field
 from rasterio.windows import Window, from_bounds
+from scipy import ndimage
 
 from geoportal.core.errors import SourceError
 from geoportal.core.publish import LayerMetadata, file_record, now_iso, read_metadata
@@ -222,14 +224,29 @@ def roof_planes(dsm: np.ndarray, dtm: np.ndarray, footprints: np.ndarray,
     fitted = from_facets(labels, np.array([i for i, _ in planes], np.int64),
                          np.array([(f.a, f.b, f.c) for _, f in planes]).reshape(-1, 3),
                          np.array([roofs.fits[i].rms_m for i, _ in planes]))
-    complex_ = np.array([i + 1 for i, f in roofs.fits.items() if f.roof_type == "complex"])
-    if not len(complex_):
-        return roofs, fitted
-    rest = np.where(np.isin(footprints, complex_), footprints, 0)
-    grown = segment(dsm, dsm - dtm, rest, res, origin, min_height_m=p.min_height_m,
-                    planarity_m=p.planarity_m, max_angle_deg=p.max_angle_deg,
-                    min_plane_m2=p.min_plane_m2)
-    return roofs, merge(fitted, grown)
+    windows = ndimage.find_objects(footprints)
+    for index, fit in roofs.fits.items():
+        if fit.roof_type == "complex":
+            fitted = merge(fitted, grow_planes(dsm, dtm, footprints, index, windows[index], res,
+                                               origin, p))
+    return roofs, fitted
+
+
+def grow_planes(dsm: np.ndarray, dtm: np.ndarray, footprints: np.ndarray, index: int,
+                window: tuple[slice, slice], res: float, origin: tuple[float, float],
+                p: RoofSolarParams) -> Segmentation:
+    """Region growing's planes of one footprint, run on its own cells only (on the whole
+    window it would cost seconds per complex roof), as labels over the whole window."""
+    rows = slice(max(window[0].start - 2, 0), window[0].stop + 2)
+    cols = slice(max(window[1].start - 2, 0), window[1].stop + 2)
+    mine = np.where(footprints[rows, cols] == index + 1, index + 1, 0)
+    here = (origin[0] + cols.start * res, origin[1] - rows.start * res)
+    grown = segment(dsm[rows, cols], dsm[rows, cols] - dtm[rows, cols], mine, res, here,
+                    min_height_m=p.min_height_m, planarity_m=p.planarity_m,
+                    max_angle_deg=p.max_angle_deg, min_plane_m2=p.min_plane_m2)
+    labels = np.zeros(footprints.shape, np.int32)
+    labels[rows, cols] = grown.labels
+    return replace(grown, labels=labels)
 
 
 def building_columns(roofs: Roofs, building: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ import pytest
 import shapely
 
 from geoportal.app.sample.truth import roof_truth
+from pipelines.solar.pipeline import RoofSolarParams, roof_planes
 from pipelines.solar.roofmodel import Frame, fit_roof, frame_of
 from pipelines.solar.score import score_roofs
 
@@ -91,3 +92,22 @@ def test_the_sample_citys_roofs_match_the_generators_truth(roof_planes, sample_r
     assert score.slope_rmse_deg <= 3.0, score
     assert score.ridge_azimuth_rmse_deg <= 3.0, score
     assert set(score.confusion) == {"flat", "gabled"}  # the generator's two types are there
+
+
+def test_a_complex_roof_gets_the_planes_region_growing_finds():
+    """A flat roof in two steps 3 m apart (20 × 10 m): no shape fits the whole, region growing
+    finds both levels as flat planes of the same building."""
+    size, res = 80, 0.5
+    x0, y0 = 1000.0, 2000.0
+    cols, rows = np.meshgrid(np.arange(size), np.arange(size))
+    x, y = x0 + (cols + 0.5) * res, y0 + size * res - (rows + 0.5) * res
+    house = shapely.box(x0 + 10, y0 + 15, x0 + 30, y0 + 25)
+    inside = shapely.contains_xy(house, x, y)
+    dtm = np.full((size, size), 40.0)
+    dsm = np.where(inside, np.where(x < x0 + 20, 46.0, 49.0), dtm)
+    footprints = inside.astype(np.int32)
+    roofs, planes = roof_planes(dsm, dtm, footprints, [house], res, (x0, y0 + size * res),
+                                RoofSolarParams())
+    assert roofs.fits[0].roof_type == "complex"
+    assert len(planes.tilt) == 2 and (planes.tilt < 1).all() and (planes.building == 0).all()
+    assert sorted(np.round(planes.coef[:, 2])) == [46, 49]  # flat: z = c
