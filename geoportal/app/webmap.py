@@ -196,7 +196,10 @@ def legend(d: Dataset, entry: dict[str, Any], settings: Settings) -> dict[str, A
                 "order": style.order, "field": style.field,
                 "classes": classes or [{"label": d.title.model_dump(), "colour": entry["colour"],
                                         "value": None}]}
-    return {"kind": "line" if "Line" in geometry else "area", "colour": entry["colour"]}
+    found = {"kind": "line" if "Line" in geometry else "area", "colour": entry["colour"]}
+    if classes and style.field:  # areas coloured by an attribute (the roof planes' suitability)
+        found.update(field=style.field, classes=classes)
+    return found
 
 
 def value_query(d: Dataset, served: dict[str, dict[str, Any]],

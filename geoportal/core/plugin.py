@@ -26,6 +26,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "heavy_rain": "pipelines.heavy_rain.pipeline.HeavyRainPipeline",
         "lod1_buildings": "pipelines.city3d.pipeline.Lod1BuildingsPipeline",
         "trees_3d": "pipelines.city3d.pipeline.Trees3dPipeline",
+        "roof_solar": "pipelines.solar.pipeline.RoofSolarPipeline",
     },
     "provider": {
         "GeoPackage": "geoportal.app.providers.geopackage.GeoPackageProvider",

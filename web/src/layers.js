@@ -42,6 +42,16 @@ function paintFor(type, colour, tiled) {
   return { "fill-color": colour, "fill-opacity": tiled ? 0.12 : 0.3 };
 }
 
+/** An area layer's colour: one colour, or by its legend's classes of `legend.field`
+ * (a class without a value takes every other value). */
+function classColour(layer) {
+  const legend = layer.legend || {};
+  if (legend.kind !== "area" || !legend.field || !(legend.classes || []).length) return layer.colour;
+  const fallback = (legend.classes.find((c) => c.value === null) || {}).colour || layer.colour;
+  const pairs = legend.classes.filter((c) => c.value !== null).flatMap((c) => [c.value, c.colour]);
+  return pairs.length ? ["match", ["get", legend.field], ...pairs, fallback] : fallback;
+}
+
 export class Layers {
   constructor(map, manifest, { onChange } = {}) {
     this.map = map;
@@ -140,11 +150,14 @@ export class Layers {
       }, layer, RANK.circle + (layer.legend.order || 0) / 1000);
       return;
     }
-    this.insert({ id: `${source}-${type}`, type, ...common, paint: paintFor(type, layer.colour, tiled) }, layer);
+    const colour = classColour(layer);
+    const paint = paintFor(type, colour, tiled);
+    if (colour !== layer.colour) paint["fill-opacity"] = 0.7; // classes are read from the fill
+    this.insert({ id: `${source}-${type}`, type, ...common, paint }, layer);
     if (type === "fill") {
       this.insert({
         id: `${source}-outline`, type: "line", ...common,
-        paint: { "line-color": layer.colour, "line-width": tiled ? 0.8 : 1.5 },
+        paint: { "line-color": colour, "line-width": tiled ? 0.8 : 1.5 },
       }, layer, "fill");
     }
   }

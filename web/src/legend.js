@@ -22,7 +22,7 @@ export function legendSwatch(layer) {
   if (legend.stops) {
     return `<span class="swatch ramp" style="background:${gradient(legend.stops)}" aria-hidden="true"></span>`;
   }
-  if (legend.kind === "swatches") {
+  if (legend.kind === "swatches" || (legend.kind === "area" && legend.classes)) {
     const parts = legend.classes.map((c, i) => `${c.colour} ${(i * 100) / legend.classes.length}% `
       + `${((i + 1) * 100) / legend.classes.length}%`);
     return `<span class="swatch ramp" style="background:linear-gradient(90deg, ${parts.join(", ")})" aria-hidden="true"></span>`;
@@ -46,7 +46,8 @@ export function legendHtml(layer) {
   const legend = layer.legend || {};
   const title = escapeHtml(t("legend.of", { title: pick(layer.title) }));
   let body = "";
-  if ((legend.kind === "symbols" && legend.classes.length > 1) || legend.kind === "swatches") {
+  if ((legend.kind === "symbols" && legend.classes.length > 1) || legend.kind === "swatches"
+    || (legend.kind === "area" && legend.classes)) {
     body = `<ul>${legend.classes.map((c) => `<li data-colour="${c.colour}">`
       + (legend.kind === "symbols" ? symbolSvg(legend.symbol, c.colour, 16)
         : `<span class="swatch" style="background:${c.colour}" aria-hidden="true"></span>`)

@@ -49,7 +49,9 @@ function isLabel(name) {
 /** The feature's title: its title field, else the layer's title. */
 export function featureTitle(layer, properties) {
   const value = layer.title_field && properties[layer.title_field];
-  return isEmpty(value) ? pick(layer.title) : String(value);
+  const field = (layer.fields || []).find((f) => f.name === layer.title_field);
+  if (isEmpty(value)) return pick(layer.title);
+  return field ? formatValue(field, value) : String(value); // a code's label ("sehr gut geeignet")
 }
 
 /** A table of every non-empty attribute (identifiers last; they matter least to a citizen). */

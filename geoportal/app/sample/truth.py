@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import shapely
 
 from geoportal.app.sample import cadastre
@@ -37,3 +39,32 @@ def complete_sample_truth(raw_dir, pattern: str = "lidar/3dm_32_*_1_nw.laz"):
     area = shapely.union_all([shapely.box(*t.origin, t.origin[0] + TILE_SIZE,
                                           t.origin[1] + TILE_SIZE) for t in tiles])
     return truth, area
+
+
+def roof_truth(raw_dir) -> gpd.GeoDataFrame:
+    """Each sample building's roof as the generator drew it, for scoring roof models.
+
+    ``truth/buildings.gpkg`` gives type, eave and ridge heights but not the ridge's direction
+    or the pitch; both follow from the regenerated scene (the ridge runs along the rectangle's
+    ``u`` axis, the pitch is the rise from eave to ridge over half the ``v`` side). Columns:
+    ``roof_type``, ``ridge_height_m`` (above the ground), ``ridge_z`` (its elevation),
+    ``eave_z``, ``ridge_azimuth_deg`` (0–180, clockwise from north; NaN for flat roofs),
+    ``slope_deg``, ``in_alkis`` and the footprint.
+    """
+    raw_dir = Path(raw_dir)
+    manifest = json.loads((raw_dir / "manifest.json").read_text(encoding="utf-8"))
+    seed, year = int(manifest["spec"]["seed"]), int(manifest["spec"]["year"])
+    tiles = discover(raw_dir, "lidar/3dm_32_*_1_nw.laz", "roof_truth")
+    b = sc.concat([sc.cell_scene(seed, year, t.e_km, t.n_km).buildings for t in tiles])
+    gabled = b["roof"] == sc.GABLED
+    slope = np.degrees(np.arctan((b["ridge"] - b["eave"]) / (b["len_v"] / 2)))
+    azimuth = (90.0 - np.degrees(b["angle"])) % 180.0
+    return gpd.GeoDataFrame({
+        "roof_type": np.where(gabled, "gabled", "flat"),
+        "ridge_height_m": b["ridge"],
+        "ridge_z": b["ground"] + b["ridge"],
+        "eave_z": b["ground"] + b["eave"],
+        "ridge_azimuth_deg": np.where(gabled, azimuth, np.nan),
+        "slope_deg": np.where(gabled, slope, 0.0),
+        "in_alkis": b["in_alkis"],
+    }, geometry=sc.building_polygons(b), crs="EPSG:25832")
