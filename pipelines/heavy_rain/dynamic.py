@@ -20,7 +20,9 @@ coefficient) and the time step from the CFL condition ``Δt = α Δx / √(g h_m
 - A cell never gives more water than it holds: its outgoing discharges are scaled down in the
   step they would empty it (mass is conserved to round-off: rain in = stored + out).
 
-Vectorised numpy on float64 (float32 would lose the mass balance over thousands of steps).
+On float64 (float32 would lose the mass balance over thousands of steps); the step is
+vectorised numpy (``step``, the reference) or the same scheme compiled with numba
+(``dynamic_kernel.step``, the default, about 2.5 times faster).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from pipelines.heavy_rain import dynamic_kernel
 
 G = 9.81
 #: Depth below which a face carries no water (m): thinner films are numerical dust.
@@ -46,6 +50,7 @@ class Settings:
     theta: float = 0.9            # de Almeida et al. (2012): 1 is Bates et al. (2010)
     alpha: float = 0.7            # CFL factor: Δt = α Δx / (|u| + √(g h)) at the fastest cell
     advection: bool = True        # keep ∂(qu)/∂x (upwind); False: the pure local-inertial form
+    engine: str = "numba"         # or "numpy", the reference the kernel is tested against
     max_dt: float = 10.0          # s, while (almost) everything is dry
 
 
@@ -79,7 +84,7 @@ class State:
     open_x: np.ndarray   # faces that may carry water (no obstacle on either side)
     open_y: np.ndarray
     drain: np.ndarray    # cells whose water leaves the model
-    n2: np.ndarray | float  # Manning n² (per cell or one value)
+    n2: np.ndarray       # Manning n² per cell
 
 
 def prepare(z: np.ndarray, obstacles: np.ndarray, h0: np.ndarray | None = None,
@@ -102,8 +107,8 @@ def prepare(z: np.ndarray, obstacles: np.ndarray, h0: np.ndarray | None = None,
     if h0 is not None:
         h[1:-1, 1:-1] = np.where(valid & ~obstacles, h0, 0)
     free = ~wall
-    n = np.asarray(manning_n, np.float64)
-    n2 = float(n) ** 2 if n.ndim == 0 else np.pad(n, 1, mode="edge") ** 2
+    n = np.broadcast_to(np.asarray(manning_n, np.float64), z.shape)
+    n2 = np.pad(n, 1, mode="edge") ** 2
     return State(z=zp, h=h, qx=np.zeros((zp.shape[0], zp.shape[1] - 1)),
                  qy=np.zeros((zp.shape[0] - 1, zp.shape[1])),
                  open_x=free[:, :-1] & free[:, 1:], open_y=free[:-1, :] & free[1:, :],
@@ -177,10 +182,8 @@ def step(s: State, dt: float, dx: float, theta: float, source: np.ndarray | None
     return gone
 
 
-def _faces(n2: np.ndarray | float, axis: int) -> np.ndarray | float:
+def _faces(n2: np.ndarray, axis: int) -> np.ndarray:
     """Manning n² on the faces: the mean of the two cells'."""
-    if np.ndim(n2) == 0:
-        return n2
     return 0.5 * (np.delete(n2, -1, axis=axis) + np.delete(n2, 0, axis=axis))
 
 
@@ -241,30 +244,40 @@ def simulate(z: np.ndarray, obstacles: np.ndarray, dx: float, rain_rate: np.ndar
         source = np.where(open_cells, roof_to_walls(np.where(np.isfinite(z), rain_rate, 0),
                                                     obstacles), 0.0)
     stored0 = float(s.h.sum())
-    max_depth, max_speed = s.h[inner].copy(), np.zeros(z.shape)
+    peak_depth, peak_speed = s.h.copy(), np.zeros_like(s.h)
     t, steps, out, rain, umax = 0.0, 0, 0.0, 0.0, 0.0
     peak = float(source.max()) if source is not None else 0.0
+    per_second = float(source.sum()) if source is not None else 0.0
+    hmax = float(s.h.max())
     while t < total_seconds - 1e-9:
         raining = source is not None and t < rain_seconds - 1e-9
-        dt = _time_step(float(s.h.max()), umax, dx, settings, peak if raining else 0.0)
+        dt = _time_step(hmax, umax, dx, settings, peak if raining else 0.0)
         if raining:
             dt = min(dt, rain_seconds - t)
         dt = min(dt, total_seconds - t)
-        out += step(s, dt, dx, settings.theta, source if raining else None, settings.advection)
+        if settings.engine == "numba":
+            gone, umax, hmax = dynamic_kernel.step(
+                s.z, s.h, s.qx, s.qy, s.open_x, s.open_y, s.drain, s.n2, dt, dx,
+                settings.theta, source if source is not None else np.zeros((1, 1)), raining,
+                settings.advection, H_MIN, H_VELOCITY, peak_depth, peak_speed)
+            out += gone
+        else:
+            out += step(s, dt, dx, settings.theta, source if raining else None,
+                        settings.advection)
+            np.maximum(peak_depth, s.h, out=peak_depth)
+            now = speed(s)
+            umax, hmax = float(now.max()), float(s.h.max())
+            np.maximum(peak_speed, now, out=peak_speed)
         if raining:
-            rain += float(source.sum()) * dt
+            rain += per_second * dt
         t += dt
         steps += 1
-        np.maximum(max_depth, s.h[inner], out=max_depth)
-        now = speed(s)
-        umax = float(now.max())
-        np.maximum(max_speed, now[inner], out=max_speed)
         if on_step:
             on_step(t, s)
     area = dx * dx
     stored = float(s.h.sum()) - stored0
-    return Result(max_depth=np.where(obstacles, 0, max_depth).astype(np.float32),
-                  max_speed=np.where(obstacles, 0, max_speed).astype(np.float32),
+    return Result(max_depth=np.where(obstacles, 0, peak_depth[inner]).astype(np.float32),
+                  max_speed=np.where(obstacles, 0, peak_speed[inner]).astype(np.float32),
                   depth=s.h[inner].astype(np.float32), rain_m3=rain * area,
                   stored_m3=stored * area, out_m3=out * area, steps=steps,
                   cells=int(open_cells.sum()))

@@ -81,3 +81,18 @@ def test_water_flows_around_a_house_and_never_into_it() -> None:
     beside = result.max_depth[[10, 30], 25]
     assert float(below.max()) > 0 and float(beside.min()) > 0
     assert abs(result.balance_error) < 1e-6
+
+
+def test_the_compiled_step_computes_what_the_numpy_step_computes() -> None:
+    z = bumpy((40, 50), seed=3)
+    z[5:8, 5:9] = np.nan
+    walls = np.zeros(z.shape, bool)
+    walls[20:25, 20:30] = True
+    rain = np.full(z.shape, 0.09 / 3600)
+    runs = [dynamic.simulate(z, walls, 1.0, rain, 300, 400,
+                             dynamic.Settings(manning_n=0.03, engine=engine))
+            for engine in ("numpy", "numba")]
+    assert runs[0].steps == runs[1].steps
+    assert np.allclose(runs[0].max_depth, runs[1].max_depth, atol=1e-6)
+    assert np.allclose(runs[0].max_speed, runs[1].max_speed, atol=1e-5)
+    assert runs[0].out_m3 == pytest.approx(runs[1].out_m3, rel=1e-9)
