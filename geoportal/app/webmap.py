@@ -29,7 +29,7 @@ from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, Theme
 from geoportal.core.settings import Settings
-from pipelines.imagery.webtiles import CANOPY_STOPS
+from pipelines.imagery.webtiles import CANOPY_STOPS, legend_classes
 
 MANIFEST_FILE = "webmap.json"
 MANIFEST_VERSION = 1
@@ -167,6 +167,8 @@ def legend(d: Dataset, entry: dict[str, Any], settings: Settings) -> dict[str, A
     if draw.get("kind") == "raster" and tiles is not None and tiles.style == "canopy":
         return {"kind": "ramp", "label": CANOPY_LABEL, "unit": "m",
                 "stops": [[h, "#{:02x}{:02x}{:02x}".format(*rgb)] for h, rgb in CANOPY_STOPS]}
+    if draw.get("kind") == "raster" and tiles is not None and legend_classes(tiles.style):
+        return {"kind": "swatches", "classes": legend_classes(tiles.style)}
     if draw.get("kind") == "raster" and tiles is not None and tiles.style == "grey":
         return {"kind": "shade", "stops": [list(s) for s in HILLSHADE_STOPS],
                 "labels": HILLSHADE_LABELS}

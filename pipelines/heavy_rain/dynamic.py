@@ -249,6 +249,7 @@ def simulate(z: np.ndarray, obstacles: np.ndarray, dx: float, rain_rate: np.ndar
     peak = float(source.max()) if source is not None else 0.0
     per_second = float(source.sum()) if source is not None else 0.0
     hmax = float(s.h.max())
+    work = dynamic_kernel.scratch(s.h.shape)
     while t < total_seconds - 1e-9:
         raining = source is not None and t < rain_seconds - 1e-9
         dt = _time_step(hmax, umax, dx, settings, peak if raining else 0.0)
@@ -259,7 +260,7 @@ def simulate(z: np.ndarray, obstacles: np.ndarray, dx: float, rain_rate: np.ndar
             gone, umax, hmax = dynamic_kernel.step(
                 s.z, s.h, s.qx, s.qy, s.open_x, s.open_y, s.drain, s.n2, dt, dx,
                 settings.theta, source if source is not None else np.zeros((1, 1)), raining,
-                settings.advection, H_MIN, H_VELOCITY, peak_depth, peak_speed)
+                settings.advection, H_MIN, H_VELOCITY, peak_depth, peak_speed, work)
             out += gone
         else:
             out += step(s, dt, dx, settings.theta, source if raining else None,

@@ -19,19 +19,18 @@ G = 9.81
 @_jit
 def _faces(z: np.ndarray, h: np.ndarray, q: np.ndarray, is_open: np.ndarray,
            n2: np.ndarray, dt: float, dx: float, theta: float, h_min: float, h_adv: float,
-           advection: bool, axis: int) -> None:
-    """New discharges of one family of faces in place (axis 1: between columns)."""
+           advection: bool, axis: int, hf: np.ndarray, flux: np.ndarray,
+           old: np.ndarray) -> None:
+    """New discharges of one family of faces in place (axis 1: between columns); ``hf``,
+    ``flux`` and ``old`` are scratch arrays of ``q``'s shape (allocated once per run)."""
     rows, cols = q.shape
-    hf = np.zeros(q.shape)
-    flux = np.zeros(q.shape)
     for r in range(rows):
         for c in range(cols):
             r2, c2 = (r, c + 1) if axis == 1 else (r + 1, c)
             f = max(z[r, c] + h[r, c], z[r2, c2] + h[r2, c2]) - max(z[r, c], z[r2, c2])
             hf[r, c] = f if is_open[r, c] and f > h_min else 0.0
-            if advection and hf[r, c] > h_adv:
-                flux[r, c] = q[r, c] * q[r, c] / hf[r, c]
-    old = q.copy()
+            flux[r, c] = q[r, c] * q[r, c] / f if advection and hf[r, c] > h_adv else 0.0
+            old[r, c] = q[r, c]
     for r in range(rows):
         for c in range(cols):
             f = hf[r, c]
@@ -56,23 +55,35 @@ def _faces(z: np.ndarray, h: np.ndarray, q: np.ndarray, is_open: np.ndarray,
             slope = (z[r2, c2] + h[r2, c2] - z[r, c] - h[r, c]) / dx
             friction = 0.5 * (n2[r, c] + n2[r2, c2])
             q[r, c] = (qbar - G * f * dt * slope) / (
-                1 + G * dt * friction * abs(old[r, c]) / f ** (7 / 3))
+                1 + G * dt * friction * abs(old[r, c]) / (f * f * np.cbrt(f)))
+
+
+def scratch(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """The kernel's scratch arrays for a padded grid of ``shape``."""
+    rows, cols = shape
+    x = [np.zeros((rows, cols - 1)) for _ in range(3)]
+    y = [np.zeros((rows - 1, cols)) for _ in range(3)]
+    return (*x, *y, np.ones(shape))
 
 
 @_jit
 def step(z: np.ndarray, h: np.ndarray, qx: np.ndarray, qy: np.ndarray, open_x: np.ndarray,
          open_y: np.ndarray, drain: np.ndarray, n2: np.ndarray, dt: float, dx: float,
          theta: float, source: np.ndarray, raining: bool, advection: bool, h_min: float,
-         h_adv: float, max_depth: np.ndarray, max_speed: np.ndarray) -> tuple[float, float, float]:
+         h_adv: float, max_depth: np.ndarray, max_speed: np.ndarray,
+         scratch: tuple[np.ndarray, ...]) -> tuple[float, float, float]:
     """One step in place; returns the water (m per cell area) that left by drains and the
     fastest cell's speed and the deepest cell's depth. ``max_depth``/``max_speed`` (padded)
-    take this step's maxima."""
-    _faces(z, h, qx, open_x, n2, dt, dx, theta, h_min, h_adv, advection, 1)
-    _faces(z, h, qy, open_y, n2, dt, dx, theta, h_min, h_adv, advection, 0)
+    take this step's maxima. ``scratch``: :func:`scratch` of the grid."""
+    _faces(z, h, qx, open_x, n2, dt, dx, theta, h_min, h_adv, advection, 1, scratch[0],
+           scratch[1], scratch[2])
+    _faces(z, h, qy, open_y, n2, dt, dx, theta, h_min, h_adv, advection, 0, scratch[3],
+           scratch[4], scratch[5])
     rows, cols = h.shape
-    factor = np.ones(h.shape)
+    factor = scratch[6]
     for r in range(rows):  # a cell gives at most what it holds
         for c in range(cols):
+            factor[r, c] = 1.0
             out = 0.0
             if c < cols - 1:
                 out += max(qx[r, c], 0.0)

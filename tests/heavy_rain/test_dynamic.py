@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,59 @@ def test_the_compiled_step_computes_what_the_numpy_step_computes() -> None:
     assert np.allclose(runs[0].max_depth, runs[1].max_depth, atol=1e-6)
     assert np.allclose(runs[0].max_speed, runs[1].max_speed, atol=1e-5)
     assert runs[0].out_m3 == pytest.approx(runs[1].out_m3, rel=1e-9)
+
+
+def test_coarse_cells_keep_the_terrain_the_houses_and_the_holes() -> None:
+    from affine import Affine
+
+    from pipelines.heavy_rain import simulation
+    from pipelines.heavy_rain.model import Grid
+
+    z = np.arange(36, dtype=float).reshape(6, 6)
+    z[0, 0] = np.nan
+    houses = np.zeros(z.shape, bool)
+    houses[3:6, 3:6] = True                      # one coarse cell all house, others a bit
+    grid = Grid(Affine(1, 0, 0, 0, -1, 6), z.shape, "EPSG:25832")
+    frame = simulation.coarsen(z, houses, np.full(z.shape, 0.5), grid, 3.0)
+    assert frame.grid.resolution == 3.0 and frame.z.shape == (2, 2)
+    assert frame.obstacles.tolist() == [[False, False], [False, True]]
+    assert frame.z[0, 0] == pytest.approx(np.nanmean(z[0:3, 0:3]))  # the hole is left out
+    assert frame.coefficient[0, 0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="whole multiple"):
+        simulation.coarsen(z, houses, z, grid, 2.5)
+
+
+def test_velocity_tiles_and_legend_show_the_hazard_map_classes() -> None:
+    from pipelines.imagery.webtiles import FLOW_VELOCITY_CLASSES, flow_velocity, legend_classes
+
+    speeds = np.array([[[0.1, 0.3, 0.7, 1.5, 3.0, np.nan]]], np.float32)
+    rgb, alpha = flow_velocity(speeds, np.full(speeds.shape[1:], 255, np.uint8))
+    assert alpha.tolist() == [[0, 255, 255, 255, 255, 0]]
+    assert [tuple(int(v) for v in rgb[:, 0, i]) for i in range(1, 5)] == [
+        c for _, c in FLOW_VELOCITY_CLASSES]
+    legend = legend_classes("flow_velocity")
+    assert [c["label"]["en"] for c in legend] == ["0.2–0.5 m/s", "0.5–1 m/s", "1–2 m/s",
+                                                  "over 2 m/s"]
+    assert legend_classes("water_depth")[0]["label"]["de"] == "0,05–0,1 m"
+
+
+def test_a_dynamic_product_without_the_dynamic_model_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    from geoportal.core.errors import RegistryError
+    from geoportal.core.registry import load_registry
+    from geoportal.core.settings import PROJECT_ROOT
+
+    datasets = tmp_path / "datasets"
+    shutil.copytree(PROJECT_ROOT / "datasets", datasets)
+    sinks = datasets / "heavy_rain_sinks.yml"
+    text = sinks.read_text(encoding="utf-8")
+    sinks.write_text(text.replace("product: sinks", "product: max_velocity").replace(
+        "      dynamic:\n", "      no_dynamic:\n"), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"heavy_rain_sinks.yml.*no_dynamic"):
+        load_registry(datasets)
+    cut = text[:text.index("      dynamic:")] + text[text.index("outputs:"):]
+    sinks.write_text(cut.replace("product: sinks", "product: max_velocity\n    scenario: rare"),
+                     encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"product max_velocity needs model.dynamic"):
+        load_registry(datasets)

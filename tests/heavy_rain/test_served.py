@@ -97,3 +97,66 @@ def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
     r, g, b, a = (int(v) for v in image[py, px])
     assert a == 255 and b > r and b > g  # blue where the water stands
     assert (image[..., 3] == 0).any()    # and transparent where it is dry
+
+
+def test_dynamic_maps_are_published_per_scenario_with_their_water_balance(
+        portal: Settings) -> None:
+    depths = []
+    for scenario in SCENARIOS:
+        with rasterio.open(published(portal, f"heavy_rain_flood_depth_{scenario}", ".vrt")) as s:
+            depth = s.read(1, masked=True)
+            assert s.crs.to_epsg() == 25832 and s.res == (5.0, 5.0)
+        with rasterio.open(published(portal, f"heavy_rain_flow_velocity_{scenario}",
+                                     ".vrt")) as src:
+            speed = src.read(1, masked=True)
+        assert float(depth.max()) > 0.05 and 0 < float(speed.max()) < 10
+        assert ((speed > 0) <= (depth > dynamic_h_velocity())).all()  # no speed without water
+        depths.append(float(depth.sum()))
+        meta = json.loads((portal.published_dir / f"heavy_rain_flood_depth_{scenario}" /
+                           "metadata.json").read_text())
+        assert any("2-D surface-flow simulation" in w for w in meta["warnings"])
+        assert any(w.startswith("Terrain: terrain_dtm as of 20") for w in meta["warnings"])
+    assert depths[0] <= depths[1] <= depths[2]  # 40 ≤ 45 ≤ 90 mm: more water everywhere
+
+
+def dynamic_h_velocity() -> float:
+    from pipelines.heavy_rain.dynamic import H_VELOCITY
+
+    return H_VELOCITY - 1e-6
+
+
+def test_velocity_map_tile_draws_the_fastest_water_in_a_velocity_colour(
+        server: str, portal: Settings) -> None:
+    import io
+
+    import morecantile
+    from PIL import Image
+    from pyproj import Transformer
+
+    from pipelines.imagery.webtiles import FLOW_VELOCITY_CLASSES
+
+    dataset = "heavy_rain_flow_velocity_extreme"
+    with rasterio.open(published(portal, dataset, ".vrt")) as src:
+        speed = src.read(1, masked=True)
+        row, col = np.unravel_index(int(speed.argmax()), speed.shape)
+        x, y = src.xy(row, col)
+        fastest = float(speed.max())
+    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
+    quad = morecantile.tms.get("WebMercatorQuad")
+    tile = quad.tile(lon, lat, 16)
+    response = requests.get(f"{server}/collections/{dataset}/tiles/WebMercatorQuad/"
+                            f"{tile.z}/{tile.y}/{tile.x}?f=png", timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
+    west, south, east, north = quad.xy_bounds(tile)
+    mx, my = quad.xy(lon, lat)
+    px = min(255, int((mx - west) / (east - west) * 256))
+    py = min(255, int((north - my) / (north - south) * 256))
+    expected = [c for bound, c in FLOW_VELOCITY_CLASSES if bound <= fastest][-1]
+    assert tuple(int(v) for v in image[py, px][:3]) == expected and image[py, px][3] == 255
+    manifest = requests.get(f"{server}/assets/webmap.json", timeout=60)
+    assert manifest.status_code == 200
+    legend = manifest.json()["layers"][dataset]["legend"]
+    assert legend["kind"] == "swatches"
+    assert [c["colour"] for c in legend["classes"]] == [
+        "#{:02x}{:02x}{:02x}".format(*c) for _, c in FLOW_VELOCITY_CLASSES]
