@@ -38,7 +38,7 @@ from geoportal.core.publish import (
 )
 from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.heavy_rain import dynamic, model, simulation
+from pipelines.heavy_rain import dynamic, exposure, model, simulation
 from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
@@ -56,7 +56,8 @@ DYNAMIC_METHOD = {
     "en": "Hazard indication from a 2-D surface-flow simulation (local-inertial shallow-water "
           "equations, block rain, run-off coefficients per surface), without the sewer network.",
 }
-DYNAMIC_PRODUCTS = ("max_depth", "max_velocity")
+EXPOSURE_PRODUCTS = ("building_exposure", "street_exposure")
+DYNAMIC_PRODUCTS = ("max_depth", "max_velocity", *EXPOSURE_PRODUCTS)
 
 
 class Scenario(Strict):
@@ -141,10 +142,14 @@ class HeavyRainParams(Params):
     (``model_from``); ``scenario`` for a ``water_depth`` product."""
 
     product: Literal["sinks", "flow_paths", "sink_depth", "water_depth", "max_depth",
-                     "max_velocity"]
+                     "max_velocity", "building_exposure", "street_exposure"]
     model: HeavyRainModel | None = None
     model_from: OutputRef | None = None
     scenario: str | None = Field(default=None, pattern=SCENARIO_ID)
+    #: The published layer an exposure product rates (``buildings``, ``streets``).
+    exposed: OutputRef | None = None
+    #: A street is flooded where the maximum water depth reaches this (m).
+    flooded_from_m: float = Field(default=0.1, gt=0)
     #: Map tiles of a raster product (``serve.tiles: raster``), e.g. ``style: water_depth``.
     tiles: StyledTiles = Field(default_factory=lambda: RasterTiles(style="water_depth",
                                                                    format="png"))
@@ -160,6 +165,9 @@ class HeavyRainParams(Params):
         if per_scenario != (self.scenario is not None):
             raise ValueError("'scenario' is given for, and only for, the products water_depth, "
                              "max_depth and max_velocity")
+        if (self.product in EXPOSURE_PRODUCTS) != (self.exposed is not None):
+            raise ValueError("'exposed' (the layer to rate) is given for, and only for, the "
+                             "products building_exposure and street_exposure")
         if self.model and self.product in DYNAMIC_PRODUCTS and self.model.dynamic is None:
             raise ValueError(f"product {self.product} needs model.dynamic")
         if self.model and self.scenario and self.scenario not in {s.id for s in
@@ -212,7 +220,13 @@ class HeavyRainPipeline(Pipeline):
         (run,) = results
         summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
         product = self.params.product
-        if product in ("sinks", "flow_paths"):
+        if product in EXPOSURE_PRODUCTS:
+            layer = self.exposure(run)
+            paths = {f: WRITERS[f](layer, staging, self.dataset.id) for f in self.dataset.outputs}
+            if "gpkg" in paths:
+                index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+            files, count = [file_record(p, f) for f, p in paths.items()], len(layer)
+        elif product in ("sinks", "flow_paths"):
             layer = gpd.read_parquet(run / f"{product}.parquet")
             names = [p.name for p in self.dataset.schema.properties]
             layer = layer[[c for c in names if c in layer.columns] + ["geometry"]]
@@ -246,9 +260,32 @@ class HeavyRainPipeline(Pipeline):
                            warnings=[method["en"], terrain])
 
 
+    def exposure(self, run: Path) -> gpd.GeoDataFrame:
+        """The exposed layer rated by this scenario's maximum depth (and velocity)."""
+        ref = str(self.params.exposed)
+        folder = self.context.published(self.dataset, ref)
+        layer = gpd.read_file(folder / f"{ref}.gpkg")
+        source = self.context.registry[ref]
+        id_field = source.schema.id_field if source.schema else layer.columns[0]
+        sid = self.params.scenario
+        with rasterio.open(run / f"max_depth_{sid}.tif") as src:
+            depth = src.read(1, masked=True).filled(0)
+            transform = src.transform
+            layer = layer.to_crs(src.crs)
+        if self.params.product == "street_exposure":
+            return exposure.streets(layer, id_field, depth, transform, self.params.flooded_from_m)
+        with rasterio.open(run / f"max_velocity_{sid}.tif") as src:
+            speed = src.read(1, masked=True).filled(0)
+        return exposure.buildings(layer, id_field, depth, speed, transform,
+                                  self.model.depth_classes)
+
+
 def headline(summary: dict[str, Any], product: str, count: int,
              scenario: str | None = None) -> str:
     reused = " (model run reused)" if summary.get("reused") else ""
+    if product in EXPOSURE_PRODUCTS:
+        return f"{count} {'buildings' if product == 'building_exposure' else 'street segments'} " \
+               f"rated by the maximum depth of {scenario}"
     if product in DYNAMIC_PRODUCTS and scenario:
         run = summary["dynamic"][scenario]
         return (f"{product} of {scenario}: {run['cells']:,} cells of "

@@ -160,3 +160,40 @@ def test_velocity_map_tile_draws_the_fastest_water_in_a_velocity_colour(
     assert legend["kind"] == "swatches"
     assert [c["colour"] for c in legend["classes"]] == [
         "#{:02x}{:02x}{:02x}".format(*c) for _, c in FLOW_VELOCITY_CLASSES]
+
+
+def wall_depths(portal: Settings, scenario: str) -> dict[str, float]:
+    """Per published building the deepest cell of the max-depth raster whose centre lies in
+    the ring one cell wide outside its footprint: computed here building by building."""
+    from rasterio.features import geometry_mask
+
+    with rasterio.open(published(portal, f"heavy_rain_flood_depth_{scenario}", ".vrt")) as src:
+        depth = src.read(1, masked=True).filled(0)
+        transform, cell = src.transform, src.res[0]
+    houses = gpd.read_file(published(portal, "buildings", ".gpkg"))
+    found = {}
+    for building_id, footprint in zip(houses.building_id, houses.geometry, strict=True):
+        ring = footprint.buffer(cell).difference(footprint)
+        inside = ~geometry_mask([ring], depth.shape, transform)
+        found[building_id] = float(depth[inside].max()) if inside.any() else 0.0
+    return found
+
+
+def test_cql2_finds_exactly_the_buildings_the_depth_raster_floods_at_the_wall(
+        server: str, portal: Settings) -> None:
+    expected = wall_depths(portal, "extreme")
+    layer = "heavy_rain_buildings_extreme"
+    for threshold in (0.5, 0.1):
+        response = requests.get(f"{server}/collections/{layer}/items", timeout=60, params={
+            "f": "json", "filter": f"max_depth_m > {threshold}", "filter-lang": "cql2-text",
+            "limit": 5000})
+        assert response.status_code == 200, response.text[:300]
+        served = {f["properties"]["building_id"] for f in response.json()["features"]}
+        assert served == {b for b, d in expected.items() if round(d, 2) > threshold}
+    assert served  # the sample's extreme rain puts more than 0.1 m at some walls
+    streets = requests.get(f"{server}/collections/heavy_rain_streets_extreme/items", timeout=60,
+                           params={"f": "json", "filter": "flooded_length_m > 0", "limit": 50})
+    assert streets.status_code == 200, streets.text[:300]
+    assert all(0 < f["properties"]["flooded_length_m"] <= f["properties"]["length_m"]
+               for f in streets.json()["features"])
+    assert streets.json()["features"]
