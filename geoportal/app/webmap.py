@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from geoportal.app import climate
 from geoportal.core import formats
 from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, Theme
 from geoportal.core.settings import Settings
-from pipelines.imagery.webtiles import CANOPY_STOPS, legend_classes
+from pipelines.imagery.webtiles import CANOPY_STOPS, CLASSED, legend_classes
 
 MANIFEST_FILE = "webmap.json"
 MANIFEST_VERSION = 1
@@ -42,6 +43,7 @@ GROUPS: dict[str, dict[str, str]] = {
     Theme.EDUCATION: {"de": "Bildung", "en": "Education"},
     Theme.LEISURE: {"de": "Freizeit", "en": "Leisure"},
     Theme.ENVIRONMENT: {"de": "Umwelt", "en": "Environment"},
+    climate.GROUP: climate.TITLE,  # the heavy-rain layers, with a scenario switch
     Theme.ECONOMY: {"de": "Wirtschaft", "en": "Economy"},
     Theme.CADASTRE: {"de": "Kataster", "en": "Cadastre"},
     Theme.TERRAIN: {"de": "Gelände", "en": "Terrain"},
@@ -86,7 +88,7 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
     for d in registry:
         if d.id not in served:
             continue
-        group = GROUP_OF_LAYER.get(d.id, d.theme)
+        group = climate.GROUP if climate.is_climate(d) else GROUP_OF_LAYER.get(d.id, d.theme)
         in_tree = group in GROUPS or d.id not in base_ids  # the streets are a base map only
         members = groups.setdefault(group, []) if in_tree else []
         layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)))
@@ -107,6 +109,7 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
                     "title": GROUPS.get(theme, {"de": str(theme), "en": str(theme)}),
                     "layers": ids} for theme, ids in groups.items() if ids],
         "layers": layers,
+        "climate": climate.annotate(registry, layers),
     }
 
 
@@ -201,7 +204,14 @@ def value_query(d: Dataset, served: dict[str, dict[str, Any]],
         return None
     return {"dataset": d.id, "coverage": f"/collections/{d.id}/coverage",
             "title": d.title.model_dump(),
-            "unit": "m", **facts}
+            "unit": _unit(d), **facts}
+
+
+def _unit(d: Dataset) -> str:
+    """The unit of a coverage's values: a classed style's own (m/s for velocities), else m."""
+    params = d.pipeline.params
+    tiles = params.raster_tiles() if hasattr(params, "raster_tiles") else None
+    return CLASSED[tiles.style][0] if tiles is not None and tiles.style in CLASSED else "m"
 
 
 def _raster_facts(settings: Settings, dataset_id: str) -> dict[str, Any] | None:
