@@ -15,6 +15,17 @@ towards the flood's outlet).
 
     python bench/bench_heavy_rain.py var/published/terrain_dtm/terrain_dtm.vrt \
         --whitebox-python /tmp/wb/bin/python [--resolution 1.0]
+
+``--dynamic`` times the dynamic model instead (pipelines/heavy_rain/dynamic.py) on the same
+terrain at ``--resolution`` (5 m: the YAML's), a block rain of ``--rain-mm`` over
+``--minutes``: the numba step and the numpy reference step in one run, as cell updates per
+second on one core (the kernel is single-threaded), and, with ``--anuga-python`` (a bench-only
+venv: ``python3 -m venv an && an/bin/pip install anuga==4.1.0``, never a project dependency),
+ANUGA's finite-volume solver on the same grid (4 triangles per cell, the same rain and
+Manning n, reflective walls), timed inside that process:
+
+    python bench/bench_heavy_rain.py <dtm.vrt> --dynamic --resolution 5 --minutes 10 \
+        [--anuga-python /tmp/an/bin/python]
 """
 
 from __future__ import annotations
@@ -60,12 +71,81 @@ def ours(z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     return time.perf_counter() - start, filled, acc.reshape(z.shape)
 
 
+ANUGA = textwrap.dedent("""
+    import sys, time, numpy as np, anuga
+    z = np.load(sys.argv[1]); dx, seconds, rate, n = (float(v) for v in sys.argv[2:6])
+    rows, cols = z.shape
+    domain = anuga.rectangular_cross_domain(cols, rows, len1=cols * dx, len2=rows * dx)
+    domain.set_store(False)
+    domain.set_quantity("elevation", lambda x, y: z[np.clip((rows * dx - y) // dx, 0,
+        rows - 1).astype(int), np.clip(x // dx, 0, cols - 1).astype(int)], location="centroids")
+    domain.set_quantity("friction", n)
+    domain.set_quantity("stage", expression="elevation")
+    domain.set_boundary({t: anuga.Reflective_boundary(domain) for t in domain.get_boundary_tags()})
+    anuga.Rate_operator(domain, rate=rate)
+    start = time.perf_counter(); steps = 0
+    for _ in domain.evolve(yieldstep=seconds / 4, finaltime=seconds):
+        pass
+    took = time.perf_counter() - start
+    q = domain.quantities
+    depth = q["stage"].centroid_values - q["elevation"].centroid_values
+    volume = float((depth * domain.areas).sum())
+    print(took, len(domain), float(depth.max()), volume)
+""")
+
+
+def dynamic_bench(args: argparse.Namespace) -> None:
+    """Cell updates per second of the dynamic model, numba vs numpy (and ANUGA's time)."""
+    from pipelines.heavy_rain import dynamic
+
+    z, grid = read_dtm(args.dtm, args.resolution)
+    walls = np.zeros(z.shape, bool)
+    z = np.where(np.isfinite(z), z, np.nanmin(z))
+    rate = np.full(z.shape, args.rain_mm / 1000 / 3600)
+    seconds = args.minutes * 60.0
+    dynamic.simulate(z[:20, :20], walls[:20, :20], grid.resolution, rate[:20, :20], 5, 5)
+    print(f"{z.size:,} cells at {grid.resolution} m, {args.minutes} min of "
+          f"{args.rain_mm} mm/h, n = 0.035, closed edges")
+    runs = {}
+    for engine in ("numba", "numpy"):
+        start = time.perf_counter()
+        result = dynamic.simulate(z, walls, grid.resolution, rate, seconds, seconds,
+                                  dynamic.Settings(engine=engine), closed=True)
+        took = time.perf_counter() - start
+        runs[engine] = took
+        print(f"ours {engine:6s} {took:8.2f} s  {result.steps:6d} steps  "
+              f"{result.steps * result.cells / took / 1e6:6.2f} M cell updates/s  "
+              f"mass balance {result.balance_error:.1e}  deepest at the end "
+              f"{float(result.depth.max()):.3f} m, water {result.stored_m3:,.0f} m³")
+    print(f"ratio numpy / numba  {runs['numpy'] / runs['numba']:.2f}")
+    if args.anuga_python:
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "z.npy", z)
+            out = subprocess.run([args.anuga_python, "-c", ANUGA, str(Path(tmp) / "z.npy"),
+                                  str(grid.resolution), str(seconds),
+                                  str(args.rain_mm / 1000 / 3600), "0.035"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        took, triangles, deepest, volume = float(out[-4]), int(out[-3]), *map(float, out[-2:])
+        print(f"anuga        {took:8.2f} s  {triangles:,} triangles (4 per cell)  deepest at "
+              f"the end {deepest:.3f} m, water {volume:,.0f} m³  "
+              f"ratio anuga / ours numba {took / runs['numba']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dtm", type=Path)
-    parser.add_argument("--whitebox-python", required=True)
+    parser.add_argument("--whitebox-python")
     parser.add_argument("--resolution", type=float, default=1.0)
+    parser.add_argument("--dynamic", action="store_true")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rain-mm", type=float, default=90.0)
+    parser.add_argument("--anuga-python")
     args = parser.parse_args()
+    if args.dynamic:
+        dynamic_bench(args)
+        return
+    if not args.whitebox_python:
+        parser.error("--whitebox-python is required (or --dynamic)")
     z, grid = read_dtm(args.dtm, args.resolution)
     with tempfile.TemporaryDirectory() as tmp:
         src, wf, wa = (Path(tmp) / n for n in ("dtm.tif", "filled.tif", "acc.tif"))

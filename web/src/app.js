@@ -100,9 +100,11 @@ async function main() {
 
   const tree = $("#layer-tree");
   let updateHash = () => {};
+  let climate = () => {};
   const layers = new Layers(map, manifest, {
     onChange: (id) => {
       updateTreeItem(tree, layers, id);
+      climate(id);
       updateHash();
     },
   });
@@ -136,7 +138,7 @@ async function main() {
     if (drawerWasOpen) setPanelOpen(false);
     openTable(tableView, manifest.layers[id], map, { from: button, onShow: show });
   });
-  initClimate(tree, manifest, layers); // the heavy-rain scenario switch
+  climate = initClimate(tree, manifest, layers); // the heavy-rain scenario switch
   tableView.addEventListener("close", () => {
     if (drawerWasOpen && PHONE.matches) setPanelOpen(true);
     drawerWasOpen = false;

@@ -56,30 +56,36 @@ function choose(container, manifest, layers, scenario) {
   }
 }
 
-/** Put the scenario switch into the climate group of the tree (rendered by tree.js). */
+/** Put the scenario switch into the climate group of the tree (rendered by tree.js); returns
+ * what to call when a layer is switched on or off (a permalink, a search hit, a checkbox may
+ * switch on a layer of another scenario: the switch follows it). */
 export function initClimate(container, manifest, layers) {
   const group = container.querySelector("details[data-group=climate]");
-  if (!group || !manifest.climate || !manifest.climate.scenarios.length) return;
+  if (!group || !manifest.climate || !manifest.climate.scenarios.length) return () => {};
   const fieldset = document.createElement("fieldset");
   fieldset.className = "climate-scenarios";
-  const chosen = current(manifest, layers);
+  let chosen = current(manifest, layers);
   fieldset.innerHTML = `<legend>${escapeHtml(say("scenario"))}</legend>`
     + manifest.climate.scenarios.map((s) => `<label><input type="radio" name="climate-scenario" `
       + `value="${escapeHtml(s.id)}"${s.id === chosen ? " checked" : ""}> `
       + `<span>${escapeHtml(pick(s.title))}</span></label>`).join("")
     + `<p class="climate-hint">${escapeHtml(say("hint"))}</p>`;
   group.querySelector("summary").after(fieldset);
+  const pickScenario = (scenario) => {
+    chosen = scenario;
+    fieldset.querySelector(`input[value="${scenario}"]`).checked = true;
+    choose(container, manifest, layers, scenario);
+  };
   fieldset.addEventListener("change", (event) => {
-    if (event.target.name === "climate-scenario") choose(container, manifest, layers, event.target.value);
+    if (event.target.name === "climate-scenario") pickScenario(event.target.value);
   });
   choose(container, manifest, layers, chosen);
-  // a permalink may switch on a layer of another scenario after the tree is drawn
-  container.addEventListener("change", (event) => {
-    const layer = manifest.layers[event.target.dataset?.layer];
-    if (layer && layer.scenario && event.target.checked) {
-      fieldset.querySelector(`input[value="${layer.scenario}"]`).checked = true;
+  return (id) => {
+    const layer = manifest.layers[id];
+    if (layer && layer.scenario && layer.scenario !== chosen && layers.isVisible(id)) {
+      pickScenario(layer.scenario);
     }
-  });
+  };
 }
 
 /** Whether a popup shows the heavy-rain card: a building or street rated by the model. */
