@@ -14,7 +14,7 @@ D8 accumulation equal (flats differ by design: Whitebox adds an ε-slope, we dra
 towards the flood's outlet).
 
     python bench/bench_heavy_rain.py var/published/terrain_dtm/terrain_dtm.vrt \
-        --whitebox-python /tmp/wb/bin/python [--resolution 1.0]
+        --whitebox-python /tmp/wb/bin/python [--resolution 1.0] [--whitebox-procs 1]
 
 ``--dynamic`` times the dynamic model instead (pipelines/heavy_rain/dynamic.py) on the same
 terrain at ``--resolution`` (5 m: the YAML's), a block rain of ``--rain-mm`` over
@@ -46,6 +46,7 @@ from pipelines.heavy_rain.model import read_dtm
 WHITEBOX = textwrap.dedent("""
     import sys, time, whitebox_workflows as wbw
     wbe = wbw.WbEnvironment()
+    wbe.max_procs = int(sys.argv[4])  # 1: per core, like ours
     h = wbe.hydrology
     dem = wbe.read_raster(sys.argv[1])
     t = time.perf_counter()
@@ -140,6 +141,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rain-mm", type=float, default=90.0)
     parser.add_argument("--anuga-python")
+    parser.add_argument("--whitebox-procs", type=int, default=1,
+                        help="Whitebox's threads (1: per core, like ours; -1: all)")
     args = parser.parse_args()
     if args.dynamic:
         dynamic_bench(args)
@@ -154,7 +157,8 @@ def main() -> None:
                            nodata=-9999) as dst:
             dst.write(np.nan_to_num(z, nan=-9999), 1)
         seconds, filled, acc = ours(z)
-        out = subprocess.run([args.whitebox_python, "-c", WHITEBOX, str(src), str(wf), str(wa)],
+        out = subprocess.run([args.whitebox_python, "-c", WHITEBOX, str(src), str(wf), str(wa),
+                              str(args.whitebox_procs)],
                              capture_output=True, text=True, check=True).stdout.split()
         wb_fill, wb_acc = float(out[-2]), float(out[-1])
         with rasterio.open(wf) as f, rasterio.open(wa) as a:
@@ -163,7 +167,7 @@ def main() -> None:
     same_fill = np.abs(filled - theirs_filled)[valid] < 1e-3
     same_acc = np.abs(acc - theirs_acc)[valid] < 0.5
     wb = wb_fill + wb_acc
-    print(f"{z.size:,} cells at {args.resolution} m")
+    print(f"{z.size:,} cells at {args.resolution} m, whitebox threads {args.whitebox_procs}")
     print(f"ours (fill + D8 + accumulation)      {seconds:7.3f} s")
     print(f"whitebox (fill, fill+fix flats, D8)  {wb:7.3f} s  "
           f"(fill {wb_fill:.3f}, flats + accumulation {wb_acc:.3f})")
