@@ -10,6 +10,7 @@ rendered on request by the tile provider and cached on disk.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -116,6 +117,14 @@ def legend_classes(style: str) -> list[dict[str, object]] | None:
         out.append({"label": {"de": de.replace(".", ","), "en": en},
                     "colour": "#{:02x}{:02x}{:02x}".format(*rgb), "value": low})
     return out
+
+
+@functools.cache
+def transparent(fmt: str = "png") -> bytes:
+    """A tile with nothing drawn: what a classed map (a hazard map) shows where no class
+    applies. Dry land is an answer, not a missing tile: a 404 would be an error in the map."""
+    empty = np.zeros((3, TILE, TILE), np.uint8)
+    return encode((empty, np.zeros((TILE, TILE), np.uint8)), fmt=fmt)
 
 
 #: How a mosaic's values become tile colours (``options.style`` of the tile provider).

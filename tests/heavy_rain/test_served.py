@@ -70,31 +70,38 @@ def test_water_depth_is_served_as_a_coverage(server: str, portal: Settings) -> N
         assert np.allclose(served.read(1), whole)
 
 
-def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
-        server: str, portal: Settings) -> None:
+def tile_pixel(server: str, dataset: str, x: float, y: float,
+               zoom: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The served map tile (RGBA) around the point (x, y) in EPSG:25832, and its pixel there."""
     import io
 
     import morecantile
     from PIL import Image
     from pyproj import Transformer
 
-    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
-        depth = src.read(1, masked=True)
-        row, col = np.unravel_index(int(depth.argmax()), depth.shape)
-        x, y = src.xy(row, col)
     lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
     quad = morecantile.tms.get("WebMercatorQuad")
-    tile = quad.tile(lon, lat, 17)
-    url = (f"{server}/collections/heavy_rain_depth_extreme/tiles/WebMercatorQuad/"
-           f"{tile.z}/{tile.y}/{tile.x}?f=png")
-    response = requests.get(url, timeout=60)
+    tile = quad.tile(lon, lat, zoom)
+    response = requests.get(f"{server}/collections/{dataset}/tiles/WebMercatorQuad/"
+                            f"{tile.z}/{tile.y}/{tile.x}?f=png", timeout=60)
     assert response.status_code == 200, response.text[:300]
     image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
     west, south, east, north = quad.xy_bounds(tile)
     mx, my = quad.xy(lon, lat)
     px = min(255, int((mx - west) / (east - west) * 256))
     py = min(255, int((north - my) / (north - south) * 256))
-    r, g, b, a = (int(v) for v in image[py, px])
+    return image, tuple(int(v) for v in image[py, px])
+
+
+def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
+        server: str, portal: Settings) -> None:
+
+
+    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
+        depth = src.read(1, masked=True)
+        row, col = np.unravel_index(int(depth.argmax()), depth.shape)
+        x, y = src.xy(row, col)
+    image, (r, g, b, a) = tile_pixel(server, "heavy_rain_depth_extreme", x, y, 17)
     assert a == 255 and b > r and b > g  # blue where the water stands
     assert (image[..., 3] == 0).any()    # and transparent where it is dry
 
@@ -127,11 +134,7 @@ def dynamic_h_velocity() -> float:
 
 def test_velocity_map_tile_draws_the_fastest_water_in_a_velocity_colour(
         server: str, portal: Settings) -> None:
-    import io
 
-    import morecantile
-    from PIL import Image
-    from pyproj import Transformer
 
     from pipelines.imagery.webtiles import FLOW_VELOCITY_CLASSES
 
@@ -141,19 +144,9 @@ def test_velocity_map_tile_draws_the_fastest_water_in_a_velocity_colour(
         row, col = np.unravel_index(int(speed.argmax()), speed.shape)
         x, y = src.xy(row, col)
         fastest = float(speed.max())
-    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
-    quad = morecantile.tms.get("WebMercatorQuad")
-    tile = quad.tile(lon, lat, 16)
-    response = requests.get(f"{server}/collections/{dataset}/tiles/WebMercatorQuad/"
-                            f"{tile.z}/{tile.y}/{tile.x}?f=png", timeout=60)
-    assert response.status_code == 200, response.text[:300]
-    image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
-    west, south, east, north = quad.xy_bounds(tile)
-    mx, my = quad.xy(lon, lat)
-    px = min(255, int((mx - west) / (east - west) * 256))
-    py = min(255, int((north - my) / (north - south) * 256))
+    _, pixel = tile_pixel(server, dataset, x, y, 16)
     expected = [c for bound, c in FLOW_VELOCITY_CLASSES if bound <= fastest][-1]
-    assert tuple(int(v) for v in image[py, px][:3]) == expected and image[py, px][3] == 255
+    assert pixel[:3] == expected and pixel[3] == 255
     manifest = requests.get(f"{server}/assets/webmap.json", timeout=60)
     assert manifest.status_code == 200
     legend = manifest.json()["layers"][dataset]["legend"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import geopandas as gpd
 import pytest
-from testkit.webmap import assert_clean, axe_violations, idle, load, open_page, shot, wait_loaded
+import testkit.webmap as wm
 
 from geoportal.core.settings import Settings
 from pipelines.imagery.webtiles import legend_classes
@@ -29,18 +29,19 @@ def wettest_building(portal: Settings, scenario: str) -> tuple[float, float, flo
 def test_the_scenario_switch_swaps_the_heavy_rain_maps_and_a_building_tells_its_water(
         browser: Any, server: str, portal: Settings, lang: str) -> None:
     lon, lat, depth = wettest_building(portal, "rare")
-    page, log = open_page(browser, viewport=(1366, 800))
-    load(page, f"{server}/?lang={lang}#map=18.00/{lat:.6f}/{lon:.6f}"
+    page, log = wm.open_page(browser, viewport=(1366, 800))
+    wm.load(page, f"{server}/?lang={lang}#map=18.00/{lat:.6f}/{lon:.6f}"
                "&layers=heavy_rain_flood_depth_extreme")
-    idle(page)
+    wm.idle(page)
     group = page.locator("details[data-group=climate]")
     radios = group.locator("input[name=climate-scenario]")
     assert radios.count() == 3
     assert group.locator("input[value=extreme]").is_checked()
     assert page.locator("[data-layer-item=heavy_rain_flood_depth_rare]").is_hidden()
     legend = page.locator("[data-legend=heavy_rain_flood_depth_extreme] li").all_inner_texts()
-    assert legend == [c["label"][lang] for c in legend_classes("water_depth")]
-    shot(page, f"climate-01-extreme-{lang}")
+    labels = [c["label"][lang] for c in legend_classes("water_depth")]
+    assert [text.strip() for text in legend] == labels
+    wm.shot(page, f"climate-01-extreme-{lang}")
 
     group.locator("input[value=rare]").check()
     visible = page.evaluate("window.geoportal.layers.visibleIds()")
@@ -48,23 +49,22 @@ def test_the_scenario_switch_swaps_the_heavy_rain_maps_and_a_building_tells_its_
     assert "heavy_rain_flood_depth_extreme" not in visible
     assert page.locator("[data-layer-item=heavy_rain_flood_depth_extreme]").is_hidden()
     speed = page.locator("[data-legend=heavy_rain_flow_velocity_rare] li").all_inner_texts()
-    assert speed == [c["label"][lang] for c in legend_classes("flow_velocity")]
+    labels = [c["label"][lang] for c in legend_classes("flow_velocity")]
+    assert [text.strip() for text in speed] == labels
 
     page.locator("#layer-heavy_rain_buildings_rare").check()
-    wait_loaded(page, "heavy_rain_buildings_rare")
-    idle(page)
-    box = page.locator("#map canvas").bounding_box()
-    xy = page.evaluate(f"window.geoportal.map.project([{lon}, {lat}])")
-    page.mouse.click(box["x"] + xy["x"], box["y"] + xy["y"])
+    wm.wait_loaded(page, "heavy_rain_buildings_rare")
+    wm.idle(page)
+    wm.click_at(page, lon, lat)
     card = page.locator(".heavy-rain-card")
     card.wait_for(timeout=10_000)
-    shot(page, f"climate-02-building-{lang}")
+    wm.shot(page, f"climate-02-building-{lang}")
     assert card.get_attribute("data-scenario") == "rare"
     assert float(card.locator("[data-depth]").get_attribute("data-depth")) == pytest.approx(depth)
     text = card.inner_text()
     shown = f"{depth:.2f}".replace(".", ",") if lang == "de" else f"{depth:.2f}"
     assert WALL[lang] in text and f"{shown} m" in text
     assert ("Seltener Starkregen" if lang == "de" else "Rare heavy rain") in text
-    assert axe_violations(page) == []
-    assert_clean(log)
+    assert wm.axe_violations(page) == []
+    wm.assert_clean(log)
     page.context.close()
