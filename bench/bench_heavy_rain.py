@@ -174,6 +174,16 @@ def main() -> None:
     print(f"ratio whitebox / ours                {wb / seconds:7.2f}")
     print(f"filled surface agrees within 1 mm    {same_fill.mean():7.2%} of cells")
     print(f"D8 accumulation equal                {same_acc.mean():7.2%} of cells")
+    differ = ~same_fill
+    if differ.any():
+        from scipy import ndimage
+
+        inner = np.zeros(z.shape, bool)
+        inner[1:-1, 1:-1] = True
+        near = ndimage.distance_transform_edt(inner & np.isfinite(z))[valid][differ] <= 100
+        lower = (filled - theirs_filled)[valid][differ] < 0
+        print(f"  where they differ: ours lower      {lower.mean():7.2%}; within 100 cells of "
+              f"the edge or no-data {near.mean():.2%}")
 
 
 if __name__ == "__main__":
