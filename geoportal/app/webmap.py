@@ -25,12 +25,13 @@ import numpy as np
 import rasterio
 
 from geoportal.app.webmap3d import elevation_encoding, view3d
+from geoportal.app import climate
 from geoportal.core import formats
 from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata
 from geoportal.core.registry import Dataset, Registry, Theme
 from geoportal.core.settings import Settings
-from pipelines.imagery.webtiles import CANOPY_STOPS
+from pipelines.imagery.webtiles import CANOPY_STOPS, CLASSED, legend_classes
 
 MANIFEST_FILE = "webmap.json"
 MANIFEST_VERSION = 1
@@ -43,6 +44,7 @@ GROUPS: dict[str, dict[str, str]] = {
     Theme.EDUCATION: {"de": "Bildung", "en": "Education"},
     Theme.LEISURE: {"de": "Freizeit", "en": "Leisure"},
     Theme.ENVIRONMENT: {"de": "Umwelt", "en": "Environment"},
+    climate.GROUP: climate.TITLE,  # the heavy-rain layers, with a scenario switch
     Theme.ECONOMY: {"de": "Wirtschaft", "en": "Economy"},
     Theme.CADASTRE: {"de": "Kataster", "en": "Cadastre"},
     Theme.TERRAIN: {"de": "Gelände", "en": "Terrain"},
@@ -93,7 +95,7 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
     for d in registry:
         if d.id not in served:
             continue
-        group = GROUP_OF_LAYER.get(d.id, d.theme)
+        group = climate.GROUP if climate.is_climate(d) else GROUP_OF_LAYER.get(d.id, d.theme)
         in_tree = group in GROUPS or d.id not in base_ids  # the streets are a base map only
         members = groups.setdefault(group, []) if in_tree else []
         layers[d.id] = layer_entry(d, served[d.id], _colour(group, len(members)))
@@ -115,6 +117,7 @@ def build_manifest(registry: Registry, resources: dict[str, dict[str, Any]],
                     "layers": ids} for theme, ids in groups.items() if ids],
         "layers": layers,
         "view3d": view3d(registry, served, settings, layers),
+        "climate": climate.annotate(registry, layers),
     }
 
 
@@ -178,6 +181,8 @@ def legend(d: Dataset, entry: dict[str, Any], settings: Settings) -> dict[str, A
     if draw.get("kind") == "raster" and tiles is not None and tiles.style == "canopy":
         return {"kind": "ramp", "label": CANOPY_LABEL, "unit": "m",
                 "stops": [[h, "#{:02x}{:02x}{:02x}".format(*rgb)] for h, rgb in CANOPY_STOPS]}
+    if draw.get("kind") == "raster" and tiles is not None and legend_classes(tiles.style):
+        return {"kind": "swatches", "classes": legend_classes(tiles.style)}
     if draw.get("kind") == "raster" and tiles is not None and tiles.style == "grey":
         return {"kind": "shade", "stops": [list(s) for s in HILLSHADE_STOPS],
                 "labels": HILLSHADE_LABELS}
@@ -213,7 +218,14 @@ def value_query(d: Dataset, served: dict[str, dict[str, Any]],
         return None
     return {"dataset": d.id, "coverage": f"/collections/{d.id}/coverage",
             "title": d.title.model_dump(),
-            "unit": "m", **facts}
+            "unit": _unit(d), **facts}
+
+
+def _unit(d: Dataset) -> str:
+    """The unit of a coverage's values: a classed style's own (m/s for velocities), else m."""
+    params = d.pipeline.params
+    tiles = params.raster_tiles() if hasattr(params, "raster_tiles") else None
+    return CLASSED[tiles.style][0] if tiles is not None and tiles.style in CLASSED else "m"
 
 
 def _raster_facts(settings: Settings, dataset_id: str) -> dict[str, Any] | None:

@@ -38,7 +38,7 @@ from geoportal.core.publish import (
 )
 from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.heavy_rain import model
+from pipelines.heavy_rain import dynamic, exposure, model, simulation
 from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
@@ -50,6 +50,14 @@ METHOD = {
     "en": "Topographic sink analysis (fill–spill cascade), not a 2-D surface-flow model: no "
           "velocities, no time, no sewer network.",
 }
+DYNAMIC_METHOD = {
+    "de": "Gefahrenhinweis aus einer 2D-Oberflächenabflusssimulation (lokal-träge "
+          "Flachwassergleichungen, Blockregen, Abflussbeiwerte je Fläche), ohne Kanalnetz.",
+    "en": "Hazard indication from a 2-D surface-flow simulation (local-inertial shallow-water "
+          "equations, block rain, run-off coefficients per surface), without the sewer network.",
+}
+EXPOSURE_PRODUCTS = ("building_exposure", "street_exposure")
+DYNAMIC_PRODUCTS = ("max_depth", "max_velocity", *EXPOSURE_PRODUCTS)
 
 
 class Scenario(Strict):
@@ -82,6 +90,20 @@ class Surface(Strict):
     coefficient: float = Field(ge=0, le=1)
 
 
+class DynamicModel(Strict):
+    """The 2-D surface-flow simulation (``model.dynamic``; pipelines/heavy_rain/dynamic.py)."""
+
+    resolution: float = Field(default=2.0, gt=0, le=20)  # m; a multiple of model.resolution
+    manning_n: float = Field(default=0.035, gt=0, le=0.2)  # s/m^(1/3)
+    after_rain_min: int = Field(default=60, ge=0)  # run-off simulated after the rain stops
+    theta: float = Field(default=0.9, ge=0.5, le=1.0)
+    advection: bool = True
+
+    def settings(self) -> dynamic.Settings:
+        return dynamic.Settings(manning_n=self.manning_n, theta=self.theta,
+                                advection=self.advection)
+
+
 class HeavyRainModel(Strict):
     """The screening model's inputs and settings (``pipeline.params.model``)."""
 
@@ -97,6 +119,8 @@ class HeavyRainModel(Strict):
     flow_path_min_area_m2: float = Field(default=10000.0, gt=0)
     depth_classes: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.3, 0.5, 1.0])
     scenarios: list[Scenario] = Field(min_length=1)
+    #: The dynamic model; without it only the screening products exist.
+    dynamic: DynamicModel | None = None
 
     @field_validator("depth_classes")
     @classmethod
@@ -117,10 +141,15 @@ class HeavyRainParams(Params):
     """``product`` to publish; the model itself (``model``) or the dataset holding it
     (``model_from``); ``scenario`` for a ``water_depth`` product."""
 
-    product: Literal["sinks", "flow_paths", "sink_depth", "water_depth"]
+    product: Literal["sinks", "flow_paths", "sink_depth", "water_depth", "max_depth",
+                     "max_velocity", "building_exposure", "street_exposure"]
     model: HeavyRainModel | None = None
     model_from: OutputRef | None = None
     scenario: str | None = Field(default=None, pattern=SCENARIO_ID)
+    #: The published layer an exposure product rates (``buildings``, ``streets``).
+    exposed: OutputRef | None = None
+    #: A street is flooded where the maximum water depth reaches this (m).
+    flooded_from_m: float = Field(default=0.1, gt=0)
     #: Map tiles of a raster product (``serve.tiles: raster``), e.g. ``style: water_depth``.
     tiles: StyledTiles = Field(default_factory=lambda: RasterTiles(style="water_depth",
                                                                    format="png"))
@@ -132,8 +161,15 @@ class HeavyRainParams(Params):
     def _one_model(self) -> HeavyRainParams:
         if (self.model is None) == (self.model_from is None):
             raise ValueError("give either 'model' or 'model_from' (the dataset holding it)")
-        if (self.product == "water_depth") != (self.scenario is not None):
-            raise ValueError("'scenario' is given for, and only for, product water_depth")
+        per_scenario = self.product in ("water_depth", *DYNAMIC_PRODUCTS)
+        if per_scenario != (self.scenario is not None):
+            raise ValueError("'scenario' is given for, and only for, the products water_depth, "
+                             "max_depth and max_velocity")
+        if (self.product in EXPOSURE_PRODUCTS) != (self.exposed is not None):
+            raise ValueError("'exposed' (the layer to rate) is given for, and only for, the "
+                             "products building_exposure and street_exposure")
+        if self.model and self.product in DYNAMIC_PRODUCTS and self.model.dynamic is None:
+            raise ValueError(f"product {self.product} needs model.dynamic")
         if self.model and self.scenario and self.scenario not in {s.id for s in
                                                                   self.model.scenarios}:
             raise ValueError(f"scenario {self.scenario!r} is not one of model.scenarios")
@@ -165,6 +201,10 @@ class HeavyRainPipeline(Pipeline):
         if scenario and scenario not in {s.id for s in self.model.scenarios}:
             raise RegistryError(self.dataset.path or self.dataset.id, [
                 f"pipeline.params.scenario: {scenario!r} is not one of the model's scenarios"])
+        if self.params.product in DYNAMIC_PRODUCTS and self.model.dynamic is None:
+            raise RegistryError(self.dataset.path or self.dataset.id, [
+                f"pipeline.params.product: {self.params.product} needs the model's 'dynamic' "
+                f"(in {self.owner().id})"])
         return [WorkUnit(key=self.dataset.id)]
 
     @property
@@ -180,7 +220,13 @@ class HeavyRainPipeline(Pipeline):
         (run,) = results
         summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
         product = self.params.product
-        if product in ("sinks", "flow_paths"):
+        if product in EXPOSURE_PRODUCTS:
+            layer = self.exposure(run)
+            paths = {f: WRITERS[f](layer, staging, self.dataset.id) for f in self.dataset.outputs}
+            if "gpkg" in paths:
+                index_ids(paths["gpkg"], self.dataset.id, self.dataset.schema.id_field)
+            files, count = [file_record(p, f) for f, p in paths.items()], len(layer)
+        elif product in ("sinks", "flow_paths"):
             layer = gpd.read_parquet(run / f"{product}.parquet")
             names = [p.name for p in self.dataset.schema.properties]
             layer = layer[[c for c in names if c in layer.columns] + ["geometry"]]
@@ -190,7 +236,7 @@ class HeavyRainPipeline(Pipeline):
             files, count = [file_record(p, f) for f, p in paths.items()], len(layer)
         else:
             name = ("sink_depth" if product == "sink_depth"
-                    else f"water_depth_{self.params.scenario}")
+                    else f"{product}_{self.params.scenario}")
             folder = staging / "tiles"
             folder.mkdir()
             tif = folder / f"{self.dataset.id}.tif"
@@ -207,12 +253,44 @@ class HeavyRainPipeline(Pipeline):
                              crs_native=summary["crs"], source_sha256=summary["key"],
                              files=files)
         # stated with every build and in metadata.json: what the map is, and what it is not
-        return BuildResult(self.dataset.id, meta, headline(summary, product, count),
-                           warnings=[METHOD["en"]])
+        method = DYNAMIC_METHOD if product in DYNAMIC_PRODUCTS else METHOD
+        terrain = f"Terrain: {self.model.dtm} as of {summary.get('terrain_modified', '?')}"
+        return BuildResult(self.dataset.id, meta,
+                           headline(summary, product, count, self.params.scenario),
+                           warnings=[method["en"], terrain])
 
 
-def headline(summary: dict[str, Any], product: str, count: int) -> str:
+    def exposure(self, run: Path) -> gpd.GeoDataFrame:
+        """The exposed layer rated by this scenario's maximum depth (and velocity)."""
+        ref = str(self.params.exposed)
+        folder = self.context.published(self.dataset, ref)
+        layer = gpd.read_file(folder / f"{ref}.gpkg")
+        source = self.context.registry[ref]
+        id_field = source.schema.id_field if source.schema else layer.columns[0]
+        sid = self.params.scenario
+        with rasterio.open(run / f"max_depth_{sid}.tif") as src:
+            depth = src.read(1, masked=True).filled(0)
+            transform = src.transform
+            layer = layer.to_crs(src.crs)
+        if self.params.product == "street_exposure":
+            return exposure.streets(layer, id_field, depth, transform, self.params.flooded_from_m)
+        with rasterio.open(run / f"max_velocity_{sid}.tif") as src:
+            speed = src.read(1, masked=True).filled(0)
+        return exposure.buildings(layer, id_field, depth, speed, transform,
+                                  self.model.depth_classes)
+
+
+def headline(summary: dict[str, Any], product: str, count: int,
+             scenario: str | None = None) -> str:
     reused = " (model run reused)" if summary.get("reused") else ""
+    if product in EXPOSURE_PRODUCTS:
+        return f"{count} {'buildings' if product == 'building_exposure' else 'street segments'} " \
+               f"rated by the maximum depth of {scenario}"
+    if product in DYNAMIC_PRODUCTS and scenario:
+        run = summary["dynamic"][scenario]
+        return (f"{product} of {scenario}: {run['cells']:,} cells of "
+                f"{summary['dynamic_resolution']} m, {run['steps']:,} steps in "
+                f"{run['seconds']:.1f} s, mass balance {run['balance_error']:.1e}{reused}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items())
     what = {"sinks": f"{count} sinks", "flow_paths": f"{count} flow paths"}.get(product, product)
     return f"{what} on {summary['cells']:,} cells of {summary['resolution']} m{reused}; {stages}"
@@ -253,7 +331,9 @@ def ensure_run(owner: Dataset, model_: HeavyRainModel, dtm_folder: Path, raw: Pa
     cache.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder) as tmp:
         tmp.mkdir()
-        run_model(model_, dtm_folder / f"{dtm_folder.name}.vrt", raw, tmp, key)
+        meta = read_metadata(dtm_folder.parent, dtm_folder.name)
+        run_model(model_, dtm_folder / f"{dtm_folder.name}.vrt", raw, tmp, key,
+                  meta.modified if meta else None)
     return folder
 
 
@@ -267,7 +347,8 @@ def read_vectors(raw: Path, rel: str, layer: str | None, crs: str) -> gpd.GeoSer
     return frame.to_crs(crs).geometry
 
 
-def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str) -> None:
+def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
+              terrain_modified: str | None = None) -> None:
     """Condition the terrain, analyse it, route every scenario; write the products to ``out``."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -316,6 +397,11 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str) -> N
         say(f"scenario {scenario.id}: {scenario.rain_mm} mm, {result.outflow_m3:,.0f} m³ "
             f"leave the area")
     stage("scenarios")
+    dyn: dict[str, Any] = {}
+    if m.dynamic:
+        dyn = run_dynamic(m, m.dynamic, z, obstacles, np.where(valid, coefficient, 0), grid,
+                          out)
+        stage("dynamic")
     sinks.to_parquet(out / "sinks.parquet")
     paths.to_parquet(out / "flow_paths.parquet")
     left, top = grid.transform.c, grid.transform.f
@@ -324,7 +410,23 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str) -> N
     (out / "summary.json").write_text(json.dumps({
         "key": key, "crs": grid.crs, "bbox": bbox, "cells": int(z.size),
         "resolution": m.resolution, "sinks": int(h.count), "flow_paths": len(paths),
+        "terrain_modified": terrain_modified, **dyn,
         "seconds": {k: round(v, 2) for k, v in seconds.items()}}), encoding="utf-8")
+
+
+def run_dynamic(m: HeavyRainModel, d: DynamicModel, z: np.ndarray, obstacles: np.ndarray,
+                coefficient: np.ndarray, grid: model.Grid, out: Path) -> dict[str, Any]:
+    """The 2-D simulation of every scenario; writes ``max_depth_<id>.tif`` and
+    ``max_velocity_<id>.tif`` on the simulation's grid, returns its numbers for summary.json."""
+    frame = simulation.coarsen(z, obstacles, coefficient, grid, d.resolution)
+
+    def publish(sid: str, run: simulation.Run) -> None:
+        write_cog(out / f"max_depth_{sid}.tif", run.max_depth, frame.grid)
+        write_cog(out / f"max_velocity_{sid}.tif", run.max_speed, frame.grid)
+
+    stats = simulation.run_all(frame, [(s.id, s.rain_mm, s.duration_min) for s in m.scenarios],
+                               d.after_rain_min, d.settings(), publish, say)
+    return {"dynamic_resolution": frame.grid.resolution, "dynamic": stats}
 
 
 def write_cog(path: Path, data: np.ndarray, grid: model.Grid) -> Path:

@@ -10,6 +10,7 @@ rendered on request by the tile provider and cached on disk.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -74,16 +75,56 @@ def canopy(data: np.ndarray, mask: np.ndarray) -> Pixels:
 # shallow): 0.05–0.1, 0.1–0.3, 0.3–0.5, 0.5–1.0, over 1 m. Below the first bound transparent.
 WATER_DEPTH_CLASSES = ((0.05, (198, 219, 239)), (0.1, (158, 202, 225)), (0.3, (107, 174, 214)),
                        (0.5, (33, 113, 181)), (1.0, (8, 48, 107)))
+# Heavy-rain flow velocity in the classes of the NRW hazard maps (m/s; ColorBrewer "YlOrRd"):
+# 0.2–0.5, 0.5–1.0, 1.0–2.0, over 2 m/s; slower water is drawn transparent.
+FLOW_VELOCITY_CLASSES = ((0.2, (254, 217, 118)), (0.5, (253, 141, 60)), (1.0, (227, 26, 28)),
+                         (2.0, (128, 0, 38)))
+#: The classed styles: unit and classes (lower bound, colour), for the tiles and the legend.
+CLASSED: dict[str, tuple[str, tuple[tuple[float, tuple[int, int, int]], ...]]] = {
+    "water_depth": ("m", WATER_DEPTH_CLASSES), "flow_velocity": ("m/s", FLOW_VELOCITY_CLASSES)}
 
 
-def water_depth(data: np.ndarray, mask: np.ndarray) -> Pixels:
-    """Water depths in classes (no interpolation between them: a class is a class)."""
-    depth = np.asarray(data[0], dtype=np.float32)
-    bounds = np.array([d for d, _ in WATER_DEPTH_CLASSES], np.float32)
-    k = np.digitize(np.nan_to_num(depth, nan=-1.0), bounds)  # 0: below the first class
-    colours = np.array([(0, 0, 0)] + [c for _, c in WATER_DEPTH_CLASSES], np.uint8)
-    rgb = np.moveaxis(colours[k], -1, 0)
-    return np.ascontiguousarray(rgb), np.where((mask > 0) & (k > 0), 255, 0).astype(np.uint8)
+def classed(classes: tuple[tuple[float, tuple[int, int, int]], ...]) -> Callable[
+        [np.ndarray, np.ndarray], Pixels]:
+    """A style drawing values in ``classes`` (no interpolation between them: a class is a
+    class); below the first bound transparent."""
+    bounds = np.array([d for d, _ in classes], np.float32)
+    colours = np.array([(0, 0, 0)] + [c for _, c in classes], np.uint8)
+
+    def draw(data: np.ndarray, mask: np.ndarray) -> Pixels:
+        value = np.asarray(data[0], dtype=np.float32)
+        k = np.digitize(np.nan_to_num(value, nan=-1.0), bounds)  # 0: below the first class
+        rgb = np.moveaxis(colours[k], -1, 0)
+        return np.ascontiguousarray(rgb), np.where((mask > 0) & (k > 0), 255, 0).astype(np.uint8)
+
+    return draw
+
+
+water_depth = classed(WATER_DEPTH_CLASSES)
+flow_velocity = classed(FLOW_VELOCITY_CLASSES)
+
+
+def legend_classes(style: str) -> list[dict[str, object]] | None:
+    """The legend of a classed style: per class its colour and its range as a label."""
+    if style not in CLASSED:
+        return None
+    unit, classes = CLASSED[style]
+    out = []
+    for i, (low, rgb) in enumerate(classes):
+        high = classes[i + 1][0] if i + 1 < len(classes) else None
+        de = f"{low:g}–{high:g} {unit}" if high is not None else f"über {low:g} {unit}"
+        en = f"{low:g}–{high:g} {unit}" if high is not None else f"over {low:g} {unit}"
+        out.append({"label": {"de": de.replace(".", ","), "en": en},
+                    "colour": "#{:02x}{:02x}{:02x}".format(*rgb), "value": low})
+    return out
+
+
+@functools.cache
+def transparent(fmt: str = "png") -> bytes:
+    """A tile with nothing drawn: what a classed map (a hazard map) shows where no class
+    applies. Dry land is an answer, not a missing tile: a 404 would be an error in the map."""
+    empty = np.zeros((3, TILE, TILE), np.uint8)
+    return encode((empty, np.zeros((TILE, TILE), np.uint8)), fmt=fmt)
 
 
 # Terrarium (the terrain encoding of Mapzen's open elevation tiles; MapLibre's raster-dem
@@ -120,7 +161,7 @@ def decode_terrarium(rgb: np.ndarray) -> np.ndarray:
 #: How a mosaic's values become tile colours (``options.style`` of the tile provider).
 STYLES: dict[str, Callable[[np.ndarray, np.ndarray], Pixels]] = {
     "photo": photo, "grey": photo, "canopy": canopy, "water_depth": water_depth,
-    "terrarium": terrarium}
+    "terrarium": terrarium, "flow_velocity": flow_velocity}
 #: Styles whose colours encode heights (a terrain source, raster-dem), by MapLibre's name of the
 #: encoding; their tiles must be lossless (PNG).
 ELEVATION_ENCODINGS: dict[str, str] = {"terrarium": "terrarium"}

@@ -70,30 +70,123 @@ def test_water_depth_is_served_as_a_coverage(server: str, portal: Settings) -> N
         assert np.allclose(served.read(1), whole)
 
 
-def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
-        server: str, portal: Settings) -> None:
+def tile_pixel(server: str, dataset: str, x: float, y: float,
+               zoom: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The served map tile (RGBA) around the point (x, y) in EPSG:25832, and its pixel there."""
     import io
 
     import morecantile
     from PIL import Image
     from pyproj import Transformer
 
-    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
-        depth = src.read(1, masked=True)
-        row, col = np.unravel_index(int(depth.argmax()), depth.shape)
-        x, y = src.xy(row, col)
     lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
     quad = morecantile.tms.get("WebMercatorQuad")
-    tile = quad.tile(lon, lat, 17)
-    url = (f"{server}/collections/heavy_rain_depth_extreme/tiles/WebMercatorQuad/"
-           f"{tile.z}/{tile.y}/{tile.x}?f=png")
-    response = requests.get(url, timeout=60)
+    tile = quad.tile(lon, lat, zoom)
+    response = requests.get(f"{server}/collections/{dataset}/tiles/WebMercatorQuad/"
+                            f"{tile.z}/{tile.y}/{tile.x}?f=png", timeout=60)
     assert response.status_code == 200, response.text[:300]
     image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
     west, south, east, north = quad.xy_bounds(tile)
     mx, my = quad.xy(lon, lat)
     px = min(255, int((mx - west) / (east - west) * 256))
     py = min(255, int((north - my) / (north - south) * 256))
-    r, g, b, a = (int(v) for v in image[py, px])
+    return image, tuple(int(v) for v in image[py, px])
+
+
+def test_water_depth_map_tile_shows_the_deepest_water_in_the_darkest_class(
+        server: str, portal: Settings) -> None:
+
+
+    with rasterio.open(published(portal, "heavy_rain_depth_extreme", ".vrt")) as src:
+        depth = src.read(1, masked=True)
+        row, col = np.unravel_index(int(depth.argmax()), depth.shape)
+        x, y = src.xy(row, col)
+    image, (r, g, b, a) = tile_pixel(server, "heavy_rain_depth_extreme", x, y, 17)
     assert a == 255 and b > r and b > g  # blue where the water stands
     assert (image[..., 3] == 0).any()    # and transparent where it is dry
+
+
+def test_dynamic_maps_are_published_per_scenario_with_their_water_balance(
+        portal: Settings) -> None:
+    depths = []
+    for scenario in SCENARIOS:
+        with rasterio.open(published(portal, f"heavy_rain_flood_depth_{scenario}", ".vrt")) as s:
+            depth = s.read(1, masked=True)
+            assert s.crs.to_epsg() == 25832 and s.res == (5.0, 5.0)
+        with rasterio.open(published(portal, f"heavy_rain_flow_velocity_{scenario}",
+                                     ".vrt")) as src:
+            speed = src.read(1, masked=True)
+        assert float(depth.max()) > 0.05 and 0 < float(speed.max()) < 10
+        assert ((speed > 0) <= (depth > dynamic_h_velocity())).all()  # no speed without water
+        depths.append(float(depth.sum()))
+        meta = json.loads((portal.published_dir / f"heavy_rain_flood_depth_{scenario}" /
+                           "metadata.json").read_text())
+        assert any("2-D surface-flow simulation" in w for w in meta["warnings"])
+        assert any(w.startswith("Terrain: terrain_dtm as of 20") for w in meta["warnings"])
+    assert depths[0] <= depths[1] <= depths[2]  # 40 ≤ 45 ≤ 90 mm: more water everywhere
+
+
+def dynamic_h_velocity() -> float:
+    from pipelines.heavy_rain.dynamic import H_VELOCITY
+
+    return H_VELOCITY - 1e-6
+
+
+def test_velocity_map_tile_draws_the_fastest_water_in_a_velocity_colour(
+        server: str, portal: Settings) -> None:
+
+
+    from pipelines.imagery.webtiles import FLOW_VELOCITY_CLASSES
+
+    dataset = "heavy_rain_flow_velocity_extreme"
+    with rasterio.open(published(portal, dataset, ".vrt")) as src:
+        speed = src.read(1, masked=True)
+        row, col = np.unravel_index(int(speed.argmax()), speed.shape)
+        x, y = src.xy(row, col)
+        fastest = float(speed.max())
+    _, pixel = tile_pixel(server, dataset, x, y, 16)
+    expected = [c for bound, c in FLOW_VELOCITY_CLASSES if bound <= fastest][-1]
+    assert pixel[:3] == expected and pixel[3] == 255
+    manifest = requests.get(f"{server}/assets/webmap.json", timeout=60)
+    assert manifest.status_code == 200
+    legend = manifest.json()["layers"][dataset]["legend"]
+    assert legend["kind"] == "swatches"
+    assert [c["colour"] for c in legend["classes"]] == [
+        "#{:02x}{:02x}{:02x}".format(*c) for _, c in FLOW_VELOCITY_CLASSES]
+
+
+def wall_depths(portal: Settings, scenario: str) -> dict[str, float]:
+    """Per published building the deepest cell of the max-depth raster whose centre lies in
+    the ring one cell wide outside its footprint: computed here building by building."""
+    from rasterio.features import geometry_mask
+
+    with rasterio.open(published(portal, f"heavy_rain_flood_depth_{scenario}", ".vrt")) as src:
+        depth = src.read(1, masked=True).filled(0)
+        transform, cell = src.transform, src.res[0]
+    houses = gpd.read_file(published(portal, "buildings", ".gpkg"))
+    found = {}
+    for building_id, footprint in zip(houses.building_id, houses.geometry, strict=True):
+        ring = footprint.buffer(cell).difference(footprint)
+        inside = ~geometry_mask([ring], depth.shape, transform)
+        found[building_id] = float(depth[inside].max()) if inside.any() else 0.0
+    return found
+
+
+def test_cql2_finds_exactly_the_buildings_the_depth_raster_floods_at_the_wall(
+        server: str, portal: Settings) -> None:
+    expected = wall_depths(portal, "extreme")
+    layer = "heavy_rain_buildings_extreme"
+    for threshold in (0.5, 0.1):
+        response = requests.get(f"{server}/collections/{layer}/items", timeout=60, params={
+            "f": "json", "filter": f"max_depth_m > {threshold}", "filter-lang": "cql2-text",
+            "limit": 5000})
+        assert response.status_code == 200, response.text[:300]
+        served = {f["properties"]["building_id"] for f in response.json()["features"]}
+        assert served == {b for b, d in expected.items() if round(d, 2) > threshold}
+    assert served  # the sample's extreme rain puts more than 0.1 m at some walls
+    streets = requests.get(f"{server}/collections/heavy_rain_streets_extreme/items", timeout=60,
+                           params={"f": "json", "filter": "flooded_length_m > 0", "limit": 50})
+    assert streets.status_code == 200, streets.text[:300]
+    assert all(0 < f["properties"]["flooded_length_m"] <= f["properties"]["length_m"]
+               for f in streets.json()["features"])
+    assert streets.json()["features"]

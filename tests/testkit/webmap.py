@@ -90,6 +90,13 @@ def wait_loaded(page: Any, layer_id: str) -> None:
     page.wait_for_timeout(300)  # the frame that draws the new data
 
 
+def click_at(page: Any, lon: float, lat: float, dx: float = 0, dy: float = 0) -> None:
+    """Click the map at a longitude/latitude (plus a pixel offset)."""
+    box = page.locator("#map canvas").bounding_box()
+    xy = page.evaluate(f"window.geoportal.map.project([{lon}, {lat}])")
+    page.mouse.click(box["x"] + xy["x"] + dx, box["y"] + xy["y"] + dy)
+
+
 def axe_violations(page: Any) -> list[str]:
     """axe-core's WCAG 2.2 A/AA violations on the page as it is now, one line each."""
     if not AXE.is_file():

@@ -14,7 +14,16 @@ import geopandas as gpd
 import pytest
 import rasterio
 from pyproj import Geod, Transformer
-from testkit.webmap import assert_clean, axe_violations, idle, load, open_page, shot, wait_loaded
+from testkit.webmap import (
+    assert_clean,
+    axe_violations,
+    click_at,
+    idle,
+    load,
+    open_page,
+    shot,
+    wait_loaded,
+)
 
 from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
@@ -35,12 +44,6 @@ def lonlat_of(portal: Settings, dataset_id: str, row: int = 0) -> tuple[float, f
     frame = gpd.read_file(portal.published_dir / dataset_id / f"{dataset_id}.gpkg").to_crs(4326)
     point = frame.geometry.iloc[row]
     return point.x, point.y
-
-
-def click_at(page: Any, lon: float, lat: float, dx: float = 0, dy: float = 0) -> None:
-    box = page.locator("#map canvas").bounding_box()
-    xy = page.evaluate(f"window.geoportal.map.project([{lon}, {lat}])")
-    page.mouse.click(box["x"] + xy["x"] + dx, box["y"] + xy["y"] + dy)
 
 
 def test_class_legends_distinct_symbols_and_toilets_drawn_on_top(browser: Any, server: str,

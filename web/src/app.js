@@ -3,6 +3,7 @@
 // manifest (/assets/webmap.json); this file only knows the page.
 
 import { createMap, loadManifest } from "./basemap.js";
+import { initClimate } from "./climate.js";
 import { getLang, initialLang, localisePageLinks, setLang, t } from "./i18n.js";
 import { Layers } from "./layers.js";
 import { readHash, trackHash } from "./permalink.js";
@@ -101,9 +102,11 @@ async function main() {
 
   const tree = $("#layer-tree");
   let updateHash = () => {};
+  let climate = () => {};
   const layers = new Layers(map, manifest, {
     onChange: (id) => {
       updateTreeItem(tree, layers, id);
+      climate(id);
       updateHash();
     },
   });
@@ -137,6 +140,7 @@ async function main() {
     if (drawerWasOpen) setPanelOpen(false);
     openTable(tableView, manifest.layers[id], map, { from: button, onShow: show });
   });
+  climate = initClimate(tree, manifest, layers); // the heavy-rain scenario switch
   tableView.addEventListener("close", () => {
     if (drawerWasOpen && PHONE.matches) setPanelOpen(true);
     drawerWasOpen = false;

@@ -3,6 +3,7 @@
 // and botanical, planting year, height and crown from the cadastre and from the laser scan, and
 // whether the two agree.
 
+import { exposureCard, isExposureLayer } from "./climate.js";
 import { formatOpeningHours } from "./hours.js";
 import { formatDate, formatNumber, getLang, pick, t } from "./i18n.js";
 
@@ -147,6 +148,7 @@ export function treeCard(layer, p) {
 /** The popup HTML for any feature. */
 export function featureHtml(layer, properties) {
   if (isTreeLayer(layer)) return treeCard(layer, properties);
+  if (isExposureLayer(layer)) return exposureCard(layer, properties);
   return `<div class="feature-card"><h3>${escapeHtml(featureTitle(layer, properties))}</h3>`
     + `<p class="layer-name">${escapeHtml(pick(layer.title))}</p>`
     + attributeTable(layer, properties) + `</div>`;

@@ -50,7 +50,15 @@ from geoportal.core import formats
 from geoportal.core.errors import InvalidQueryError, ItemNotFoundError
 from geoportal.core.publish import atomic_write_bytes
 from pipelines.imagery.pipeline import ARCHIVE, MOSAIC
-from pipelines.imagery.webtiles import ELEVATION_ENCODINGS, ENCODINGS, STYLES, TMS, render_tile
+from pipelines.imagery.webtiles import (
+    CLASSED,
+    ELEVATION_ENCODINGS,
+    ENCODINGS,
+    STYLES,
+    TMS,
+    render_tile,
+    transparent,
+)
 
 LOGGER = logging.getLogger(__name__)
 SCHEME = TileMatrixSetEnum.WEBMERCATORQUAD.value
@@ -149,6 +157,8 @@ class RasterTileProvider(BaseTileProvider):
             data = archive.get(z, x, y)  # type: ignore[union-attr]
         else:  # deeper than the archive, or another format than it holds
             data = self._rendered(version, mosaic, z, x, y, fmt)
+        if not data and self.style in CLASSED and fmt == "png":
+            data = transparent(fmt)  # a classed map: no class here (dry), not "no tile"
         if not data:
             raise ProviderTileNotFoundError()
         return data
