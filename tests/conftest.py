@@ -8,12 +8,15 @@ Where a real component or file is missing, tests skip with the reason on a devel
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from testkit import free_port, make_settings, missing, plant_finder_offers
+from testkit.webmap import CHROMIUM, CHROMIUM_ARGS, SHOTS
 
 from geoportal.core.settings import PROJECT_ROOT, Settings
 
@@ -163,3 +166,19 @@ def ckan() -> Iterator[dict[str, str]]:
     if started:
         subprocess.run(["bash", str(_shared_dir() / "ckan" / "ckan-down.sh"), str(CKAN_BASE)],
                        capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium for the web map tests (tests/webmap, tests/solar, ...)."""
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing(f"{CHROMIUM} not found: scripts/install-system-deps.sh installs Debian's chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install -e '.[dev]')")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

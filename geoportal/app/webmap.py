@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from geoportal.app.webmap3d import elevation_encoding, view3d
 from geoportal.app import climate
+from geoportal.app.webmap3d import elevation_encoding, view3d
 from geoportal.core import formats
 from geoportal.core.errors import UnknownFormatError
 from geoportal.core.publish import atomic_write_text, read_metadata

@@ -7,18 +7,16 @@ from typing import Any
 
 import geopandas as gpd
 import pytest
-from testkit.webmap import assert_clean, idle, load, open_page, shot
+from testkit.webmap import assert_clean, click_at, idle, load, open_page, shot
 
 from geoportal.core.registry import load_registry
-from tests.webmap.conftest import browser  # noqa: F401 - the session's Chromium
-from tests.webmap.test_legend_tools import click_at
 
 LABEL = {"de": "sehr gut geeignet", "en": "very good"}
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_roof_planes_are_filled_by_suitability_with_legend_and_popup(
-        browser: Any, solar_server: str, solar_built, roof_planes, lang: str) -> None:  # noqa: F811
+        browser: Any, solar_server: str, solar_built, roof_planes, lang: str) -> None:
     best = roof_planes[roof_planes["suitability"] == "very good"]
     best = best.loc[[best["area_m2"].idxmax()]]
     spot = gpd.GeoSeries(best.geometry.representative_point(), crs=roof_planes.crs
