@@ -229,22 +229,24 @@ def gdal_coverage(d: Dataset, server: str, portal: Settings) -> None:
     with rasterio.open(mosaic) as src:
         assert info["size"] == [src.width, src.height]
         assert info["geoTransform"] == pytest.approx(list(src.transform.to_gdal()))
-        cell = src.res[0]  # 256 × 256 cells, 200 cells in from the corner, whatever the grid
-        x0, y1 = src.bounds.left + 200 * cell, src.bounds.top - 200 * cell
-        window = src.read(1, window=((200, 456), (200, 456)))
-    side = 256 * cell
+        cell = src.res[0]  # up to 256 × 256 cells, up to 200 cells in from the corner
+        off = min(200, src.width // 4, src.height // 4)  # a 5 m grid of 1 km has 200 cells
+        n = min(256, src.width - 2 * off, src.height - 2 * off)
+        x0, y1 = src.bounds.left + off * cell, src.bounds.top - off * cell
+        window = src.read(1, window=((off, off + n), (off, off + n)))
+    side = n * cell
     out = portal.data_dir / f"clients-{d.id}-coverage.tif"
     run(["gdal_translate", "-q", "-a_srs", "EPSG:25832", "-projwin", str(x0), str(y1),
          str(x0 + side), str(y1 - side), f"OGCAPI:{server}/collections/{d.id}", str(out)],
         portal)
     with rasterio.open(out) as read:
-        assert read.shape == (256, 256) and (read.transform.c, read.transform.f) == (x0, y1)
-        assert np.array_equal(read.read(1).astype(window.dtype), window)
+        assert read.shape == (n, n) and (read.transform.c, read.transform.f) == (x0, y1)
+        assert np.array_equal(read.read(1).astype(window.dtype), window, equal_nan=True)
     geotiff = (f"/vsicurl_streaming/{server}/collections/{d.id}/coverage?f=GTiff"
                f"&subset=x({x0}:{x0 + side}),y({y1 - side}:{y1})")
     answer = json.loads(run(["gdalinfo", "-json", geotiff], portal).stdout)
     assert answer["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",25832]]')
-    assert answer["geoTransform"][:1] == [x0] and answer["size"] == [256, 256]
+    assert answer["geoTransform"][:1] == [x0] and answer["size"] == [n, n]
     whole = json.loads(run(["gdalinfo", "-json",
                             f"/vsicurl/{server}/downloads/{d.id}/{d.id}.vrt"], portal).stdout)
     assert whole["size"] == info["size"] and whole["geoTransform"] == info["geoTransform"]

@@ -76,7 +76,8 @@ def test_links_point_to_the_port_it_serves_on(served) -> None:
 def test_a_web_library_not_installed_is_named_at_start_up(tmp_path: Path) -> None:
     """Without swagger-ui-dist every request still answers, but /openapi?f=html stays blank in
     the browser: ``serve`` names the missing folder and how to install it."""
-    (tmp_path / "web" / "node_modules" / "maplibre-gl" / "dist").mkdir(parents=True)
+    for library in ("maplibre-gl/dist", "deck.gl", ".vendor", "laz-perf/lib/web"):
+        (tmp_path / "web" / "node_modules" / library).mkdir(parents=True)
     (tmp_path / "web" / "src").mkdir()
     assert missing_web_libraries(tmp_path) == [tmp_path / "web/node_modules/swagger-ui-dist"]
     assert missing_web_libraries(PROJECT_ROOT) == []  # the checkout's bootstrap installed them
