@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from geoportal.core.publish import atomic_write_text
+from geoportal.core.publish import METADATA_FILE, atomic_write_text
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -269,7 +269,7 @@ def index_is_current(out: Path, published: Path, layers: list[str]) -> bool:
     if head.get("version") != INDEX_VERSION or head.get("layers") != sorted(layers):
         return False
     built = out.stat().st_mtime_ns
-    stamps = [published / rid / "metadata.json" for rid in layers]
+    stamps = [published / rid / METADATA_FILE for rid in layers]
     return all(p.is_file() and p.stat().st_mtime_ns < built for p in stamps)
 
 
