@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from geoportal.app.glyphs import FONT_DIRS
+from geoportal.app.ows.mapfile import hex_rgb
 from geoportal.core.publish import atomic_write_bytes
 
 WIDTH = 240
@@ -177,8 +178,7 @@ def _interpolate(stops: list[tuple[float, tuple[int, ...]]], at: float) -> tuple
 
 
 def _rgb(colour: str) -> tuple[int, int, int, int]:
-    value = colour.lstrip("#")
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16), 255
+    return (*hex_rgb(colour), 255)
 
 
 def _font(weight: str, size: int = FONT_PX) -> Font:

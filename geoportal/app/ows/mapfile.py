@@ -144,7 +144,7 @@ def _vector(layer: MapLayer) -> str:
 
 
 def _style(layer: MapLayer) -> str:
-    rgb = _rgb(_hex(layer.colour))
+    rgb = _rgb(hex_rgb(layer.colour))
     if layer.kind == "point":
         return f'STYLE SYMBOL "circle" SIZE 9 COLOR {rgb} OUTLINECOLOR 255 255 255 WIDTH 1 END'
     if layer.kind == "line":
@@ -152,7 +152,8 @@ def _style(layer: MapLayer) -> str:
     return f"STYLE COLOR {rgb} OPACITY 25 END STYLE OUTLINECOLOR {rgb} WIDTH 1 END"
 
 
-def _hex(colour: str) -> tuple[int, int, int]:
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """``#rrggbb`` (the registry's colours) as red, green, blue."""
     value = colour.lstrip("#")
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
