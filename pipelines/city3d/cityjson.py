@@ -52,13 +52,15 @@ GEOMETRY_DEPTH = {"MultiPoint": 1, "MultiLineString": 2, "MultiSurface": 3,
 
 @dataclass(frozen=True)
 class Building:
-    """What one LoD1 city object needs."""
+    """What one city object needs: the LoD1 block's heights, and the LoD2 solids (one per
+    footprint part, :func:`pipelines.city3d.lod2.building_solids`) where a roof model exists."""
 
     id: str
     footprint: shapely.Geometry
     ground: float
     roof: float
     attributes: dict[str, Any]
+    lod2: list[list[Surface]] | None = None
 
 
 class _Vertices:
@@ -84,26 +86,65 @@ def _shell(faces: list[Surface], vertices: _Vertices) -> tuple[list, list[int]]:
 def _geometry(building: Building, vertices: _Vertices) -> dict[str, Any]:
     parts = shapely.get_parts(building.footprint)
     shells = [_shell(prism(p, building.ground, building.roof), vertices) for p in parts]
+    return _solid(shells, "1", SEMANTICS)
+
+
+def _lod2_geometry(solids: list[list[Surface]], vertices: _Vertices) -> dict[str, Any]:
+    """The LoD2 solid(s): ground and walls share one semantic object each, every roof plane
+    has its own, carrying the plane (``plane``: a, b, c of z = a·x + b·y + c in the CRS's
+    metres), its slope and the azimuth it faces, so a reader (and :func:`check`) knows which
+    fitted plane each roof face lies on."""
+    surfaces: list[dict[str, Any]] = [{"type": GROUND}, {"type": WALL}]
+    planes: dict[tuple[float, float, float], int] = {}
+    shells = []
+    for faces in solids:
+        values = []
+        for face in faces:
+            if face.kind != ROOF or face.plane is None:
+                values.append(0 if face.kind == GROUND else 1)
+                continue
+            if face.plane not in planes:
+                planes[face.plane] = len(surfaces)
+                surfaces.append(_roof_object(face.plane))
+            values.append(planes[face.plane])
+        shells.append(([[vertices.ring(r) for r in f.rings] for f in faces], values))
+    return _solid(shells, "2", surfaces)
+
+
+def _roof_object(plane: tuple[float, float, float]) -> dict[str, Any]:
+    a, b, _ = plane
+    slope = float(np.degrees(np.arctan(np.hypot(a, b))))
+    facing = float(np.degrees(np.arctan2(-a, -b)) % 360) if slope > 0.05 else None
+    return {"type": ROOF, "plane": list(plane), "slope": round(slope, 2),
+            "azimuth": None if facing is None else round(facing, 1)}
+
+
+def _solid(shells: list[tuple[list, list[int]]], lod: str, surfaces: list[dict[str, Any]]
+           ) -> dict[str, Any]:
+    """A ``Solid`` (one shell) or ``MultiSolid`` geometry with its semantics."""
     if len(shells) == 1:
         (boundaries, values), = shells
         solid = {"type": "Solid", "boundaries": [boundaries], "values": [values]}
     else:
         solid = {"type": "MultiSolid", "boundaries": [[b] for b, _ in shells],
                  "values": [[v] for _, v in shells]}
-    return {"type": solid["type"], "lod": "1", "boundaries": solid["boundaries"],
-            "semantics": {"surfaces": SEMANTICS, "values": solid["values"]}}
+    return {"type": solid["type"], "lod": lod, "boundaries": solid["boundaries"],
+            "semantics": {"surfaces": surfaces, "values": solid["values"]}}
 
 
 def document(buildings: Iterable[Building], title: str, crs_epsg: int,
              reference_date: str) -> dict[str, Any]:
     """The CityJSON 2.0 document of ``buildings`` (a footprint's parts are one object)."""
     buildings = list(buildings)
-    bounds = np.array([[*b.footprint.bounds[:2], b.ground, *b.footprint.bounds[2:], b.roof]
-                       for b in buildings]) if buildings else np.zeros((1, 6))
+    bounds = np.array([[*b.footprint.bounds[:2], b.ground, *b.footprint.bounds[2:],
+                        max(b.roof, _top(b.lod2))] for b in buildings]) if buildings \
+        else np.zeros((1, 6))
     low = np.floor(bounds[:, :3].min(axis=0))
     vertices = _Vertices(low)
     objects = {b.id: {"type": "Building", "attributes": b.attributes,
-                      "geometry": [_geometry(b, vertices)]} for b in buildings}
+                      "geometry": [_geometry(b, vertices)] + (
+                          [_lod2_geometry(b.lod2, vertices)] if b.lod2 else [])}
+               for b in buildings}
     extent = [*map(float, bounds[:, :3].min(axis=0)), *map(float, bounds[:, 3:].max(axis=0))]
     return {
         "type": "CityJSON", "version": VERSION,
@@ -114,6 +155,13 @@ def document(buildings: Iterable[Building], title: str, crs_epsg: int,
         "CityObjects": objects,
         "vertices": vertices.listed(),
     }
+
+
+def _top(solids: list[list[Surface]] | None) -> float:
+    """The highest point of the LoD2 solids (the ridge), or −∞."""
+    if not solids:
+        return -np.inf
+    return max(float(r[:, 2].max()) for faces in solids for f in faces for r in f.rings)
 
 
 def write(path: Path, doc: dict[str, Any]) -> None:
@@ -161,7 +209,9 @@ def check(doc: Any) -> tuple[list[str], list[str]]:
 
     Errors: what the schema forbids (type, version, transform, object and geometry types,
     boundaries' nesting, semantics), indices out of range, a broken parent/child link, a
-    solid that is not closed or points inwards. Warnings (cjval's too): duplicate and unused
+    solid that is not closed or points inwards; for LoD2 solids also what
+    :func:`_check_lod2` finds (faces not planar, a surface type facing the wrong way, a roof
+    face off its fitted plane). Warnings (cjval's too): duplicate and unused
     vertices.
     """
     errors = _check_root(doc)
@@ -170,10 +220,13 @@ def check(doc: Any) -> tuple[list[str], list[str]]:
     count = len(doc["vertices"])
     used: set[int] = set()
     vertices = np.asarray(doc["vertices"], dtype=float).reshape(-1, 3)
+    real = vertices * doc["transform"]["scale"] + doc["transform"]["translate"]
     for oid, obj in doc["CityObjects"].items():
         errors += _check_object(oid, obj, doc["CityObjects"])
         for n, geometry in enumerate(obj.get("geometry", [])):
             errors += _check_geometry(f"{oid} geometry {n}", geometry, count, used, vertices)
+            if not errors and str(geometry.get("lod", "")).startswith("2"):
+                errors += _check_lod2(f"{oid} geometry {n}", geometry, real)
     duplicates = sum(c - 1 for c in Counter(map(tuple, doc["vertices"])).values() if c > 1)
     warnings = [f"{duplicates} duplicate vertices"] if duplicates else []
     if len(used) < count:
@@ -297,3 +350,65 @@ def _check_closed(where: str, shell: list, vertices: np.ndarray) -> list[str]:
     t = vertices[np.asarray(fans, dtype=int)]
     volume = float(np.einsum("ij,ij->", t[:, 0], np.cross(t[:, 1], t[:, 2]))) / 6
     return [] if volume > 0 else [f"{where}: faces point inwards (volume {volume:.3f})"]
+
+
+#: The semantic surface types CityJSON 2.0 allows on a Building's geometry.
+BUILDING_SURFACES = frozenset({
+    GROUND, ROOF, WALL, "ClosureSurface", "OuterCeilingSurface", "OuterFloorSurface", "Window",
+    "Door", "InteriorWallSurface", "CeilingSurface", "FloorSurface"})
+#: How far a vertex may lie off its face's plane (val3dity's default planarity tolerance).
+PLANE_TOLERANCE_M = 0.01
+
+
+def _check_lod2(where: str, geometry: dict[str, Any], real: np.ndarray) -> list[str]:
+    """A LoD2 solid's semantics, beyond the schema: every face planar within 1 cm, ground
+    faces horizontal and facing down, walls vertical, roofs facing up and, where the roof's
+    semantic object names its fitted ``plane``, every roof vertex on that plane within 1 cm;
+    each shell has a ground and a roof."""
+    semantics = geometry.get("semantics")
+    if semantics is None:
+        return [f"{where}: a LoD2 solid needs semantic surfaces"]
+    surfaces = semantics["surfaces"]
+    wrong = [s.get("type") for s in surfaces if s.get("type") not in BUILDING_SURFACES]
+    if wrong:
+        return [f"{where}: {wrong[0]!r} is no semantic surface of a Building"]
+    errors: list[str] = []
+    kind = geometry["type"]
+    shells = _shells(geometry["boundaries"], kind)
+    for n, (shell, values) in enumerate(zip(shells, _shells(semantics["values"], kind),
+                                            strict=True)):
+        types = {surfaces[v]["type"] for v in values if v is not None}
+        if not {GROUND, ROOF} <= types:
+            errors.append(f"{where} shell {n}: needs a GroundSurface and a RoofSurface")
+        for m, (face, value) in enumerate(zip(shell, values, strict=True)):
+            if value is not None:
+                errors += _check_face(f"{where} shell {n} face {m}", face, surfaces[value],
+                                      real)
+    return errors
+
+
+def _check_face(where: str, face: list[list[int]], surface: dict[str, Any], real: np.ndarray
+                ) -> list[str]:
+    points = real[np.asarray([i for ring in face for i in ring])]
+    outer = real[np.asarray(face[0])]
+    normal = np.cross(outer - outer.mean(axis=0), np.roll(outer, -1, axis=0) - outer.mean(
+        axis=0)).sum(axis=0)  # Newell's normal: robust for any planar polygon
+    length = float(np.linalg.norm(normal))
+    if length == 0:
+        return [f"{where}: the face has no area"]
+    normal /= length
+    off = np.abs((points - outer.mean(axis=0)) @ normal).max()
+    if off > PLANE_TOLERANCE_M:
+        return [f"{where}: not planar ({off:.3f} m off)"]
+    kind = surface["type"]
+    facing = {GROUND: normal[2] < -0.999, WALL: abs(normal[2]) < 0.01,
+              ROOF: normal[2] > 0.01}.get(kind, True)
+    if not facing:
+        return [f"{where}: a {kind} facing {normal.round(2).tolist()}"]
+    plane = surface.get("plane")
+    if kind == ROOF and plane is not None:
+        a, b, c = plane
+        gap = np.abs(points[:, 2] - (a * points[:, 0] + b * points[:, 1] + c)).max()
+        if gap > PLANE_TOLERANCE_M:
+            return [f"{where}: a roof vertex lies {gap:.3f} m off its fitted plane"]
+    return []

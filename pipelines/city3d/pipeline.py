@@ -23,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from pydantic import Field
 from pyproj import CRS
 
@@ -40,7 +41,8 @@ from pipelines.base import BuildResult, Pipeline, WorkUnit
 from pipelines.city3d import cityjson
 from pipelines.city3d.gltf import Part, unit_cylinder, unit_sphere, write_glb
 from pipelines.city3d.lod1 import lod1_heights, read_terrain, sample_terrain
-from pipelines.city3d.solids import mesh, prism
+from pipelines.city3d.lod2 import building_solids, match_models, read_models
+from pipelines.city3d.solids import Surface, mesh, prism
 from pipelines.city3d.tileset import (
     GlobeFrame,
     LocalFrame,
@@ -51,6 +53,7 @@ from pipelines.city3d.tileset import (
     write_tileset,
 )
 from pipelines.conform import order_like_schema
+from pipelines.solar.roofmodel import ROOF_MODELS
 from pipelines.tiles import TILE_SIZE
 from pipelines.writers import WRITERS, index_ids
 
@@ -76,14 +79,18 @@ class TileOutput:
     cityjson: str | None = None
     errors: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    lod2: int = 0  # buildings with a LoD2 solid
 
 
 class Lod1Params(Params):
     """``heights``: the roof heights per footprint; ``terrain``: the DTM (its tiles are the
-    work units); ``geometric_error_m``: the tileset root's error (showing nothing)."""
+    work units); ``roofs``: the layer whose fitted roof models (``roof_models.json``) become
+    LoD2 (none: LoD1 only); ``geometric_error_m``: the tileset root's error (showing
+    nothing)."""
 
     heights: OutputRef = OutputRef("building_heights")
     terrain: OutputRef = OutputRef("terrain_dtm")
+    roofs: OutputRef | None = None
     geometric_error_m: float = Field(default=TILE_SIZE, gt=0)
 
 
@@ -175,13 +182,16 @@ class Lod1BuildingsPipeline(City3dPipeline):
         houses = lod1_heights(houses, read_terrain(self.mosaic(), tuple(houses.total_bounds)))
         seconds["lod1"], clock = time.perf_counter() - clock, time.perf_counter()
         blocks = houses[np.isfinite(houses["roof_m"]) & np.isfinite(houses["ground_m"])]
+        blocks = blocks.reset_index(drop=True)
+        lod2 = self.lod2(blocks)
+        seconds["lod2"], clock = time.perf_counter() - clock, time.perf_counter()
         name = f"cityjson/{self.dataset.id}_{unit.key}.city.json"
-        errors = self.write_cityjson(blocks, staging / name)
+        errors = self.write_cityjson(blocks, lod2, staging / name)
         seconds["cityjson"], clock = time.perf_counter() - clock, time.perf_counter()
-        entry = self.write_glb(unit.key, blocks, staging) if len(blocks) else None
+        entry = self.write_glb(unit.key, blocks, lod2, staging) if len(blocks) else None
         seconds["3dtiles"] = time.perf_counter() - clock
         return TileOutput(unit.key, houses, entry, name if len(blocks) else None, errors,
-                          seconds)
+                          seconds, sum(r is not None for r in lod2))
 
     def houses(self, square: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
         """The footprints whose inner point lies in the square (read by bounding box)."""
@@ -195,16 +205,34 @@ class Lod1BuildingsPipeline(City3dPipeline):
         keep = ["building_id", "function", "height_p95_m", "geometry"]
         return frame[[c for c in keep if c in frame]].reset_index(drop=True)
 
-    def write_cityjson(self, blocks: gpd.GeoDataFrame, path: Path) -> list[str]:
+    def lod2(self, blocks: gpd.GeoDataFrame) -> list[tuple[str, list[list[Surface]]] | None]:
+        """Per block its roof type and LoD2 solids from the fitted roof the ``roofs`` layer
+        published (read, not fitted again), or None (no model, or refused)."""
+        if self.params.roofs is None or blocks.empty:
+            return [None] * len(blocks)
+        folder = self.context.published(self.dataset, str(self.params.roofs))
+        models = match_models(blocks.geometry.to_numpy(), *read_models(folder / ROOF_MODELS))
+        out: list[tuple[str, list[list[Surface]]] | None] = []
+        for row, model in zip(blocks.itertuples(), models, strict=True):
+            solids = building_solids(row.geometry, float(row.ground_m), model)
+            out.append((model.roof_type, solids) if model and solids else None)
+        return out
+
+    def write_cityjson(self, blocks: gpd.GeoDataFrame,
+                       lod2: list[tuple[str, list[list[Surface]]] | None], path: Path
+                       ) -> list[str]:
         """The tile's CityJSON file; returns :func:`cityjson.check`'s errors (none expected)."""
         if blocks.empty:
             return []
         buildings = [cityjson.Building(
             row.building_id, row.geometry, float(row.ground_m), float(row.roof_m),
             {"function": row.function, "measuredHeight": float(row.height_m),
-             "groundHeight": float(row.ground_m), "roofHeight": float(row.roof_m)})
-            for row in blocks.itertuples()]
-        doc = cityjson.document(buildings, f"{self.dataset.title.de} (LoD1, Höhen DHHN2016)",
+             "groundHeight": float(row.ground_m), "roofHeight": float(row.roof_m),
+             **({"roofType": roof[0]} if roof else {})},
+            roof[1] if roof else None)
+            for row, roof in zip(blocks.itertuples(), lod2, strict=True)]
+        title = "LoD1 und LoD2" if any(lod2) else "LoD1"
+        doc = cityjson.document(buildings, f"{self.dataset.title.de} ({title}, Höhen DHHN2016)",
                                 CRS.from_user_input(self.crs).to_epsg() or 25832,
                                 self.reference_date())
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,13 +246,18 @@ class Lod1BuildingsPipeline(City3dPipeline):
         heights = read_metadata(self.settings.published_dir, str(self.params.heights))
         return heights.modified[:10] if heights else now_iso()[:10]
 
-    def write_glb(self, key: str, blocks: gpd.GeoDataFrame, staging: Path) -> TileEntry:
-        """The tile's GLB: every block's triangles in the tile's east-north-up frame."""
+    def write_glb(self, key: str, blocks: gpd.GeoDataFrame,
+                  lod2: list[tuple[str, list[list[Surface]]] | None], staging: Path
+                  ) -> TileEntry:
+        """The tile's GLB: every building's triangles in the tile's east-north-up frame, its
+        LoD2 solid where it has one, else its LoD1 block."""
         vertices, normals, ids = [], [], []
-        for n, row in enumerate(blocks.itertuples()):
-            for part in row.geometry.geoms if row.geometry.geom_type == "MultiPolygon" \
-                    else [row.geometry]:
-                v, nv = mesh(prism(part, float(row.ground_m), float(row.roof_m)))
+        for n, (row, roof) in enumerate(zip(blocks.itertuples(), lod2, strict=True)):
+            solids = roof[1] if roof else [
+                prism(part, float(row.ground_m), float(row.roof_m))
+                for part in shapely.get_parts(row.geometry)]
+            for faces in solids:
+                v, nv = mesh(faces)
                 vertices.append(v)
                 normals.append(nv)
                 ids.append(np.full(len(v), n))
@@ -241,6 +274,8 @@ class Lod1BuildingsPipeline(City3dPipeline):
         table = {"building_id": blocks["building_id"].to_numpy(object),
                  "ground_m": blocks["ground_m"].to_numpy(float),
                  "roof_m": blocks["roof_m"].to_numpy(float)}
+        if any(lod2):
+            table["roof_type"] = np.array([r[0] if r else "lod1" for r in lod2], dtype=object)
         write_glb(path, [Part(to_gltf_axes(local), to_gltf_axes(turned), BUILDING_COLOUR,
                               feature_ids=np.concatenate(ids))], table)
         low, high = utm.min(axis=0), utm.max(axis=0)
@@ -268,11 +303,13 @@ class Lod1BuildingsPipeline(City3dPipeline):
                 record = file_record(staging / r.cityjson, "cityjson")
                 record.path, record.unit = r.cityjson, r.key
                 files.append(record)
-        files.append(self.tileset(results, staging, "LoD1 buildings"))
+        files.append(self.tileset(results, staging, "buildings: LoD2 where a roof model "
+                                  "exists, else the LoD1 block"))
         blocks = int(np.isfinite(layer["roof_m"]).sum())
+        lod2 = sum(r.lod2 for r in results)
         meta = self.metadata(files, len(layer), [float(v) for v in layer.total_bounds])
         result = BuildResult(self.dataset.id, meta, self.headline(
-            results, f"{blocks} LoD1 blocks of {len(layer)} footprints"))
+            results, f"{blocks} LoD1 blocks ({lod2} also LoD2) of {len(layer)} footprints"))
         result.warnings.append(f"3D Tiles heights: DHHN2016 via the {_globe(self.crs).geoid}")
         if blocks < len(layer):
             result.warnings.append(f"{len(layer) - blocks} footprint(s) without a measured "

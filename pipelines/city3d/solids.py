@@ -18,10 +18,12 @@ GROUND, ROOF, WALL = "GroundSurface", "RoofSurface", "WallSurface"
 
 @dataclass(frozen=True)
 class Surface:
-    """One planar face: its semantic type and rings (outer first), each an open (n, 3) array."""
+    """One planar face: its semantic type and rings (outer first), each an open (n, 3) array;
+    a LoD2 roof face also names its fitted plane (a, b, c): z = a·x + b·y + c."""
 
     kind: str
     rings: tuple[np.ndarray, ...]
+    plane: tuple[float, float, float] | None = None
 
 
 def clean_polygon(polygon: shapely.Polygon) -> shapely.Polygon:
@@ -57,19 +59,25 @@ def prism(polygon: shapely.Polygon, ground: float, roof: float) -> list[Surface]
 def triangles(surface: Surface) -> np.ndarray:
     """The face as (k, 3, 3) triangles, counter-clockwise from outside like the face.
 
-    A wall is a quad (two triangles); a floor or roof with any number of vertices and holes
-    is cut by a constrained Delaunay triangulation of its polygon (GEOS), whose triangles use
-    the polygon's own vertices, then turned to the face's orientation.
+    A wall is convex (a quad, or a LoD2 wall under a roof profile that is a minimum of
+    planes): a fan from its first corner. A floor or roof with any number of vertices and
+    holes is cut by a constrained Delaunay triangulation of its plan (GEOS), whose triangles use
+    the polygon's own vertices (each keeps its height: a LoD2 roof face is tilted), then turned
+    to the face's orientation.
     """
     outer = surface.rings[0]
-    if len(surface.rings) == 1 and len(outer) == 4 and surface.kind == WALL:
-        return np.array([[outer[0], outer[1], outer[2]], [outer[0], outer[2], outer[3]]])
-    z = float(outer[0, 2])
+    if surface.kind == WALL:
+        return np.stack([np.stack([outer[0], outer[i], outer[i + 1]])
+                         for i in range(1, len(outer) - 1)])
+    corners = np.vstack(surface.rings)
     polygon = shapely.Polygon(outer[:, :2], [r[:, :2] for r in surface.rings[1:]])
     parts = shapely.get_parts(shapely.constrained_delaunay_triangles(polygon))
     tris = np.stack([np.asarray(t.exterior.coords)[:3] for t in parts]) if len(parts) else \
         np.zeros((0, 3, 2))
-    tris = np.concatenate([tris, np.full((*tris.shape[:2], 1), z)], axis=2)
+    flat = tris.reshape(-1, 2)
+    nearest = np.argmin(((flat[:, None] - corners[None, :, :2]) ** 2).sum(axis=2), axis=1) \
+        if len(flat) else np.zeros(0, int)
+    tris = np.concatenate([tris, corners[nearest, 2].reshape(*tris.shape[:2], 1)], axis=2)
     up = _signed_area(outer) > 0  # the face looks up (roof) or down (floor)
     flip = (_triangle_areas(tris) > 0) != up
     tris[flip] = tris[flip][:, ::-1]
@@ -89,9 +97,11 @@ def _triangle_areas(tris: np.ndarray) -> np.ndarray:
 def mesh(faces: list[Surface]) -> tuple[np.ndarray, np.ndarray]:
     """All faces as flat-shaded triangles: (3k, 3) vertices and (3k, 3) unit normals.
 
-    The walls (most faces) are cut into two triangles each in one array operation."""
-    walls = np.stack([f.rings[0] for f in faces if f.kind == WALL])
-    others = [triangles(f) for f in faces if f.kind != WALL]
+    The quad walls (most faces) are cut into two triangles each in one array operation."""
+    quad = [f.kind == WALL and len(f.rings[0]) == 4 for f in faces]
+    walls = np.stack([f.rings[0] for f, q in zip(faces, quad, strict=True) if q]) \
+        if any(quad) else np.zeros((0, 4, 3))
+    others = [triangles(f) for f, q in zip(faces, quad, strict=True) if not q]
     tris = np.concatenate([*others, walls[:, [0, 1, 2]], walls[:, [0, 2, 3]]])
     normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     length = np.linalg.norm(normals, axis=1, keepdims=True)

@@ -10,6 +10,7 @@ the estimated peak power and the yearly yield. Method and limits: docs/solar.md.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,11 +28,24 @@ from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from geoportal.core.errors import SourceError
-from geoportal.core.publish import LayerMetadata, file_record, now_iso, read_metadata
+from geoportal.core.publish import (
+    LayerMetadata,
+    atomic_write_text,
+    file_record,
+    now_iso,
+    read_metadata,
+)
 from geoportal.core.registry import OutputRef
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS
-from pipelines.solar.roofmodel import Roofs, facet_labels, fit_footprints
+from pipelines.solar.roofmodel import (
+    ROOF_MODELS,
+    Roofs,
+    facet_labels,
+    fit_footprints,
+    model_planes,
+    models_json,
+)
 from pipelines.solar.roofs import Segmentation, from_facets, horizon, interior, merge, segment
 from pipelines.solar.sky import Sky, irradiation, make_sky
 from pipelines.vector import VectorParams, VectorPipeline, link_tiles
@@ -125,6 +139,8 @@ class RoofSolarPipeline(VectorPipeline):
     def finish(self, results: list[gpd.GeoDataFrame], staging: Path) -> BuildResult:
         frames = [r for r in results if not r.empty] or results[:1]
         layer = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=STORAGE_CRS)
+        models = write_models(layer, staging / ROOF_MODELS)
+        layer = layer.drop(columns=[MODEL])
         paths, tiles = self.write_outputs(layer, staging, self.source_file)
         if tiles is not None:
             tiles.wait()
@@ -134,7 +150,8 @@ class RoofSolarPipeline(VectorPipeline):
         meta = LayerMetadata(id=self.dataset.id, built_at=now_iso(), modified=now_iso(),
                              feature_count=len(layer), rejected_count=0, bbox_wgs84=wgs84,
                              bbox_native=native, crs_native=STORAGE_CRS, source_sha256=None,
-                             files=[file_record(p, fmt) for fmt, p in paths.items()])
+                             files=[*(file_record(p, fmt) for fmt, p in paths.items()),
+                                    file_record(models, "json")])
         suitable = layer[layer["suitable_area_m2"] > 0]
         roofs = layer.drop_duplicates("building_id")["roof_type"].value_counts()
         headline = (f"{len(layer)} roof planes of {layer['building_id'].nunique()} buildings "
@@ -195,8 +212,25 @@ def roof_solar(dsm_path: Path, dtm_path: Path, houses: gpd.GeoDataFrame, mine: n
             strict=True)]
         for name, values in building_columns(roofs, seg.building).items():
             plane_table[name] = values
+        inside = houses.geometry.representative_point().to_numpy()[seg.building]
+        plane_table[MODEL] = [json.dumps({"inside": [round(p.x, 3), round(p.y, 3)],
+                                          "planes": json.loads(m)})
+                              for p, m in zip(inside, plane_table[MODEL], strict=True)]
         layer = gpd.GeoDataFrame(plane_table, geometry=polygons, crs=STORAGE_CRS)
-    return layer[[*COLUMNS, "geometry"]]
+    return layer[[*COLUMNS, MODEL, "geometry"]]
+
+
+def write_models(layer: gpd.GeoDataFrame, path: Path) -> Path:
+    """The roof models of the layer's buildings (:data:`ROOF_MODELS`): what the 3D city's
+    LoD2 reads instead of fitting the roofs a second time."""
+    first = layer.drop_duplicates("building_id")
+    rows = {str(r.building_id): {"roof_type": r.roof_type,
+                                 "ground_z_m": float(r.ground_z_m) if np.isfinite(r.ground_z_m)
+                                 else None, **json.loads(r.roof_model)}
+            for r in first.itertuples()}
+    rows = {k: v for k, v in rows.items() if v["planes"]}
+    atomic_write_text(path, json.dumps(models_json(rows), separators=(",", ":")))
+    return path
 
 
 def footprint_raster(houses: gpd.GeoDataFrame, mine: np.ndarray, bounds: tuple[float, ...],
@@ -260,6 +294,7 @@ def building_columns(roofs: Roofs, building: np.ndarray) -> dict[str, np.ndarray
         "ridge_height_m": (np.array([f.ridge_z for f in fits]) - ground).round(2),
         "ridge_azimuth_deg": np.array([f.ridge_azimuth_deg for f in fits]).round(1),
         "roof_slope_deg": np.array([f.slope_deg for f in fits]).round(1),
+        MODEL: np.array([json.dumps(model_planes(f)) for f in fits], dtype=object),
     }
 
 
@@ -269,8 +304,13 @@ COLUMNS = ["roof_plane_id", "building_id", "tilt_deg", "azimuth_deg", "orientati
            "ridge_azimuth_deg", "roof_slope_deg"]
 
 
+#: The building's roof model planes (JSON) on each plane row, taken off into :data:`ROOF_MODELS`
+#: before the layer is written.
+MODEL = "roof_model"
+
+
 def _empty() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: [] for c in COLUMNS}, geometry=[], crs=STORAGE_CRS)
+    return gpd.GeoDataFrame({c: [] for c in [*COLUMNS, MODEL]}, geometry=[], crs=STORAGE_CRS)
 
 
 def samples(seg: Segmentation, res: float, sample_m: float) -> tuple[np.ndarray, np.ndarray]:

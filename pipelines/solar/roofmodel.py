@@ -151,8 +151,9 @@ class RoofFit:
             return index, [_to_map(frame, gu, gv, c)]
         c, s = self.coef
         gradients = [(0.0, -s), (0.0, s), (-s, 0.0), (s, 0.0)]
-        offsets = [s * self.shape.param, -s * self.shape.param, s * self.shape.param,
-                   s * self.shape.param]
+        # a gabled roof's sides meet at v = o; a hipped roof's at v = 0, its hips at |u| = d
+        side = s * self.shape.param if self.roof_type == "gabled" else 0.0
+        offsets = [side, -side, s * self.shape.param, s * self.shape.param]
         count = {"flat": 1, "gabled": 2, "hipped": 4}[self.roof_type]
         if self.roof_type == "flat":
             return index, [_to_map(frame, 0.0, 0.0, c)]
@@ -392,3 +393,33 @@ def facet_labels(roofs: Roofs, footprints: np.ndarray, res: float,
                 numbers[k] = len(planes)
         labels[rows + window[0].start, cols + window[1].start] = numbers[which]
     return labels, planes
+
+
+# --- the roof models as a file: what the 3D city (LoD2) reads -----------------------------
+
+#: The published file of the fitted roof models beside the roof planes (``roof_solar``).
+ROOF_MODELS = "roof_models.json"
+MODEL_TYPES = ("flat", "shed", "gabled", "hipped")
+
+
+def model_planes(fit: RoofFit) -> list[list[float]]:
+    """All facet planes ``[a, b, c]`` (z = a·x + b·y + c, map metres, elevations) of a fitted
+    roof, also those too small to be a solar plane; empty for a complex roof.
+
+    For the four model types the roof is the lower envelope of its planes — a gabled roof
+    c − s·|v − o| is the smaller of its two sides, a hipped one the smallest of four — so a
+    reader rebuilds the roof over any footprint from the planes alone."""
+    if fit.roof_type not in MODEL_TYPES:
+        return []
+    _, facets = fit.facets(np.zeros(0), np.zeros(0))
+    return [[f.a, f.b, f.c] for f in facets]
+
+
+def models_json(rows: dict[str, dict]) -> dict:
+    """The file's content: per building id its ``roof_type``, ``ground_z_m``, ``planes`` and
+    a point ``inside`` its footprint (layers with other ids for the same footprints, such as
+    ``building_heights``, find their building's roof by it)."""
+    return {"about": "roof models per building: the roof is the lower envelope of 'planes' "
+                     "(z = a*x + b*y + c, EPSG:25832 metres, heights DHHN2016); 'inside' is "
+                     "a point inside the footprint",
+            "buildings": rows}
