@@ -12,7 +12,10 @@ In one run:
    without horizon (time and agreement);
 4. the roofs scored against the generator's truth (type, ridge, slope), and the peak memory.
 
-    python bench/bench_solar.py [--raw var/raw] [--density 4]
+    python bench/bench_solar.py [--raw var/raw] [--density 4] [--roofs all]
+
+``--roofs all`` generates the district with the generator's opt-in roofs (hipped, shed and
+stepped "complex" ones beside flat and gabled) and scores each type on its own.
 
 Without ``--raw`` the default district is generated into a temporary folder at ``--density``
 points/m² (the DSM is 0.5 m whatever the density; the demo's 15 points/m² take minutes more to
@@ -41,7 +44,7 @@ from geoportal.core.registry import load_registry
 from geoportal.core.settings import Settings
 from pipelines.build import build_all
 from pipelines.solar.pipeline import RoofSolarParams, Stages, roof_solar
-from pipelines.solar.score import score_roofs
+from pipelines.solar.score import score_by_type, score_roofs
 from pipelines.solar.sky import irradiation, make_sky, typical_year
 
 INPUTS = ["surface_dsm", "terrain_dtm", "buildings"]
@@ -102,13 +105,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--raw", type=Path, help="an already generated default district")
     parser.add_argument("--density", type=float, default=4.0)
+    parser.add_argument("--roofs", choices=["flat_gabled", "all"], default="flat_gabled",
+                        help="the generator's roof types (all: also hipped, shed, complex)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-solar-") as tmp:
         raw = args.raw or Path(tmp) / "raw"
         if args.raw is None:
             start = time.perf_counter()
             generate(SampleSpec(tiles=DISTRICTS["default"], seed=42, lidar_density=args.density,
-                                ortho_resolution=4.0, ortho_jp2=False), raw)
+                                ortho_resolution=4.0, ortho_jp2=False, roofs=args.roofs), raw)
             print(f"sample district generated in {time.perf_counter() - start:.1f} s "
                   f"({args.density} points/m²)")
         settings = settings_in(Path(tmp) / "data", raw)
@@ -124,7 +129,12 @@ def main() -> None:
         pvlib_s, ours_s, worst = peer_pvlib(layer, params)
         truth = roof_truth(raw)
         score = score_roofs(layer, truth[truth["in_alkis"]])
+        by_type = score_by_type(layer, truth[truth["in_alkis"]])
     report(layer, stages, solar_s, inputs_s, (pvlib_s, ours_s, worst), score)
+    for kind, s in by_type.items():
+        print(f"  {kind:<8} {s.buildings:5} roofs: type {s.type_accuracy:6.1%}, ridge RMSE "
+              f"{s.ridge_rmse_m:.2f} m, slope RMSE {s.slope_rmse_deg:.1f}°, found as "
+              f"{s.confusion.get(kind, {})}")
 
 
 def report(layer, stages, solar_s, inputs_s, peer, score) -> None:

@@ -65,3 +65,9 @@ def score_roofs(planes: gpd.GeoDataFrame, truth: gpd.GeoDataFrame) -> RoofScore:
 def _rmse(errors: pd.Series) -> float:
     values = errors.dropna().to_numpy(float)
     return float(np.sqrt(np.mean(values**2))) if len(values) else float("nan")
+
+
+def score_by_type(planes: gpd.GeoDataFrame, truth: gpd.GeoDataFrame) -> dict[str, RoofScore]:
+    """:func:`score_roofs` over the true roofs of each type: how well each shape is found."""
+    return {kind: score_roofs(planes, truth[truth["roof_type"] == kind])
+            for kind in sorted(truth["roof_type"].unique())}

@@ -144,7 +144,7 @@ def buildings_frames(cells: list[sc.CellScene]) -> tuple[gpd.GeoDataFrame, gpd.G
     polys = sc.building_polygons(b)
     truth = gpd.GeoDataFrame({
         "building_id": b["bid"],
-        "roof_type": np.where(b["roof"] == sc.GABLED, "gabled", "flat"),
+        "roof_type": np.asarray(sc.ROOF_NAMES, dtype=object)[b["roof"]],
         "eave_height_m": np.round(b["eave"], 2),
         "ridge_height_m": np.round(b["ridge"], 2),
         "ground_height_m": np.round(b["ground"], 2),

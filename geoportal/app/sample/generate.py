@@ -26,7 +26,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def _render_tile(spec: SampleSpec, e: int, n: int, out_dir: str, parallel: bool) -> dict:
-    surface = TileSurface(spec.seed, spec.year, e, n)
+    surface = TileSurface(spec.seed, spec.year, e, n, spec.roofs)
     lpath = Path(out_dir) / "lidar" / lidar.lidar_filename(e, n)
     points = lidar.write_tile(surface, lpath, spec.lidar_density, spec.seed, spec.year,
                               parallel=parallel)
@@ -105,7 +105,7 @@ def _write_vectors(spec: SampleSpec, out: Path, report: Progress, counts: dict) 
     stamp = f"{year}-01-31T00:00:00Z"
     cells = []
     for k, (e, n) in enumerate(spec.tiles):
-        cells.append(sc.cell_scene(seed, year, e, n))
+        cells.append(sc.cell_scene(seed, year, e, n, spec.roofs))
         report("scene", k + 1, len(spec.tiles))
     # ALKIS
     parcels = cadastre.parcels_frame(cells, seed, year)

@@ -36,7 +36,9 @@ N_LC = 12
 
 # roof colour classes
 ROOF_RED, ROOF_ANTHRACITE, ROOF_GREY, ROOF_WHITE, ROOF_BROWN = range(5)
-FLAT, GABLED = 0, 1
+FLAT, GABLED, HIPPED, SHED, STEPPED = 0, 1, 2, 3, 4
+#: The roof model type each roof code should be found as (a stepped flat roof is "complex").
+ROOF_NAMES = ("flat", "gabled", "hipped", "shed", "complex")
 
 # ALKIS tatsächliche Nutzung per parcel kind
 NUTZUNG = {
@@ -199,6 +201,7 @@ class _Ctx:
 
     def __init__(self, seed: int, year: int, e: int, n: int):
         self.seed, self.year, self.e, self.n = seed, year, e, n
+        self.roofs = "flat_gabled"
         self.code = e * 10000 + n
         self.parcels = Columns()
         self.buildings = Columns()
@@ -218,14 +221,15 @@ class _Ctx:
         return ids
 
 
-def cell_scene(seed: int, year: int, e: int, n: int) -> CellScene:
+def cell_scene(seed: int, year: int, e: int, n: int, roofs: str = "flat_gabled") -> CellScene:
     """Everything the cell (e, n) owns. Pure function of its arguments."""
-    return _cell_scene_cached(seed, year, e, n)
+    return _cell_scene_cached(seed, year, e, n, roofs)
 
 
 @lru_cache(maxsize=48)
-def _cell_scene_cached(seed: int, year: int, e: int, n: int) -> CellScene:
+def _cell_scene_cached(seed: int, year: int, e: int, n: int, roofs: str) -> CellScene:
     ctx = _Ctx(seed, year, e, n)
+    ctx.roofs = roofs
     blocks = _cell_blocks(seed, e, n)
     for b in blocks:
         _fill_block(ctx, b)
@@ -413,10 +417,57 @@ def _add_buildings(ctx, rng, centre, t, bw, bd, roof, floors, func, colour, addr
     ground = terrain_height(centre[:, 0], centre[:, 1], ctx.seed)
     ids = ctx.building_ids(k)
     in_alkis = hash_uniform(ctx.seed, "alkis-missing", ids) >= 0.02
+    floors = floors + (roof == GABLED)
+    if ctx.roofs == "all":
+        roof, ridge = _roof_variants(ctx.seed, ids, roof, eave, ridge, len_u, len_v, func)
     ctx.buildings.add(bid=ids, cx=centre[:, 0], cy=centre[:, 1], angle=angle, len_u=len_u,
                       len_v=len_v, roof=roof, eave=eave, ridge=ridge, ground=ground, func=func,
-                      floors=floors + (roof == GABLED), colour=colour, in_alkis=in_alkis,
+                      floors=floors, colour=colour, in_alkis=in_alkis,
                       address=list(address))
+
+
+def _roof_variants(seed: int, ids: np.ndarray, roof: np.ndarray, eave: np.ndarray,
+                   ridge: np.ndarray, len_u: np.ndarray, len_v: np.ndarray, func: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The opt-in roofs (``roofs="all"``): a third of the gabled houses long enough for it
+    hipped (hips as steep as the sides, so the ridge is len_u − len_v long), half the flat
+    houses a shed roof of 8–20° rising across v, and a quarter of the flat halls stepped (the
+    half at u > 0 raised by 2.5–4.5 m: no single model fits, "complex").
+
+    Drawn from per-building hashes, not the cell's stream: every other object of the scene
+    is the default one, and the positions, eaves and ALKIS records do not change."""
+    pick = hash_uniform(seed, "roof-variant", ids)
+    size = hash_uniform(seed, "roof-variant-size", ids)
+    hipped = (roof == GABLED) & (pick < 0.35) & (len_u >= len_v + 2.0)
+    shed = (roof == FLAT) & (func != 2000) & (pick < 0.5)
+    stepped = (roof == FLAT) & (func == 2000) & (pick < 0.25)
+    roof = np.select([hipped, shed, stepped], [HIPPED, SHED, STEPPED], roof)
+    ridge = np.select([shed, stepped],
+                      [eave + len_v * np.tan(np.radians(8.0 + 12.0 * size)),
+                       eave + 2.5 + 2.0 * size], ridge)
+    return roof, np.minimum(ridge, 25.0)
+
+
+def roof_heights(b: dict[str, np.ndarray], k: np.ndarray, u: np.ndarray, v: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The roof's height above the ground at local (u, v) of buildings ``k``, and its facet
+    (+1/−1 the two sides of a ridge or hip, 0 flat) for the orthophoto's shading."""
+    roof, eave, ridge = b["roof"][k], b["eave"][k], b["ridge"][k]
+    half_u, half_v = b["len_u"][k] / 2, b["len_v"][k] / 2
+    rise = ridge - eave
+    frac = np.clip(np.abs(v) / half_v, 0, 1)
+    hip = np.clip(np.maximum(np.abs(v), np.abs(u) - (half_u - half_v)) / half_v, 0, 1)
+    rel = np.select(
+        [roof == GABLED, roof == HIPPED, roof == SHED, roof == STEPPED],
+        [eave + rise * (1 - frac), eave + rise * (1 - hip),
+         eave + rise * np.clip((v + half_v) / (2 * half_v), 0, 1),
+         np.where(u > 0, ridge, eave)], eave)
+    on_hip = np.abs(u) - (half_u - half_v) > np.abs(v)
+    facet = np.select([roof == GABLED, roof == HIPPED, roof == SHED],
+                      [np.where(v >= 0, 1, -1),
+                       np.where(on_hip, np.where(u >= 0, 1, -1), np.where(v >= 0, 1, -1)),
+                       np.ones_like(roof)], 0)
+    return rel, facet
 
 
 def _garden_trees(ctx, rng, front, t, nrm, widths, depths) -> None:
@@ -622,9 +673,10 @@ def _street_landcover(ctx: _Ctx, edges: dict[str, np.ndarray]) -> None:
 
 # ------------------------------------------------------------------------------- helpers
 
-def neighbourhood(seed: int, year: int, e: int, n: int, ring: int = 1) -> list[CellScene]:
+def neighbourhood(seed: int, year: int, e: int, n: int, ring: int = 1,
+                  roofs: str = "flat_gabled") -> list[CellScene]:
     """The cell and its neighbours (for rendering a tile)."""
-    return [cell_scene(seed, year, e + de, n + dn)
+    return [cell_scene(seed, year, e + de, n + dn, roofs)
             for dn in range(-ring, ring + 1) for de in range(-ring, ring + 1)]
 
 

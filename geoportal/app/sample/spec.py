@@ -17,6 +17,11 @@ _E_RANGE = (280, 920)
 _N_RANGE = (5560, 5850)
 
 
+#: Which roofs the generator draws: the default flat and gabled ones (what the outputs other
+#: tests rely on were made with), or ``"all"`` (opt-in): every type a roof model can find.
+ROOF_SETS = ("flat_gabled", "all")
+
+
 @dataclass(frozen=True)
 class SampleSpec:
     """What to generate. Frozen so that it can key caches and be written to the manifest.
@@ -26,6 +31,8 @@ class SampleSpec:
     ortho_resolution: metres per pixel; must divide 1000 m evenly so tiles abut exactly.
     ortho_bands: ``"rgb"`` or ``"rgbi"`` (adds near infrared like the real DOP10 RGBI).
     ortho_jp2: also write NRW's delivery format, ``dop10rgbi_…jp2`` (JPEG 2000, RGB + NIR).
+    roofs: ``"flat_gabled"`` (default) or ``"all"``: also hipped, shed and stepped ("complex")
+    roofs, for scoring roof models (opt-in: the default sample stays byte-identical).
     """
 
     tiles: list[tuple[int, int]] = field(default_factory=lambda: list(DISTRICTS["tiny"]))
@@ -35,6 +42,7 @@ class SampleSpec:
     ortho_bands: str = "rgb"
     ortho_jp2: bool = True
     year: int = 2025
+    roofs: str = "flat_gabled"
 
     def __post_init__(self) -> None:
         tiles = self.tiles
@@ -74,6 +82,8 @@ class SampleSpec:
             )
         if self.ortho_bands not in ("rgb", "rgbi"):
             raise ValueError(f"ortho_bands: expected 'rgb' or 'rgbi', got {self.ortho_bands!r}")
+        if self.roofs not in ROOF_SETS:
+            raise ValueError(f"roofs: expected one of {ROOF_SETS}, got {self.roofs!r}")
         if not isinstance(self.year, int) or not (2000 <= self.year <= 2100):
             raise ValueError(f"year: expected an integer year 2000–2100, got {self.year!r}")
 
@@ -91,4 +101,6 @@ class SampleSpec:
             "ortho_bands": self.ortho_bands,
             "ortho_jp2": self.ortho_jp2,
             "year": self.year,
+            # only when asked for: the default sample's manifest stays byte-identical
+            **({"roofs": self.roofs} if self.roofs != "flat_gabled" else {}),
         }

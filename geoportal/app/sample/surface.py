@@ -36,11 +36,11 @@ def crown_height(h: np.ndarray, r: np.ndarray, base: np.ndarray, conifer: np.nda
 
 
 class TileSurface:
-    def __init__(self, seed: int, year: int, e: int, n: int):
+    def __init__(self, seed: int, year: int, e: int, n: int, roofs: str = "flat_gabled"):
         self.seed, self.e, self.n = seed, year, e
         self.e, self.n = e, n
         self.x0, self.y0 = e * 1000.0, n * 1000.0
-        cells = sc.neighbourhood(seed, year, e, n)
+        cells = sc.neighbourhood(seed, year, e, n, roofs=roofs)
         self.cells = cells
         self.zgrid = terrain_grid(self.x0, self.y0, 1000.0, 1.0, seed)
         self._init_buildings(cells)
@@ -139,12 +139,9 @@ class TileSurface:
             b = self.b
             dx, dy = x[hasb] - b["cx"][k], y[hasb] - b["cy"][k]
             v = -dx * np.sin(b["angle"][k]) + dy * np.cos(b["angle"][k])
-            frac = np.clip(np.abs(v) / (b["len_v"][k] / 2), 0, 1)
-            rel = np.where(b["roof"][k] == sc.GABLED,
-                           b["eave"][k] + (b["ridge"][k] - b["eave"][k]) * (1 - frac),
-                           b["eave"][k])
+            u = dx * np.cos(b["angle"][k]) + dy * np.sin(b["angle"][k])
+            rel, facet[hasb] = sc.roof_heights(b, k, u, v)
             zr[hasb] = b["ground"][k] + rel
-            facet[hasb] = np.where(b["roof"][k] == sc.GABLED, np.where(v >= 0, 1, -1), 0)
             kind[hasb] = ROOF
             z[hasb] = zr[hasb]
         # crowns

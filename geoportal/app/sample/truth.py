@@ -48,23 +48,29 @@ def roof_truth(raw_dir) -> gpd.GeoDataFrame:
     or the pitch; both follow from the regenerated scene (the ridge runs along the rectangle's
     ``u`` axis, the pitch is the rise from eave to ridge over half the ``v`` side). Columns:
     ``roof_type``, ``ridge_height_m`` (above the ground), ``ridge_z`` (its elevation),
-    ``eave_z``, ``ridge_azimuth_deg`` (0–180, clockwise from north; NaN for flat roofs),
-    ``slope_deg``, ``in_alkis`` and the footprint.
+    ``eave_z``, ``ridge_azimuth_deg`` (0–180, clockwise from north; NaN for flat and complex
+    roofs), ``slope_deg`` (NaN for complex ones), ``in_alkis`` and the footprint. A sample
+    generated with ``roofs="all"`` (its manifest says so) has hipped, shed and stepped
+    ("complex") roofs too.
     """
     raw_dir = Path(raw_dir)
     manifest = json.loads((raw_dir / "manifest.json").read_text(encoding="utf-8"))
     seed, year = int(manifest["spec"]["seed"]), int(manifest["spec"]["year"])
+    roofs = manifest["spec"].get("roofs", "flat_gabled")
     tiles = discover(raw_dir, "lidar/3dm_32_*_1_nw.laz", "roof_truth")
-    b = sc.concat([sc.cell_scene(seed, year, t.e_km, t.n_km).buildings for t in tiles])
-    gabled = b["roof"] == sc.GABLED
-    slope = np.degrees(np.arctan((b["ridge"] - b["eave"]) / (b["len_v"] / 2)))
-    azimuth = (90.0 - np.degrees(b["angle"])) % 180.0
+    b = sc.concat([sc.cell_scene(seed, year, t.e_km, t.n_km, roofs).buildings for t in tiles])
+    roof, rise = b["roof"], b["ridge"] - b["eave"]
+    pitched = (roof == sc.GABLED) | (roof == sc.HIPPED)
+    slope = np.select([pitched, roof == sc.SHED, roof == sc.FLAT],
+                      [np.degrees(np.arctan(rise / (b["len_v"] / 2))),
+                       np.degrees(np.arctan(rise / b["len_v"])), 0.0], np.nan)
+    azimuth = (90.0 - np.degrees(b["angle"])) % 180.0  # the ridge (a shed's top edge) along u
     return gpd.GeoDataFrame({
-        "roof_type": np.where(gabled, "gabled", "flat"),
+        "roof_type": np.asarray(sc.ROOF_NAMES, dtype=object)[roof],
         "ridge_height_m": b["ridge"],
         "ridge_z": b["ground"] + b["ridge"],
         "eave_z": b["ground"] + b["eave"],
-        "ridge_azimuth_deg": np.where(gabled, azimuth, np.nan),
-        "slope_deg": np.where(gabled, slope, 0.0),
+        "ridge_azimuth_deg": np.where(pitched | (roof == sc.SHED), azimuth, np.nan),
+        "slope_deg": slope,
         "in_alkis": b["in_alkis"],
     }, geometry=sc.building_polygons(b), crs="EPSG:25832")
