@@ -21,6 +21,7 @@ import rasterio
 import requests
 from PIL import Image
 from pyproj import Transformer
+from scipy import ndimage
 from testkit.webmap import SHOTS, assert_clean, axe_violations, idle, load, open_page, shot
 
 from geoportal.core.publish import read_metadata
@@ -85,6 +86,16 @@ def wait_3d(page: Any) -> None:
     idle(page)
     page.wait_for_function("window.geoportal.map.areTilesLoaded()", timeout=30_000)
     page.wait_for_timeout(500)
+
+
+def open_point_cloud(page: Any, url: str) -> None:
+    """Open the map at ``url``, press LiDAR and wait until the points and tiles are drawn."""
+    load(page, url)
+    idle(page)
+    page.get_by_role("button", name="LiDAR-Punktwolke").click()
+    page.wait_for_function("window.geoportal.view3d.pointCloud?.stats.drawn > 0", timeout=60_000)
+    wait_3d(page)
+    page.wait_for_timeout(1000)
 
 
 def test_terrain_tiles_are_served_as_lossless_png(server: str, portal: Settings) -> None:
@@ -192,12 +203,7 @@ def test_point_cloud_streams_a_small_part_of_the_copc_file(browser: Any, server:
         "status": r.status, "bytes": len(r.body()), "range": r.request.headers.get("range"),
         "file": r.url.split("?")[0].rsplit("/", 1)[-1],
         "content_range": r.headers.get("content-range")}) if ".copc.laz" in r.url else None)
-    load(page, f"{server}/#map=17.5/{lat:.5f}/{lon:.5f}")
-    idle(page)
-    page.get_by_role("button", name="LiDAR-Punktwolke").click()
-    page.wait_for_function("window.geoportal.view3d.pointCloud?.stats.drawn > 0", timeout=60_000)
-    wait_3d(page)
-    page.wait_for_timeout(1000)
+    open_point_cloud(page, f"{server}/#map=17.5/{lat:.5f}/{lon:.5f}")
     shot(page, "view3d-03-pointcloud-class")
     stats = page.evaluate("window.geoportal.view3d.pointCloud.stats")
     assert ranges and all(r["status"] == 206 and r["range"] for r in ranges), ranges
@@ -222,7 +228,8 @@ def test_point_cloud_streams_a_small_part_of_the_copc_file(browser: Any, server:
     record_frames("point_cloud", page.evaluate(MEASURE_FRAMES))
     assert axe_violations(page) == []
 
-    page.get_by_label("Höhe", exact=True).check()
+    # over the terrain SwiftShader needs seconds per frame (see the frame times): more time
+    page.get_by_label("Höhe", exact=True).check(timeout=120_000)
     page.wait_for_timeout(800)
     shot(page, "view3d-04-pointcloud-height")
     by_height = map_pixels(page)
@@ -230,5 +237,66 @@ def test_point_cloud_streams_a_small_part_of_the_copc_file(browser: Any, server:
     SHOTS.joinpath("view3d-range.json").write_text(json.dumps(
         {"file_bytes": total, "fetched_bytes": fetched, "requests": len(ranges),
          "points": stats["drawn"], "nodes": stats["nodes"]}, indent=1))
+    assert_clean(log)
+    page.context.close()
+
+
+# Ground points of the drawn nodes: where MapLibre puts their place on its terrain (screen
+# pixels, CSS), their elevation and the terrain's there.
+GROUND_POINTS = """() => {
+  const map = window.geoportal.map;
+  const pc = window.geoportal.view3d.pointCloud;
+  const canvas = map.getCanvas();
+  const [w, h] = [canvas.clientWidth, canvas.clientHeight];
+  const out = [];
+  for (const p of pc.parts) {
+    for (let i = 0; i < p.n; i += 53) {
+      if (p.classes[i] !== 2) continue;
+      const lnglat = [p.positions[3 * i], p.positions[3 * i + 1]];
+      const px = map.project(lnglat);
+      if (px.x < 2 || px.y < 2 || px.x > w - 3 || px.y > h - 3) continue;
+      out.push([px.x, px.y, p.positions[3 * i + 2], map.queryTerrainElevation(lnglat)]);
+    }
+  }
+  return { terrain: Boolean(map.getTerrain()), onTerrain: pc.stats.onTerrain,
+           width: w, points: out };
+}"""
+
+
+def test_point_cloud_stands_on_the_3d_terrain_at_its_heights(browser: Any, server: str,
+                                                             portal: Settings) -> None:
+    lon, lat, _, _ = tallest_building(portal)
+    page, log = open_page(browser)
+    open_point_cloud(page, f"{server}/#map=17.5/{lat:.5f}/{lon:.5f}")
+    shot(page, "view3d-05-pointcloud-on-terrain")
+    state = page.evaluate(GROUND_POINTS)
+    assert state["terrain"] and state["onTerrain"], "the points are drawn over the terrain"
+    pixels = map_pixels(page)
+    assert share_near(pixels, GROUND_RGB) > 0.02, "no ground points drawn"
+    points = np.array(state["points"])
+    assert len(points) >= 100
+    # the ground points' elevations are the terrain's (both NHN)
+    assert np.median(np.abs(points[:, 2] - points[:, 3])) < 0.3
+    # and they are drawn where MapLibre draws the terrain at their place: the pixel there (or
+    # one beside it) has the ground's colour. Points at heights above the file's lowest point,
+    # as on the flat map, would sit tens of metres inside the hill, hidden or elsewhere.
+    scale = pixels.shape[1] / state["width"]
+    hits = 0
+    for x, y, _, _ in points:
+        col, row = int(x * scale), int(y * scale)
+        window = pixels[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2]
+        hits += bool((np.abs(window - np.array(GROUND_RGB)).max(axis=2) <= 12).any())
+    share = hits / len(points)
+    ground = np.abs(pixels - np.array(GROUND_RGB)).max(axis=2) <= 12
+    chance = float(ndimage.binary_dilation(ground, np.ones((3, 3), bool)).mean())
+    print(f"point cloud on the terrain: {len(points)} ground points sampled, {share:.0%} drawn "
+          f"at their place on the terrain (any pixel: {chance:.0%})")
+    assert share > 0.5 and share > 1.3 * chance, (share, chance)
+    # closing the points goes back to the modelled 3D view: terrain, buildings and trees
+    page.get_by_role("button", name="LiDAR-Punktwolke").click()
+    page.wait_for_timeout(800)
+    assert page.evaluate("Boolean(window.geoportal.map.getTerrain())")
+    assert page.evaluate(
+        "window.geoportal.map.getLayoutProperty('v3d-buildings', 'visibility')") != "none"
     assert_clean(log)
     page.context.close()

@@ -59,6 +59,10 @@ const OTHER = [120, 120, 160];
 const HEIGHT_RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 const POINT_BUDGET = 300_000; // points drawn at once: smooth on a laptop's integrated GPU
 const MAX_DEPTH = 8;
+// Ground points lie on the terrain's own surface: without a lift the terrain's mesh (its DEM
+// interpolated between cells) cuts every other point in half in the depth test. Half a metre
+// is under a pixel at the zooms the points are drawn at.
+const TERRAIN_LIFT_M = 0.5;
 const LOD = 1.5;
 const DECK_SCRIPT = "/assets/vendor/deck.gl/dist.min.js";
 const LAZ_PERF_WASM = "/assets/vendor/laz-perf/laz-perf.wasm";
@@ -148,7 +152,8 @@ class CopcFile {
     return chosen;
   }
 
-  /** A node's points: lon/lat/height above the file's lowest point, class, height. */
+  /** A node's points: lon/lat/elevation (NHN, as the terrain tiles), the file's lowest
+   * elevation (`base`: on the flat map the points stand on it), class. */
   async load(key, node, lazPerf) {
     if (this.nodes.has(key)) return this.nodes.get(key);
     const view = await Copc.loadPointDataView(this.getter, this.copc, node, { lazPerf });
@@ -164,10 +169,10 @@ class CopcFile {
       const [lon, lat] = toLngLat(this.file, gx(i), gy(i));
       positions[3 * i] = lon;
       positions[3 * i + 1] = lat;
-      positions[3 * i + 2] = gz(i) - base;
+      positions[3 * i + 2] = gz(i);
       classes[i] = gc(i);
     }
-    const points = { n, positions, classes };
+    const points = { n, positions, classes, base };
     this.nodes.set(key, points);
     return points;
   }
@@ -307,25 +312,32 @@ export class PointCloudView {
     this.draw();
   }
 
-  /** One PointCloudLayer of the chosen nodes, colours by class or by height. */
+  /** One PointCloudLayer of the chosen nodes, colours by class or by height.
+   *
+   * Over MapLibre's terrain (the 3D view's raster-dem, heights NHN like the scan's) each point
+   * stands at its own elevation: deck.gl's overlay, interleaved, shares MapLibre's camera and
+   * depth buffer, so the ground points lie on the terrain and a roof's points above it. On
+   * the flat map they stand on the file's lowest point. */
   draw() {
     const parts = this.parts || [];
     const n = parts.reduce((sum, p) => sum + p.n, 0);
+    const onTerrain = Boolean(this.map.getTerrain && this.map.getTerrain());
     const positions = new Float64Array(n * 3);
     const colours = new Uint8Array(n * 4);
     let top = 1;
-    for (const p of parts) for (let i = 0; i < p.n; i += 1) top = Math.max(top, p.positions[3 * i + 2]);
+    for (const p of parts) for (let i = 0; i < p.n; i += 1) top = Math.max(top, p.positions[3 * i + 2] - p.base);
     let at = 0;
     for (const p of parts) {
       positions.set(p.positions, at * 3);
       for (let i = 0; i < p.n; i += 1) {
-        const rgb = this.mode === "class"
-          ? CLASS_COLOURS[p.classes[i]] || OTHER
-          : ramp(p.positions[3 * i + 2] / top);
+        const above = p.positions[3 * i + 2] - p.base;
+        positions[(at + i) * 3 + 2] = onTerrain ? p.positions[3 * i + 2] + TERRAIN_LIFT_M : above;
+        const rgb = this.mode === "class" ? CLASS_COLOURS[p.classes[i]] || OTHER : ramp(above / top);
         colours.set([...rgb, 255], (at + i) * 4);
       }
       at += p.n;
     }
+    this.stats.onTerrain = onTerrain;
     this.stats.drawn = n;
     const layer = new this.deck.PointCloudLayer({
       id: "copc-points",

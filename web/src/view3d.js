@@ -85,9 +85,9 @@ export class View3d {
       return b;
     };
     const toggle3d = button("view3d", () => {
-      if (this.on) return this.disable();
-      if (this.pointCloud && this.pointCloud.open) this.togglePointCloud();
-      return this.enable();
+      // from the point cloud (which stands on the terrain) back to the modelled 3D view
+      if (this.pointCloud && this.pointCloud.open) return this.togglePointCloud();
+      return this.on ? this.disable() : this.enable();
     });
     const cloud = this.spec.point_cloud
       ? button("pointcloud", () => this.togglePointCloud())
@@ -146,6 +146,13 @@ export class View3d {
     this.onChange();
   }
 
+  /** Show or hide the extruded buildings and the tree crowns (not the terrain). */
+  showModels(visible) {
+    for (const id of ["v3d-buildings", "v3d-crowns"]) {
+      if (this.map.getLayer(id)) this.map.setLayoutProperty(id, "visibility", visible ? "visible" : "none");
+    }
+  }
+
   setPressed(button, pressed) {
     if (button) button.setAttribute("aria-pressed", String(pressed));
   }
@@ -191,7 +198,8 @@ export class View3d {
   /** The detected trees of the view as crown polygons (height and crown as measured). */
   async loadTrees() {
     const spec = this.spec.trees;
-    if (!spec || !this.on) return;
+    // the crowns are hidden while the points are shown: no need to fetch them
+    if (!spec || !this.on || (this.pointCloud && this.pointCloud.open)) return;
     const sequence = ++this.treeRequest;
     const b = this.map.getBounds();
     const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(",");
@@ -238,9 +246,10 @@ export class View3d {
       }
     }
     const open = !this.pointCloud.open;
-    // the points are the terrain, buildings and trees themselves: one view or the other (the
-    // points lie on the flat map, heights above the file's lowest point)
-    if (open && this.on) this.disable({ animate: false });
+    // the points stand on the 3D view's terrain at their own heights; they are the buildings
+    // and trees themselves, so the modelled ones are hidden while the points are shown
+    if (open && !this.on) this.enable({ animate: false });
+    this.showModels(!open);
     if (open) this.map.easeTo({ pitch: PITCH, bearing: BEARING, duration: 600 });
     await (open ? this.pointCloud.show() : this.pointCloud.hide());
     this.setPressed(button, open);
