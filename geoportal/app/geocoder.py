@@ -159,6 +159,8 @@ def parcel_fit(entry: Entry, wanted: ParcelQuery) -> int | None:
     if wanted.kennzeichen:
         return 0 if kennzeichen == wanted.kennzeichen else \
             1 if kennzeichen.startswith(wanted.kennzeichen) else None
+    if kennzeichen[9:14] != f"{wanted.numerator:05d}":  # most parcels: one slice, no parsing
+        return None
     flur, numerator, denominator = kennzeichen_parts(kennzeichen)
     if wanted.district and name_fit(fold(district), wanted.district) is None:
         return None
