@@ -196,16 +196,26 @@ def _unpad(z: np.ndarray, valid: np.ndarray, level: np.ndarray, state: np.ndarra
     values = _key_value(level[raised], table)
     flat = filled.ravel()
     for m in range(raised.size):
-        p = raised[m]
-        flat[(p // pc - 1) * cols + p % pc - 1] = values[m]
+        flat[_unpadded(raised[m], pc)] = values[m]
     for r in range(rows):
         for c in range(cols):
             k = state[(r + 1) * pc + c + 1]
             if k < 8:
                 parent[r * cols + c] = (r - DR[k]) * cols + c - DC[k]
     for m in range(order.size):
-        p = order[m]
-        order[m] = (p // pc - 1) * cols + p % pc - 1
+        order[m] = _unpadded(order[m], pc)
+
+
+@_jit
+def _unpadded(p: int, pc: int) -> int:
+    """The flat index in the caller's grid of padded index ``p`` (``pc`` padded columns): the
+    row by a float multiply, corrected by one, as a division per cell costs ~20 % of the flood."""
+    r = int(p * (1.0 / pc))
+    if r * pc > p:
+        r -= 1
+    elif (r + 1) * pc <= p:
+        r += 1
+    return (r - 1) * (pc - 2) + p - r * pc - 1
 
 
 @_jit
