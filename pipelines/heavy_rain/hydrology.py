@@ -7,7 +7,8 @@ filled elevations come off the queue in non-decreasing order, so the reverse of 
 topological order of any flow graph whose edges go down or, on a flat, to a cell reached
 earlier: accumulation is then one pass without a sort.
 
-D8 takes the steepest drop on the filled surface (drop over distance, diagonals √2 farther);
+D8 takes the steepest drop on the filled surface (drop over distance, diagonals √2 farther;
+a tie goes to the first in WhiteboxTools' order, NE, E, SE, S, SW, W, NW, N);
 a cell with no lower neighbour (the flat surface of a filled sink, a flat plain) drains to the
 neighbour the flood reached it from, so flats drain towards their outlet without an ε-slope.
 
@@ -255,6 +256,12 @@ def _pop(heap: np.ndarray, cells: np.ndarray, size: int) -> int:
     return top
 
 
+#: D8's scan order (indices into DR, DC): NE, E, SE, S, SW, W, NW, N, WhiteboxTools' D8Pointer
+#: order, so a tie of steepest drops (common: LiDAR heights come in mm) goes to the same
+#: neighbour as there, the first in this order.
+D8_SCAN = np.array([2, 4, 7, 6, 5, 3, 0, 1], dtype=np.int64)
+
+
 @_jit
 def d8_receivers(filled: np.ndarray, valid: np.ndarray, parent: np.ndarray) -> np.ndarray:
     """Each cell's D8 receiver (flat index, -1 where water leaves the grid)."""
@@ -265,7 +272,7 @@ def d8_receivers(filled: np.ndarray, valid: np.ndarray, parent: np.ndarray) -> n
             if not valid[r, c]:
                 continue
             best, steepest = -1, 0.0
-            for k in range(8):
+            for k in D8_SCAN:
                 nr, nc = r + DR[k], c + DC[k]
                 if nr < 0 or nc < 0 or nr >= rows or nc >= cols or not valid[nr, nc]:
                     continue
