@@ -4,7 +4,9 @@
 the :class:`~geoportal.core.registry.OutputRef` parameters), transitively, is built before it in
 the same run — say so in the progress — so X is never published from an absent or stale input.
 The pipelines' caches make an unchanged dependency cheap to rebuild (LiDAR tiles are not
-decoded again; a rebuild with identical content keeps its ``modified`` date).
+decoded again; a rebuild with identical content keeps its ``modified`` date). A pipeline that
+can name its inputs without reading them (:meth:`~pipelines.base.Pipeline.inputs_key`: the LiDAR
+products, from file stamps) is not rebuilt at all while they match the published version's.
 
 One dataset failing (a missing file, a broken column mapping) does not stop the others: its error
 is reported with the reason, the previously published version stays served, and the run ends

@@ -21,12 +21,16 @@ IDS = ["terrain_dtm", "canopy_height", "trees_lidar", "building_heights", "point
 FIRST, MIDDLE, LAST = "350_5685", "351_5685", "352_5685"
 
 
-@pytest.fixture
-def delivery(three_tiles: Path, tmp_path: Path) -> Path:
-    """A copy of the three-tile delivery that the test may change."""
-    raw = tmp_path / "raw"
-    shutil.copytree(three_tiles, raw)
-    return raw
+@pytest.fixture(scope="module")
+def portal(three_tiles: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Every LiDAR product built from a copy of the three-tile delivery, which the tests
+    change; each test leaves what is published consistent with the delivery it leaves."""
+    base = tmp_path_factory.mktemp("incremental")
+    shutil.copytree(three_tiles, base / "raw")
+    settings = settings_for(base / "portal", base / "raw")
+    summary, log = build(settings, IDS)
+    assert summary.ok, log
+    return settings
 
 
 def entries(settings: Settings, kind: str) -> dict[str, list[str]]:
@@ -61,10 +65,8 @@ def trees(settings: Settings, dataset: str) -> gpd.GeoDataFrame:
 
 
 def test_one_changed_tile_rebuilds_it_and_its_neighbours_like_a_full_build(
-        delivery: Path, tmp_path: Path) -> None:
-    settings = settings_for(tmp_path / "portal", delivery)
-    summary, log = build(settings, IDS)
-    assert summary.ok, log
+        portal: Settings, tmp_path: Path) -> None:
+    settings, delivery = portal, portal.raw_dir
     binned, products = entries(settings, "binned"), entries(settings, "products")
 
     raise_canopy(tile_file(delivery, FIRST), 3.0)
@@ -85,12 +87,10 @@ def test_one_changed_tile_rebuilds_it_and_its_neighbours_like_a_full_build(
         assert trees(settings, dataset).equals(trees(fresh, dataset)), dataset
 
 
-def test_a_rebuild_with_no_change_reads_no_point_data(delivery: Path, tmp_path: Path) -> None:
+def test_a_rebuild_with_no_change_reads_no_point_data(portal: Settings) -> None:
     """The tiles are overwritten with zeros of the same size and time: a rebuild that opened
     any of them (or its cached grids) would fail; it keeps every published version instead."""
-    settings = settings_for(tmp_path / "portal", delivery)
-    summary, log = build(settings, IDS)
-    assert summary.ok, log
+    settings, delivery = portal, portal.raw_dir
     before = {d: read_metadata(settings.published_dir, d) for d in IDS}
     shutil.rmtree(settings.data_dir / "cache" / "lidar")
     for path in (delivery / "lidar").glob("*.laz"):
