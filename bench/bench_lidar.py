@@ -273,9 +273,13 @@ def print_targets(results: dict[str, dict], tiles: int) -> None:
     print(f"(a) map products / decode floor: {results['maps']['wall_s'] / decode:.2f}× "
           f"(target ≤ 1.5×)")
     print(f"(b) everything with COPC / codec floor: {full / codec:.2f}× (target ≤ 1.1×)")
-    print(f"(c) one tile changed / full build: {100 * one / full:.1f} % on {tiles} tiles; "
-          f"for {CITY_TILES} tiles (the full build scaling with the tiles, the changed tile's "
-          f"rebuild not): {100 * one / (full / tiles * CITY_TILES):.1f} % (target ≤ 3 %)")
+    # At 88 tiles the full build grows with the tiles; of the rebuild, the tile work (one
+    # decode, nine tiles derived) does not, its publishing (all tiles' files) does: the city's
+    # share lies between the two bounds.
+    print(f"(c) one tile changed / full build: {100 * one / full:.1f} % on {tiles} tiles "
+          f"(target ≤ 3 %); for {CITY_TILES} tiles between "
+          f"{100 * one / (full / tiles * CITY_TILES):.1f} % (the rebuild not growing) and "
+          f"{100 * one / full:.1f} % (growing like the full build)")
     print(f"(d) no change: {results['no change']['wall_s']:.1f} s (target < 10 s)")
     print(f"(e) peak memory, all processes: {peak:,.0f} MB PSS (target ≤ 4,096 MB)")
 
