@@ -14,7 +14,12 @@ D8 accumulation equal (flats differ by design: Whitebox adds an ε-slope, we dra
 towards the flood's outlet).
 
     python bench/bench_heavy_rain.py var/published/terrain_dtm/terrain_dtm.vrt \
-        --whitebox-python /tmp/wb/bin/python [--resolution 1.0] [--whitebox-procs 1]
+        --whitebox-python /tmp/wb/bin/python [--resolution 1.0] [--whitebox-procs 1] \
+        [--open-edges]
+
+``--open-edges`` surrounds Whitebox's terrain with a ring of low cells: its FillDepressions
+treats the grid's edge as a wall, ours lets water leave there; with the ring the filled
+surfaces agree on every cell of the real NRW tile (docs/benchmarks.md).
 
 ``--dynamic`` times the dynamic model instead (pipelines/heavy_rain/dynamic.py) on the same
 terrain at ``--resolution`` (5 m: the YAML's), a block rain of ``--rain-mm`` over
