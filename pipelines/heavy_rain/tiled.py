@@ -339,12 +339,15 @@ def _flat_distance(f: np.ndarray, valid: np.ndarray, ring: np.ndarray) -> np.nda
                     heapq.heappush(heap, (np.int64(dist[r, c]), np.int64(r * cols + c)))
                 continue
             dist[r, c] = FAR
+            level = False  # a neighbour of equal fill, which this cell may be the exit of
             for k in range(8):
                 nr, nc = r + DR[k], c + DC[k]
                 if not valid[nr, nc] or f[nr, nc] < f[r, c]:
                     dist[r, c] = 0
-                    heapq.heappush(heap, (np.int64(0), np.int64(r * cols + c)))
-                    break
+                elif f[nr, nc] == f[r, c]:
+                    level = True
+            if dist[r, c] == 0 and level:
+                heapq.heappush(heap, (np.int64(0), np.int64(r * cols + c)))
     while len(heap) > 0:
         d, i = heapq.heappop(heap)
         r, c = i // cols, i % cols
