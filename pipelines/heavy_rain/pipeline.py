@@ -251,10 +251,12 @@ class HeavyRainPipeline(Pipeline):
                              feature_count=count, rejected_count=0,
                              bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,
                              crs_native=summary["crs"], source_sha256=summary["key"],
-                             files=files)
+                             files=files, period=summary.get("terrain_period"))
         # stated with every build and in metadata.json: what the map is, and what it is not
         method = DYNAMIC_METHOD if product in DYNAMIC_PRODUCTS else METHOD
-        terrain = f"Terrain: {self.model.dtm} as of {summary.get('terrain_modified', '?')}"
+        captured = " to ".join(dict.fromkeys(summary.get("terrain_period") or ["?"]))
+        terrain = (f"Terrain: {self.model.dtm} captured {captured}, built "
+                   f"{summary.get('terrain_modified', '?')}")
         return BuildResult(self.dataset.id, meta,
                            headline(summary, product, count, self.params.scenario),
                            warnings=[method["en"], terrain])
@@ -333,7 +335,7 @@ def ensure_run(owner: Dataset, model_: HeavyRainModel, dtm_folder: Path, raw: Pa
         tmp.mkdir()
         meta = read_metadata(dtm_folder.parent, dtm_folder.name)
         run_model(model_, dtm_folder / f"{dtm_folder.name}.vrt", raw, tmp, key,
-                  meta.modified if meta else None)
+                  meta.modified if meta else None, meta.period if meta else None)
     return folder
 
 
@@ -348,8 +350,14 @@ def read_vectors(raw: Path, rel: str, layer: str | None, crs: str) -> gpd.GeoSer
 
 
 def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
-              terrain_modified: str | None = None) -> None:
-    """Condition the terrain, analyse it, route every scenario; write the products to ``out``."""
+              terrain_modified: str | None = None,
+              terrain_period: list[str] | None = None) -> None:
+    """Condition the terrain, analyse it, route every scenario; write the products to ``out``.
+
+    ``terrain_period``: when the terrain was captured, as its layer states it
+    (``LayerMetadata.period``); every product's metadata repeats it, the catalogue's
+    dct:temporal of the map.
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -410,7 +418,7 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
     (out / "summary.json").write_text(json.dumps({
         "key": key, "crs": grid.crs, "bbox": bbox, "cells": int(z.size),
         "resolution": m.resolution, "sinks": int(h.count), "flow_paths": len(paths),
-        "terrain_modified": terrain_modified, **dyn,
+        "terrain_modified": terrain_modified, "terrain_period": terrain_period, **dyn,
         "seconds": {k: round(v, 2) for k, v in seconds.items()}}), encoding="utf-8")
 
 
