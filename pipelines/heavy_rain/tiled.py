@@ -33,6 +33,7 @@ so memory stays that of a few tiles whatever the grid's size.
 from __future__ import annotations
 
 import heapq
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,17 +142,20 @@ class Job:
         out[a0 - r0 + 1:a1 - r0 + 1, b0 - c0 + 1:b1 - c0 + 1] = self.source.read(a0, a1, b0, b1)
         return out
 
-    def ring(self, name: str, i: int, j: int, empty: float) -> np.ndarray:
-        """A stored per-tile array with a one-cell ring from the neighbouring tiles' files."""
+    def ring(self, name: str, i: int, j: int, empty: float,
+             missing_ok: bool = False) -> np.ndarray:
+        """A stored per-tile array with a one-cell ring from the neighbouring tiles' files
+        (``missing_ok``: ``empty`` where a file is not written yet)."""
         r0, r1, c0, c1 = self.layout.window(i, j)
-        first = np.load(self.path(name, i, j))
-        out = np.full((r1 - r0 + 2, c1 - c0 + 2), empty, first.dtype)
-        out[1:-1, 1:-1] = first
+        kind = np.int32 if missing_ok else np.load(self.path(name, i, j), mmap_mode="r").dtype
+        out = np.full((r1 - r0 + 2, c1 - c0 + 2), empty, kind)
         ni, nj = self.layout.counts
         for di in (-1, 0, 1):
             for dj in (-1, 0, 1):
-                if (di or dj) and 0 <= i + di < ni and 0 <= j + dj < nj:
-                    other = np.load(self.path(name, i + di, j + dj), mmap_mode="r")
+                there = self.path(name, i + di, j + dj)
+                if 0 <= i + di < ni and 0 <= j + dj < nj and not (missing_ok
+                                                                  and not there.exists()):
+                    other = np.load(there, mmap_mode="r")
                     rs = slice(-1, None) if di < 0 else slice(0, 1) if di > 0 else slice(None)
                     cs = slice(-1, None) if dj < 0 else slice(0, 1) if dj > 0 else slice(None)
                     ro = slice(0, 1) if di < 0 else slice(-1, None) if di > 0 else slice(1, -1)
@@ -362,15 +366,19 @@ def _flat_distance(f: np.ndarray, valid: np.ndarray, ring: np.ndarray) -> np.nda
     return dist
 
 
-def flats_tile(job: Job, i: int, j: int, sweep: int) -> bool:
-    """One sweep of the flat distances on a tile, from the neighbours' previous sweep; True
-    when the tile's distances changed (the driver sweeps until no tile changes)."""
+def flats_tile(job: Job, i: int, j: int) -> bool:
+    """The flat distances of a tile from what its neighbours know so far; True when its
+    perimeter changed (its neighbours are swept again). Distances only ever shrink towards
+    the true ones, so neighbours read mid-sweep are as good as any (each file is replaced
+    atomically)."""
     f = job.ring("fill", i, j, np.nan)
-    ring = (np.full(f.shape, FAR, np.int32) if sweep == 0
-            else job.ring(f"dist{sweep - 1}", i, j, FAR))
-    dist = _flat_distance(f, np.isfinite(f), ring)[1:-1, 1:-1]
-    np.save(job.path(f"dist{sweep}", i, j), dist.astype(np.int32))
-    return sweep == 0 or not np.array_equal(dist, ring[1:-1, 1:-1])
+    ring = job.ring("dist", i, j, FAR, missing_ok=True)
+    dist = _flat_distance(f, np.isfinite(f), ring)[1:-1, 1:-1].astype(np.int32)
+    before = ring[1:-1, 1:-1]
+    path = job.path("dist", i, j)
+    np.save(path.with_suffix(".tmp.npy"), dist)
+    os.replace(path.with_suffix(".tmp.npy"), path)
+    return any(not np.array_equal(dist[cut], before[cut]) for cut in _SIDES.values())
 
 
 @numba.njit(cache=True, nogil=True)
@@ -406,9 +414,9 @@ class TileFlow:
     dist: np.ndarray       # 2-D
 
 
-def tile_flow(job: Job, i: int, j: int, sweep: int) -> TileFlow:
+def tile_flow(job: Job, i: int, j: int) -> TileFlow:
     f = job.ring("fill", i, j, np.nan)
-    dist = job.ring(f"dist{sweep}", i, j, FAR)
+    dist = job.ring("dist", i, j, FAR)
     valid = np.isfinite(f)
     halo = d8_receivers(np.nan_to_num(f).astype(np.float64), valid,
                         _flat_receivers(f, valid, dist)).reshape(f.shape)[1:-1, 1:-1]
@@ -425,10 +433,10 @@ def tile_flow(job: Job, i: int, j: int, sweep: int) -> TileFlow:
     return TileFlow(receiver, local, order, weight, fin, din)
 
 
-def exits_tile(job: Job, i: int, j: int, sweep: int) -> dict[str, np.ndarray]:
+def exits_tile(job: Job, i: int, j: int) -> dict[str, np.ndarray]:
     """Local sums; per exit (a cell draining into another tile) its sum and where it leads,
     per perimeter cell the exit its water reaches (-1: it leaves the grid first)."""
-    flow = tile_flow(job, i, j, sweep)
+    flow = tile_flow(job, i, j)
     acc = accumulate(flow.local, flow.order, flow.weight)
     gid = job.globals_of(i, j, np.arange(flow.local.size))
     exit_ = np.flatnonzero((flow.local < 0) & (flow.receiver >= 0))
@@ -464,10 +472,10 @@ def pass_down(parts: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarra
     return entry, np.bincount(at, weights=total, minlength=entry.size)
 
 
-def accumulate_tile(job: Job, i: int, j: int, sweep: int) -> None:
+def accumulate_tile(job: Job, i: int, j: int) -> None:
     """The tile's accumulation: local sums plus the inflow from other tiles along its
     receivers (``acc-*.npy``), its receivers (``receiver-*.npy``, global flat indices)."""
-    flow = tile_flow(job, i, j, sweep)
+    flow = tile_flow(job, i, j)
     inflow = np.load(job.scratch / "inflow.npz")
     entry, amount = inflow["entry"], inflow["amount"]
     r0, r1, c0, c1 = job.layout.window(i, j)
@@ -499,27 +507,34 @@ def fill(job: Job, runner: Runner = in_process,
 
 
 def run(job: Job, runner: Runner = in_process, say: Callable[[str], None] = lambda _: None
-        ) -> int:
-    """Fill, flats, D8 and accumulation for every tile of ``job`` (files in its scratch);
-    returns the flat sweep whose distances were kept."""
+        ) -> None:
+    """Fill, flats, D8 and accumulation for every tile of ``job`` (files in its scratch)."""
     fill(job, runner, say)
     tiles = job.layout.tiles()
-    sweep = 0
-    while any(runner(flats_tile, [(job, i, j, sweep) for i, j in tiles])):
-        sweep += 1
-        for i, j in tiles:
-            job.path(f"dist{sweep - 2}", i, j).unlink(missing_ok=True)
-    say(f"flats: {sweep + 1} sweeps")
-    entry, amount = pass_down(runner(exits_tile, [(job, i, j, sweep) for i, j in tiles]))
+    todo, sweeps, swept = tiles, 0, 0
+    while todo:
+        changed = [t for t, moved in zip(todo, runner(flats_tile, [(job, *t) for t in todo]),
+                                         strict=True) if moved]
+        sweeps, swept = sweeps + 1, swept + len(todo)
+        todo = _around(job.layout, changed)
+    say(f"flats: {sweeps} sweeps, {swept} tile floods")
+    entry, amount = pass_down(runner(exits_tile, [(job, i, j) for i, j in tiles]))
     np.savez(job.scratch / "inflow.npz", entry=entry, amount=amount)
-    runner(accumulate_tile, [(job, i, j, sweep) for i, j in tiles])
-    return sweep
+    runner(accumulate_tile, [(job, i, j) for i, j in tiles])
+    say("accumulation")
 
 
-def mosaic(job: Job, name: str, sweep: int | None = None) -> np.ndarray:
+def _around(layout: Layout, changed: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The tiles beside any of ``changed`` (what reads their perimeters)."""
+    ni, nj = layout.counts
+    near = {(i + di, j + dj) for i, j in changed for di in (-1, 0, 1) for dj in (-1, 0, 1)
+            if (di or dj) and 0 <= i + di < ni and 0 <= j + dj < nj}
+    return sorted(near)
+
+
+def mosaic(job: Job, name: str) -> np.ndarray:
     """One stored per-tile array as the whole grid (tests and small grids only)."""
-    stem = f"dist{sweep}" if name == "dist" else name
-    rows = [np.concatenate([np.load(job.path(stem, i, j)) for j in range(job.layout.counts[1])],
+    rows = [np.concatenate([np.load(job.path(name, i, j)) for j in range(job.layout.counts[1])],
                            axis=1) for i in range(job.layout.counts[0])]
     return np.concatenate(rows, axis=0)
 

@@ -29,8 +29,8 @@ def run_tiled(z: np.ndarray, valid: np.ndarray, tile: int, scratch: Path,
               runner: tiled.Runner = tiled.in_process) -> dict[str, np.ndarray]:
     job = tiled.Job(tiled.ArraySource(np.where(valid, z, np.nan)), tiled.Layout(z.shape, tile),
                     scratch, cell_area=0.25, receivers=True)
-    sweep = tiled.run(job, runner)
-    return {name: tiled.mosaic(job, name, sweep) for name in ("fill", "acc", "receiver", "dist")}
+    tiled.run(job, runner)
+    return {name: tiled.mosaic(job, name) for name in ("fill", "acc", "receiver", "dist")}
 
 
 TILINGS = [((150, 210), 32, 1), ((97, 64), 17, 2), ((60, 60), 60, 3), ((120, 90), 11, 4)]
