@@ -38,7 +38,7 @@ from geoportal.core.publish import (
 )
 from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.heavy_rain import dynamic, exposure, model, simulation
+from pipelines.heavy_rain import dynamic, exposure, model, simulation, tiled
 from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
@@ -104,6 +104,16 @@ class DynamicModel(Strict):
                                 advection=self.advection)
 
 
+class TiledRun(Strict):
+    """The hydrology in tiles of ``tile_cells`` square (``model.tiles``;
+    pipelines/heavy_rain/tiled.py), each tile a Dask task: on ``scheduler`` (a cluster's
+    ``tcp://host:8786``) or a LocalCluster of ``workers`` (1: in this process)."""
+
+    tile_cells: int = Field(default=2000, ge=16)
+    workers: int = Field(default=2, ge=1)
+    scheduler: str | None = None
+
+
 class HeavyRainModel(Strict):
     """The screening model's inputs and settings (``pipeline.params.model``)."""
 
@@ -121,6 +131,8 @@ class HeavyRainModel(Strict):
     scenarios: list[Scenario] = Field(min_length=1)
     #: The dynamic model; without it only the screening products exist.
     dynamic: DynamicModel | None = None
+    #: Fill, D8 and accumulation in tiles on Dask; without it, on the one mosaic.
+    tiles: TiledRun | None = None
 
     @field_validator("depth_classes")
     @classmethod
@@ -381,7 +393,7 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
         coefficient[model.rasterize(shapes, grid)] = surface.coefficient
     stage("terrain")
     say(f"priority-flood, D8 and accumulation on {z.size:,} cells")
-    h = model.analyse(z, grid, obstacles, m.min_sink_depth_m, m.min_sink_area_m2)
+    h = analyse(m, z, grid, obstacles, out / "tiled")
     stage("hydrology")
     sinks = model.sink_table(h)
     paths = model.flow_paths(h, m.flow_path_min_area_m2)
@@ -420,6 +432,18 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
         "resolution": m.resolution, "sinks": int(h.count), "flow_paths": len(paths),
         "terrain_modified": terrain_modified, "terrain_period": terrain_period, **dyn,
         "seconds": {k: round(v, 2) for k, v in seconds.items()}}), encoding="utf-8")
+
+
+def analyse(m: HeavyRainModel, z: np.ndarray, grid: model.Grid, obstacles: np.ndarray,
+            scratch: Path) -> model.Hydrology:
+    """The hydrology on the mosaic, or in tiles when the model says ``tiles``."""
+    if m.tiles is None:
+        return model.analyse(z, grid, obstacles, m.min_sink_depth_m, m.min_sink_area_m2)
+    with tiled.open_runner(m.tiles.scheduler, m.tiles.workers) as runner:
+        h = tiled.analyse(z, grid, obstacles, m.min_sink_depth_m, m.min_sink_area_m2,
+                          m.tiles.tile_cells, runner, scratch)
+    shutil.rmtree(scratch)
+    return h
 
 
 def run_dynamic(m: HeavyRainModel, d: DynamicModel, z: np.ndarray, obstacles: np.ndarray,

@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import numba
 import numpy as np
 
+from pipelines.heavy_rain import model
 from pipelines.heavy_rain.hydrology import (
     DC,
     DR,
@@ -79,6 +80,22 @@ def local_cluster(workers: int = 2) -> Iterator[Runner]:
         yield dask_runner(client)
 
 
+@contextmanager
+def open_runner(scheduler: str | None, workers: int) -> Iterator[Runner]:
+    """A cluster's client (``tcp://host:8786``), a LocalCluster of ``workers``, or this
+    process (one worker)."""
+    if scheduler:
+        from dask.distributed import Client
+
+        with Client(scheduler) as client:
+            yield dask_runner(client)
+    elif workers > 1:
+        with local_cluster(workers) as runner:
+            yield runner
+    else:
+        yield in_process
+
+
 class Source(Protocol):
     """Terrain by window: float32 heights, NaN where there is none (picklable for Dask)."""
 
@@ -99,6 +116,21 @@ class ArraySource:
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         return self.z[r0:r1, c0:c1].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NpySource:
+    """A terrain saved as ``.npy``, read by window through a memory map (what tasks receive
+    instead of the array)."""
+
+    path: Path
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return np.load(self.path, mmap_mode="r").shape
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        return np.asarray(np.load(self.path, mmap_mode="r")[r0:r1, c0:c1], np.float32)
 
 
 @dataclass(frozen=True)
@@ -544,3 +576,21 @@ def tiled_fill(z: np.ndarray, valid: np.ndarray, tile: int, scratch: Path) -> np
     job = Job(ArraySource(np.where(valid, z, np.nan)), Layout(z.shape, tile), scratch)
     fill(job)
     return np.where(valid, mosaic(job, "fill"), z)
+
+
+def analyse(z: np.ndarray, grid: model.Grid, obstacles: np.ndarray, min_depth_m: float,
+            min_area_m2: float, tile: int, runner: Runner, scratch: Path) -> model.Hydrology:
+    """``model.analyse`` with the fill, D8 and accumulation computed in tiles: the same
+    filled surface and sinks, flats drained by the tiled rule."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    np.save(scratch / "z.npy", z.astype(np.float32))
+    job = Job(NpySource(scratch / "z.npy"), Layout(z.shape, tile), scratch,
+              cell_area=grid.cell_area, receivers=True)
+    run(job, runner)
+    filled = mosaic(job, "fill").astype(np.float64)
+    dist = mosaic(job, "dist")
+    cells = np.flatnonzero(np.isfinite(filled).ravel())
+    order = cells[np.lexsort((dist.ravel()[cells], filled.ravel()[cells]))]
+    return model.with_sinks(z, grid, obstacles, min_depth_m, min_area_m2, filled,
+                            mosaic(job, "receiver").ravel(), order,
+                            mosaic(job, "acc").ravel())
