@@ -240,6 +240,8 @@ def tiled_bench(args: argparse.Namespace) -> None:
             if args.tiled == "district":
                 compare_mosaic(job)
             shutil.rmtree(folder)
+    if not args.scratch:
+        shutil.rmtree(scratch)
 
 
 def compare_mosaic(job) -> None:

@@ -291,12 +291,15 @@ def upstream_first(downstream: np.ndarray) -> list[int]:
     that each comes before the one it spills into: by hops to the end of its cascade, most
     first. Any flow order of the cells gives the same (the tiled run has no flood order)."""
     n = downstream.size - 1
-    hops = np.zeros(n + 1, np.int64)
+    hops = np.full(n + 1, -1, np.int64)
     for s in range(1, n + 1):
-        t, k = s, 0
-        while downstream[t] > 0 and downstream[t] != s and k <= n:
-            t, k = downstream[t], k + 1
-        hops[s] = k
+        path, t = [], s
+        while t > 0 and hops[t] < 0 and len(path) <= n:  # bounded even on a cycle
+            path.append(t)
+            t = downstream[t]
+        known = hops[t] if t > 0 and hops[t] >= 0 else -1
+        for k, cell in enumerate(reversed(path)):  # a walk ends at a known sink or the end
+            hops[cell] = known + 1 + k
     return sorted(range(1, n + 1), key=lambda s: -hops[s])
 
 
