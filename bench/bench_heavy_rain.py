@@ -193,6 +193,7 @@ class PeakRss:
         import psutil
 
         self.me, self.peak, self.stop = psutil.Process(), 0, threading.Event()
+        self.each: dict[str, int] = {}  # peak per process (pid and name)
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
 
@@ -201,7 +202,10 @@ class PeakRss:
             total = 0
             for proc in [self.me, *self.me.children(recursive=True)]:
                 with contextlib.suppress(Exception):  # a worker ending between the calls
-                    total += proc.memory_info().rss
+                    rss = proc.memory_info().rss
+                    total += rss
+                    key = f"{proc.pid} {' '.join(proc.cmdline())[-60:]}"
+                    self.each[key] = max(self.each.get(key, 0), rss)
             self.peak = max(self.peak, total)
 
     def done(self) -> float:
@@ -234,6 +238,8 @@ def tiled_bench(args: argparse.Namespace) -> None:
             peak, start = PeakRss(), time.perf_counter()
             tiled.run(job, runner, functools.partial(stamp, start))
             seconds, gib = time.perf_counter() - start, peak.done()
+            for key, rss in sorted(peak.each.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"    peak {rss / 2 ** 30:5.2f} GiB  {key}")
             print(f"tile {tile}: {len(job.layout.tiles())} tiles, {seconds:.1f} s, "
                   f"{shape[0] * shape[1] / seconds / 1e6:.2f} M cells/s, peak RSS {gib:.2f} GiB"
                   f" (driver + workers)")
