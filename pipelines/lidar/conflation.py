@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import laspy
 import numpy as np
 import pandas as pd
 import shapely
@@ -33,7 +32,7 @@ from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.lidar.products import LidarParams
 from pipelines.lidar.score import match
-from pipelines.lidar.tiles import Tile, discover, file_stamp, fingerprint
+from pipelines.lidar.tiles import Tile, discover, file_stamp, fingerprint, flight_dates
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
 from pipelines.vector import VectorParams, VectorPipeline
@@ -111,13 +110,8 @@ def _at(n: int, index: np.ndarray, values: np.ndarray, digits: int) -> pd.arrays
 
 
 def flight_year(tiles: list[Tile]) -> int | None:
-    """The year most tiles were flown, from the LAS headers' creation dates (cheap to read)."""
-    years = []
-    for tile in tiles:
-        with laspy.open(tile.path) as reader:
-            created = reader.header.creation_date
-        if created is not None:
-            years.append(created.year)
+    """The year most tiles were flown."""
+    years = [d.year for d in flight_dates(tiles)]
     return Counter(years).most_common(1)[0][0] if years else None
 
 

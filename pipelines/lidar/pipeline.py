@@ -46,7 +46,7 @@ from pipelines.lidar.products import (
     products_key,
 )
 from pipelines.lidar.raster import write_vrt
-from pipelines.lidar.tiles import Tile, discover, fingerprint
+from pipelines.lidar.tiles import Tile, discover, fingerprint, flight_period
 from pipelines.tiles import TILE_SIZE
 from pipelines.vector import link_tiles
 from pipelines.writers import WRITERS, index_ids, write_mvt
@@ -225,7 +225,8 @@ class LidarPipeline(Pipeline):
         return LayerMetadata(
             id=self.dataset.id, built_at=now_iso(), modified=now_iso(), feature_count=count,
             rejected_count=0, bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,
-            crs_native=self.dataset.source.crs, source_sha256=None, files=files)
+            crs_native=self.dataset.source.crs, source_sha256=None, files=files,
+            period=flight_period([tiles[k] for k in keys]))
 
 
 
