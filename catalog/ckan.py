@@ -33,6 +33,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import requests
@@ -192,8 +193,8 @@ def _extras(record: Record) -> list[dict[str, str]]:
         "frequency": record.frequency_uri,
         "language": json.dumps(list(record.language_uris)),
         "issued": d.issued.isoformat() if d.issued else None,
-        "temporal_start": d.temporal.start.isoformat() if d.temporal and d.temporal.start else None,
-        "temporal_end": d.temporal.end.isoformat() if d.temporal and d.temporal.end else None,
+        "temporal_start": _day(record.temporal.start if record.temporal else None),
+        "temporal_end": _day(record.temporal.end if record.temporal else None),
         "modified": record.modified,
         "publisher_name": d.publisher.name,
         "publisher_url": d.publisher.url,
@@ -216,6 +217,10 @@ def _extras(record: Record) -> list[dict[str, str]]:
         EXTRA_REGISTRY_ID: d.id,
     }
     return [{"key": k, "value": v} for k, v in values.items() if v]
+
+
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _agent_extras(role: str, org: Organisation | None) -> dict[str, str | None]:

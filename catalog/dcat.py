@@ -124,8 +124,8 @@ def add_dataset(graph: Graph, record: Record, *, profile: Profile = DEFAULT_PROF
     if record.bbox_wgs84:
         add((node, DCT.spatial, _bbox_location(graph, record.bbox_wgs84)))
     _add_roles(graph, node, d, profile)
-    if d.temporal:
-        add((node, DCT.temporal, _period(graph, d.temporal)))
+    if record.temporal:
+        add((node, DCT.temporal, _period(graph, record.temporal)))
     if record.issued:
         add((node, DCT.issued, Literal(record.issued.isoformat(), datatype=XSD.date)))
     if record.modified:

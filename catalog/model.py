@@ -19,7 +19,7 @@ from pathlib import Path
 from catalog import vocab
 from geoportal.core.formats import Format
 from geoportal.core.publish import LayerMetadata, read_metadata
-from geoportal.core.registry import Dataset
+from geoportal.core.registry import Dataset, Period
 
 #: Key of the distribution that points at the OGC API Features collection (not a file).
 
@@ -77,6 +77,9 @@ class Record:
     language_uris: tuple[str, ...] = ()
     #: The CRS the build published the data in (None before the first build).
     crs: str | None = None
+    #: The period the contents cover (dct:temporal): the YAML's, else what the build learned
+    #: (``LayerMetadata.period``: the LiDAR flight days, a heavy-rain map's terrain's).
+    temporal: Period | None = None
 
     @property
     def id(self) -> str:
@@ -119,7 +122,15 @@ def describe(dataset: Dataset, metadata: LayerMetadata | None, base_url: str) ->
         distributions=distributions,
         language_uris=languages,
         crs=metadata.crs_native if metadata else None,
+        temporal=dataset.temporal or _built_period(metadata),
     )
+
+
+def _built_period(metadata: LayerMetadata | None) -> Period | None:
+    if metadata is None or not metadata.period:
+        return None
+    first, last = metadata.period
+    return Period(start=date.fromisoformat(first), end=date.fromisoformat(last))
 
 
 def describe_all(

@@ -118,6 +118,16 @@ class Pipeline(ABC):
         """
         return units
 
+    def inputs_key(self) -> str | None:
+        """A digest of everything this build reads, from file stamps and parameters alone, or
+        None (the default): always build.
+
+        When the published version was built from the same key, :mod:`pipelines.build` keeps
+        it without planning a unit: a no-change rebuild of the city's LiDAR products would
+        otherwise reopen every tile's cached products to publish the same files again.
+        """
+        return None
+
     @abstractmethod
     def finish(self, results: list[Any], staging: Path) -> BuildResult:
         """Combine the units' results in ``staging`` into the layer's outputs and metadata."""

@@ -4,7 +4,9 @@
 the :class:`~geoportal.core.registry.OutputRef` parameters), transitively, is built before it in
 the same run — say so in the progress — so X is never published from an absent or stale input.
 The pipelines' caches make an unchanged dependency cheap to rebuild (LiDAR tiles are not
-decoded again; a rebuild with identical content keeps its ``modified`` date).
+decoded again; a rebuild with identical content keeps its ``modified`` date). A pipeline that
+can name its inputs without reading them (:meth:`~pipelines.base.Pipeline.inputs_key`: the LiDAR
+products, from file stamps) is not rebuilt at all while they match the published version's.
 
 One dataset failing (a missing file, a broken column mapping) does not stop the others: its error
 is reported with the reason, the previously published version stays served, and the run ends
@@ -33,6 +35,9 @@ from geoportal.core.settings import Settings
 from pipelines.base import BuildResult, Pipeline, PipelineContext
 
 Echo = Callable[[str], None]
+#: Beside a published version's metadata: the pipeline's :meth:`~pipelines.base.Pipeline.inputs_key`
+#: it was built from (not a download; the catalogue lists ``metadata.files`` only).
+INPUTS_KEY_FILE = ".inputs_key"
 
 
 @dataclass
@@ -147,6 +152,13 @@ def build_dataset(dataset: Dataset, context: PipelineContext | Settings,
     settings = context.settings
     started = time.perf_counter()
     pipeline = make_pipeline(dataset, context)
+    key = pipeline.inputs_key()
+    kept = unchanged_version(settings, dataset.id, key)
+    if kept is not None:
+        result = BuildResult(dataset.id, kept, f"unchanged since {kept.built_at} (inputs and "
+                             f"parameters identical), kept", warnings=list(kept.warnings))
+        result.seconds = time.perf_counter() - started
+        return result
     units = pipeline.plan()
     with staging(settings.published_dir, dataset.id) as folder:
         results = run_units(pipeline, units, folder, scheduler, echo=echo)
@@ -157,11 +169,32 @@ def build_dataset(dataset: Dataset, context: PipelineContext | Settings,
                                       for k, v in result.incomplete.items()}
         _keep_modified_if_unchanged(result.metadata, read_metadata(settings.published_dir,
                                                                    dataset.id))
+        if key is not None:
+            (folder / INPUTS_KEY_FILE).write_text(key, encoding="utf-8")
         # written last and atomically: a folder with metadata is a complete version
         atomic_write_text(folder / METADATA_FILE, result.metadata.to_json())
         publish_version(settings.published_dir, dataset.id, folder)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def unchanged_version(settings: Settings, dataset_id: str,
+                      key: str | None) -> LayerMetadata | None:
+    """The published version's metadata if it was built, complete, from inputs ``key``.
+
+    A version that served a failed unit's previous file (``incomplete``) is rebuilt: the run
+    must go on reporting the failure until the input is fixed.
+    """
+    if key is None:
+        return None
+    stored = settings.published_dir / dataset_id / INPUTS_KEY_FILE
+    try:
+        if stored.read_text(encoding="utf-8") != key:
+            return None
+    except OSError:
+        return None
+    previous = read_metadata(settings.published_dir, dataset_id)
+    return previous if previous is not None and not previous.incomplete else None
 
 
 def without_server_paths(text: str, settings: Settings) -> str:

@@ -1,13 +1,17 @@
 """A geocoder over the published layers: streets, ALKIS addresses ("Werdener Straße 12"),
-districts and places ("Rathaus", "Lintorf"), tree species ("Tilia", "Linde": the genus with
-its count), and the named features of every other searchable layer (issue 21.3).
+cadastral parcels by their designation ("Flur 37 Flurstück 5/2", "Ratingen 37 5/2" or the
+20-character Flurstückskennzeichen), districts and places ("Rathaus", "Lintorf"), tree species
+("Tilia", "Linde": the genus with its count), and the named features of every other
+searchable layer (issue 21.3).
 
 The index is a list of entries built from the published GeoPackages; a query is folded the
 same way as every entry (one folding, :func:`fold`, here only: the map's search box sends the
 raw text), so "Werdner Strase 12", "werdener str. 12" and "Werdener Straße 12" find the same
 address. Ranking: an address that matches street and number first, then the street, the
 place, the species, the other features; within a kind, exact before prefix before substring
-before a typo match. The index is rebuilt only when a layer it reads has been published anew
+before a typo match. Parcels are found only by a designation, never by a fuzzy name (every
+parcel's title holds its Gemarkung, so "Ratingen" would otherwise list all of them). The
+index is rebuilt only when a layer it reads has been published anew
 (:func:`ensure_index`).
 """
 
@@ -27,17 +31,25 @@ from geoportal.core.publish import METADATA_FILE, atomic_write_text
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 #: Kinds in the order they rank.
-KINDS = ("address", "street", "place", "species", "poi")
+KINDS = ("address", "parcel", "street", "place", "species", "poi")
 #: How close a misspelt name must be to count (difflib ratio on the folded text).
 TYPO_RATIO = 0.8
 NUMBER = re.compile(r"^(?P<street>.*?)\s*(?P<number>\d+\s?[a-z]?)$")
 #: The layers read for their own kind; every other searchable layer gives its named features.
-STREETS, BUILDINGS, PLACES = "streets", "buildings", "places"
-#: Layers not indexed feature by feature: parcels are named by codes, and their addresses are
-#: the buildings'.
-NOT_INDEXED = {"parcels"}
+STREETS, BUILDINGS, PLACES, PARCELS = "streets", "buildings", "places", "parcels"
 #: Bumped when the index's form or content rules change, so an older file is rebuilt.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
+#: A parcel designation as people write it (folded, "/" kept): "[Gemarkung] Ratingen[,]
+#: [Flur] 37[,] [Flurstück|Flst.] 5[/2]". Without the word "Flur" a designation needs a
+#: Gemarkung, the word Flurstück or a slash, so a bare "12" stays a number.
+PARCEL = re.compile(
+    r"^(?:(?:gemarkung\s+)?(?!flur|flst|fst)(?P<district>[a-z][a-z\s-]*?)\s*,?\s+)?"
+    r"(?:(?P<flur_word>flur\s*)?(?P<flur>\d{1,3})\s*,?\s+)?"
+    r"(?:(?P<word>flurstueck|flurst|flst|fst)\.?\s*)?"
+    r"(?P<numerator>\d{1,5})(?:\s*/\s*(?P<denominator>\d{1,4}))?$")
+#: The Flurstückskennzeichen (ALKIS): Land(2) Gemarkung(4) Flur(3) Zähler(5) Nenner(4, "_"
+#: if none) "__"; a query of six or more of its characters is read as its beginning.
+KENNZEICHEN = re.compile(r"^\d{6}[\d_]{0,14}$")
 
 
 def fold(text: str) -> str:
@@ -104,15 +116,73 @@ def name_fit(name: str, wanted: str) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class ParcelQuery:
+    """A parcel designation asked for; None parts were not given."""
+
+    district: str | None
+    flur: int | None
+    numerator: int | None
+    denominator: int | None
+    kennzeichen: str | None = None
+
+
+def parcel_query(query: str) -> ParcelQuery | None:
+    """The designation in ``query``, or None when it is not one (see :data:`PARCEL`)."""
+    text = re.sub(r"\s*/\s*", "/", str(query).lower().replace("ü", "ue")).strip()
+    compact = text.replace(" ", "")
+    if KENNZEICHEN.match(compact):
+        return ParcelQuery(None, None, None, None, kennzeichen=compact)
+    found = PARCEL.match(re.sub(r"[^\w\s/-]", " ", text).strip().replace("  ", " "))
+    if not found:
+        return None
+    has_flur = found["flur"] is not None
+    if not (found["flur_word"] or found["word"] or found["denominator"] or found["district"]):
+        return None
+    if found["district"] and not (has_flur or found["word"] or found["denominator"]):
+        return None  # "Lintorf 12" is a street or a place with a number, not a parcel
+    return ParcelQuery(fold(found["district"]) if found["district"] else None,
+                       int(found["flur"]) if has_flur else None, int(found["numerator"]),
+                       int(found["denominator"]) if found["denominator"] else None)
+
+
+def kennzeichen_parts(kennzeichen: str) -> tuple[int, int, int | None]:
+    """(Flur, Zähler, Nenner or None) of a Flurstückskennzeichen."""
+    nenner = kennzeichen[14:18].strip("_")
+    return int(kennzeichen[6:9]), int(kennzeichen[9:14]), int(nenner) if nenner else None
+
+
+def parcel_fit(entry: Entry, wanted: ParcelQuery) -> int | None:
+    """0 when the parcel is the one asked for, 1 when it is one of them (no Nenner asked, or
+    the beginning of a Kennzeichen), None otherwise."""
+    kennzeichen, district = entry.also[0], entry.also[1]
+    if wanted.kennzeichen:
+        return 0 if kennzeichen == wanted.kennzeichen else \
+            1 if kennzeichen.startswith(wanted.kennzeichen) else None
+    if kennzeichen[9:14] != f"{wanted.numerator:05d}":  # most parcels: one slice, no parsing
+        return None
+    flur, numerator, denominator = kennzeichen_parts(kennzeichen)
+    if wanted.district and name_fit(fold(district), wanted.district) is None:
+        return None
+    if (wanted.flur is not None and wanted.flur != flur) or wanted.numerator != numerator:
+        return None
+    if wanted.denominator is not None:
+        return 0 if wanted.denominator == denominator else None
+    return 0 if denominator is None else 1
+
+
 def search(entries: list[Entry], query: str, limit: int = 10) -> dict[str, list[Hit]]:
-    """The hits for ``query`` grouped by kind (address, street, poi), best first."""
+    """The hits for ``query`` grouped by kind (address, parcel, street, …), best first."""
     wanted = fold(query)
     if len(wanted) < 2:
         return {}
     street, number = split_number(wanted)
+    parcel = parcel_query(query)
     groups: dict[str, list[Hit]] = {kind: [] for kind in KINDS}
     for entry in entries:
-        if entry.kind == "address":
+        if entry.kind == "parcel":
+            fit = parcel_fit(entry, parcel) if parcel else None
+        elif entry.kind == "address":
             if number is None:
                 continue
             entry_street, entry_number = split_number(entry.key)
@@ -135,15 +205,16 @@ INDEX_FILE = "search-index.json"
 
 def indexed_layers(layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The web map's layers (manifest entries) the index reads: those with features and text
-    to search, but not the parcels."""
+    to search."""
     return {rid: layer for rid, layer in layers.items()
-            if layer.get("items") and layer.get("search_fields") and rid not in NOT_INDEXED}
+            if layer.get("items") and layer.get("search_fields")}
 
 
 def build_index(published: Path, layers: dict[str, dict[str, Any]]) -> list[Entry]:
     """The entries from the published layers (``layers``: the web map's manifest entries):
-    each street once (its longest segment's middle), every building address, every place,
-    each tree genus of a layer with species, and every named feature of the other layers."""
+    each street once (its longest segment's middle), every building address, every parcel
+    by its designation, every place, each tree genus of a layer with species, and every named
+    feature of the other layers."""
     entries: list[Entry] = []
     for rid, layer in indexed_layers(layers).items():
         frame = _read(published, rid)
@@ -153,6 +224,8 @@ def build_index(published: Path, layers: dict[str, dict[str, Any]]) -> list[Entr
             entries += _streets(frame)
         elif rid == BUILDINGS:
             entries += _addresses(frame, layer)
+        elif rid == PARCELS:
+            entries += _parcels(frame)
         elif "species_botanical" in frame:
             entries += _genera(frame, rid)
         else:
@@ -171,6 +244,28 @@ def _addresses(frame: Any, layer: dict[str, Any]) -> list[Entry]:
     return [_entry("address", str(row["address"]), BUILDINGS, row, frame.crs,
                    row.get(layer.get("id_field") or "building_id"))
             for _, row in addressed.drop_duplicates("address").iterrows()]
+
+
+def _parcels(frame: Any) -> list[Entry]:
+    """Every parcel with a valid Kennzeichen, titled "Ratingen, Flur 37, Flurstück 5/2", its
+    location (Lage) as detail. Points are transformed at once: a city has 39,000 parcels."""
+    import geopandas as gpd
+
+    frame = frame[frame["parcel_id"].fillna("").str.fullmatch(r"\d{14}[\d_]{4}__?")]
+    points = gpd.GeoSeries(frame.geometry.representative_point().values, crs=frame.crs)
+    lonlat = points.to_crs("EPSG:4326")
+    entries = []
+    for (_, row), point in zip(frame.iterrows(), lonlat, strict=True):
+        flur, numerator, denominator = kennzeichen_parts(row["parcel_id"])
+        district = str(row.get("cadastral_district") or row["parcel_id"][2:6])
+        number = f"{numerator}/{denominator}" if denominator is not None else str(numerator)
+        location = row.get("location")
+        entries.append(Entry(
+            "parcel", f"{district}, Flur {flur}, Flurstück {number}", PARCELS,
+            str(row["parcel_id"]), round(point.x, 6), round(point.y, 6),
+            detail=str(location) if isinstance(location, str) else "",
+            also=(str(row["parcel_id"]), district)))
+    return entries
 
 
 def _genera(frame: Any, rid: str) -> list[Entry]:
@@ -244,10 +339,17 @@ def _entry(kind: str, title: str, layer: str, row: Any, crs: Any,
 
 
 def write_index(out: Path, entries: list[Entry], layers: list[str] | None = None) -> None:
-    """The index file: its version, the layers it was built from, the entries."""
-    atomic_write_text(out, json.dumps({"version": INDEX_VERSION, "layers": sorted(layers or []),
-                                       "entries": [asdict(e) for e in entries]},
+    """The index file (its version, the layers it was built from, the entries), then its head
+    (version and layers alone, :func:`head_path`): a start-up check reads a few bytes, not a
+    whole city's index. The head is written last, so a head names a complete index."""
+    head = {"version": INDEX_VERSION, "layers": sorted(layers or [])}
+    atomic_write_text(out, json.dumps({**head, "entries": [asdict(e) for e in entries]},
                                       ensure_ascii=False))
+    atomic_write_text(head_path(out), json.dumps(head))
+
+
+def head_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.head.json")
 
 
 def read_index(path: Path) -> list[Entry]:
@@ -263,12 +365,12 @@ def index_is_current(out: Path, published: Path, layers: list[str]) -> bool:
     if not out.is_file():
         return False
     try:
-        head = json.loads(out.read_text(encoding="utf-8"))
+        head = json.loads(head_path(out).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if head.get("version") != INDEX_VERSION or head.get("layers") != sorted(layers):
         return False
-    built = out.stat().st_mtime_ns
+    built = min(out.stat().st_mtime_ns, head_path(out).stat().st_mtime_ns)
     stamps = [published / rid / METADATA_FILE for rid in layers]
     return all(p.is_file() and p.stat().st_mtime_ns < built for p in stamps)
 

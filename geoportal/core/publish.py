@@ -80,6 +80,10 @@ class LayerMetadata:
     #: Units (tiles) whose new input failed, with the reason and what is served instead (the
     #: previous version's file, or nothing): the layer is published, the build reported failed.
     incomplete: dict[str, str] = field(default_factory=dict)
+    #: When the contents were captured, first and last day (ISO dates): a LiDAR layer's flight
+    #: days, a derived layer's those of its input; the catalogue's dct:temporal unless the
+    #: dataset's YAML states one.
+    period: list[str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)

@@ -164,6 +164,17 @@ def analyse(z: np.ndarray, grid: Grid, obstacles: np.ndarray, min_depth_m: float
     filled, parent, order = priority_flood(np.where(valid, z, 0).astype(np.float64), valid)
     filled = np.where(valid, filled, np.nan)
     receiver = d8_receivers(np.nan_to_num(filled), valid, parent)
+    weight = np.where(valid.ravel(), grid.cell_area, 0.0)
+    return with_sinks(z, grid, obstacles, min_depth_m, min_area_m2, filled, receiver, order,
+                      accumulate(receiver, order, weight))
+
+
+def with_sinks(z: np.ndarray, grid: Grid, obstacles: np.ndarray, min_depth_m: float,
+               min_area_m2: float, filled: np.ndarray, receiver: np.ndarray, order: np.ndarray,
+               accumulation: np.ndarray) -> Hydrology:
+    """The sinks, catchments and pour points of a routed terrain (the mosaic's flood, or
+    the tiled run's: ``pipelines/heavy_rain/tiled.py``)."""
+    valid = np.isfinite(z)
     depth = np.where(valid & ~obstacles, filled - z, 0)
     labels, n = ndimage.label(depth > 1e-4, structure=np.ones((3, 3), bool))
     if n:
@@ -175,9 +186,8 @@ def analyse(z: np.ndarray, grid: Grid, obstacles: np.ndarray, min_depth_m: float
         relabel[idx[keep]] = np.arange(1, keep.sum() + 1)
         labels, n = relabel[labels], int(keep.sum())
     sink = labels.ravel().astype(np.int64)
-    weight = np.where(valid.ravel(), grid.cell_area, 0.0)
     return Hydrology(grid=grid, z=z, filled=filled, receiver=receiver, order=order,
-                     accumulation=accumulate(receiver, order, weight), sink=sink,
+                     accumulation=accumulation, sink=sink,
                      catchment=first_sink_downstream(sink, receiver, order),
                      pour=pour_points(sink, receiver, n), count=n)
 
@@ -258,11 +268,8 @@ def route_scenario(h: Hydrology, runoff_m: np.ndarray) -> ScenarioResult:
     outflow = float(volume[0])
     capacity, cells_z = _hypsometry(h)
     downstream = np.where(h.pour >= 0, h.catchment[np.maximum(h.pour, 0)], 0)
-    position = np.full(h.receiver.size, 0, np.int64)
-    position[h.order] = np.arange(h.order.size)
     inflow, stored = volume.copy(), np.zeros(n + 1)
-    # a sink's pour point is reached by the flood after every sink downstream of it
-    for s in sorted(range(1, n + 1), key=lambda s: -position[max(h.pour[s], 0)]):
+    for s in upstream_first(downstream):
         stored[s] = min(inflow[s], capacity[s])
         spill = inflow[s] - stored[s]
         if downstream[s] > 0:
@@ -277,6 +284,23 @@ def route_scenario(h: Hydrology, runoff_m: np.ndarray) -> ScenarioResult:
     water = np.where(labels > 0, np.maximum(level[labels] - z, 0), 0)
     water = np.nan_to_num(water).reshape(h.grid.shape)
     return ScenarioResult(level, stored, inflow, outflow, water.astype(np.float32))
+
+
+def upstream_first(downstream: np.ndarray) -> list[int]:
+    """The sinks 1..n (``downstream[s]``: the sink ``s`` spills into, 0 none) ordered so
+    that each comes before the one it spills into: by hops to the end of its cascade, most
+    first. Any flow order of the cells gives the same (the tiled run has no flood order)."""
+    n = downstream.size - 1
+    hops = np.full(n + 1, -1, np.int64)
+    for s in range(1, n + 1):
+        path, t = [], s
+        while t > 0 and hops[t] < 0 and len(path) <= n:  # bounded even on a cycle
+            path.append(t)
+            t = downstream[t]
+        known = hops[t] if t > 0 and hops[t] >= 0 else -1
+        for k, cell in enumerate(reversed(path)):  # a walk ends at a known sink or the end
+            hops[cell] = known + 1 + k
+    return sorted(range(1, n + 1), key=lambda s: -hops[s])
 
 
 def sink_water_depth(h: Hydrology, result: ScenarioResult) -> np.ndarray:

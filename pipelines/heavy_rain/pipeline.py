@@ -38,7 +38,7 @@ from geoportal.core.publish import (
 )
 from geoportal.core.registry import Dataset, OutputRef, Params, RasterTiles, Strict, Text
 from pipelines.base import BuildResult, Pipeline, WorkUnit
-from pipelines.heavy_rain import dynamic, exposure, model, simulation
+from pipelines.heavy_rain import dynamic, exposure, model, simulation, tiled
 from pipelines.imagery.webtiles import StyledTiles
 from pipelines.lidar.raster import FLOAT_NODATA, overview_factors, write_vrt
 from pipelines.writers import WRITERS, index_ids
@@ -104,6 +104,16 @@ class DynamicModel(Strict):
                                 advection=self.advection)
 
 
+class TiledRun(Strict):
+    """The hydrology in tiles of ``tile_cells`` square (``model.tiles``;
+    pipelines/heavy_rain/tiled.py), each tile a Dask task: on ``scheduler`` (a cluster's
+    ``tcp://host:8786``) or a LocalCluster of ``workers`` (1: in this process)."""
+
+    tile_cells: int = Field(default=2000, ge=16)
+    workers: int = Field(default=2, ge=1)
+    scheduler: str | None = None
+
+
 class HeavyRainModel(Strict):
     """The screening model's inputs and settings (``pipeline.params.model``)."""
 
@@ -121,6 +131,8 @@ class HeavyRainModel(Strict):
     scenarios: list[Scenario] = Field(min_length=1)
     #: The dynamic model; without it only the screening products exist.
     dynamic: DynamicModel | None = None
+    #: Fill, D8 and accumulation in tiles on Dask; without it, on the one mosaic.
+    tiles: TiledRun | None = None
 
     @field_validator("depth_classes")
     @classmethod
@@ -251,10 +263,12 @@ class HeavyRainPipeline(Pipeline):
                              feature_count=count, rejected_count=0,
                              bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,
                              crs_native=summary["crs"], source_sha256=summary["key"],
-                             files=files)
+                             files=files, period=summary.get("terrain_period"))
         # stated with every build and in metadata.json: what the map is, and what it is not
         method = DYNAMIC_METHOD if product in DYNAMIC_PRODUCTS else METHOD
-        terrain = f"Terrain: {self.model.dtm} as of {summary.get('terrain_modified', '?')}"
+        captured = " to ".join(dict.fromkeys(summary.get("terrain_period") or ["?"]))
+        terrain = (f"Terrain: {self.model.dtm} captured {captured}, built "
+                   f"{summary.get('terrain_modified', '?')}")
         return BuildResult(self.dataset.id, meta,
                            headline(summary, product, count, self.params.scenario),
                            warnings=[method["en"], terrain])
@@ -333,7 +347,7 @@ def ensure_run(owner: Dataset, model_: HeavyRainModel, dtm_folder: Path, raw: Pa
         tmp.mkdir()
         meta = read_metadata(dtm_folder.parent, dtm_folder.name)
         run_model(model_, dtm_folder / f"{dtm_folder.name}.vrt", raw, tmp, key,
-                  meta.modified if meta else None)
+                  meta.modified if meta else None, meta.period if meta else None)
     return folder
 
 
@@ -348,8 +362,14 @@ def read_vectors(raw: Path, rel: str, layer: str | None, crs: str) -> gpd.GeoSer
 
 
 def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
-              terrain_modified: str | None = None) -> None:
-    """Condition the terrain, analyse it, route every scenario; write the products to ``out``."""
+              terrain_modified: str | None = None,
+              terrain_period: list[str] | None = None) -> None:
+    """Condition the terrain, analyse it, route every scenario; write the products to ``out``.
+
+    ``terrain_period``: when the terrain was captured, as its layer states it
+    (``LayerMetadata.period``); every product's metadata repeats it, the catalogue's
+    dct:temporal of the map.
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -373,7 +393,7 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
         coefficient[model.rasterize(shapes, grid)] = surface.coefficient
     stage("terrain")
     say(f"priority-flood, D8 and accumulation on {z.size:,} cells")
-    h = model.analyse(z, grid, obstacles, m.min_sink_depth_m, m.min_sink_area_m2)
+    h = analyse(m, z, grid, obstacles, out / "tiled")
     stage("hydrology")
     sinks = model.sink_table(h)
     paths = model.flow_paths(h, m.flow_path_min_area_m2)
@@ -410,8 +430,20 @@ def run_model(m: HeavyRainModel, dtm: Path, raw: Path, out: Path, key: str,
     (out / "summary.json").write_text(json.dumps({
         "key": key, "crs": grid.crs, "bbox": bbox, "cells": int(z.size),
         "resolution": m.resolution, "sinks": int(h.count), "flow_paths": len(paths),
-        "terrain_modified": terrain_modified, **dyn,
+        "terrain_modified": terrain_modified, "terrain_period": terrain_period, **dyn,
         "seconds": {k: round(v, 2) for k, v in seconds.items()}}), encoding="utf-8")
+
+
+def analyse(m: HeavyRainModel, z: np.ndarray, grid: model.Grid, obstacles: np.ndarray,
+            scratch: Path) -> model.Hydrology:
+    """The hydrology on the mosaic, or in tiles when the model says ``tiles``."""
+    if m.tiles is None:
+        return model.analyse(z, grid, obstacles, m.min_sink_depth_m, m.min_sink_area_m2)
+    with tiled.open_runner(m.tiles.scheduler, m.tiles.workers) as runner:
+        h = tiled.analyse(z, grid, obstacles, m.min_sink_depth_m, m.min_sink_area_m2,
+                          m.tiles.tile_cells, runner, scratch)
+    shutil.rmtree(scratch)
+    return h
 
 
 def run_dynamic(m: HeavyRainModel, d: DynamicModel, z: np.ndarray, obstacles: np.ndarray,

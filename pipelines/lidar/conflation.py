@@ -20,24 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import laspy
 import numpy as np
 import pandas as pd
 import shapely
 from pydantic import Field
 
 from geoportal.core.errors import RegistryError, SourceError
+from geoportal.core.publish import read_metadata
 from geoportal.core.registry import OutputRef
 from pipelines.base import BuildResult, WorkUnit
 from pipelines.conform import STORAGE_CRS, conform, order_like_schema
 from pipelines.lidar.products import LidarParams
 from pipelines.lidar.score import match
-from pipelines.lidar.tiles import Tile, discover
+from pipelines.lidar.tiles import Tile, discover, file_stamp, fingerprint, flight_dates
 from pipelines.readers import read_source
 from pipelines.rejects import RejectsReport
 from pipelines.vector import VectorParams, VectorPipeline
 
 DEFAULT_MAX_DISTANCE_M = 3.0
+#: Part of the conflation's inputs key: raise it when a code change alters the published
+#: layer, or a no-change rebuild keeps the layer the old code made.
+CONFLATION_VERSION = 1
 FOUND, NOT_FOUND = "found", "not_found"
 LIDAR_FIELDS = ("lidar_status", "lidar_year", "lidar_height_m", "lidar_crown_diameter_m",
                 "lidar_distance_m", "lidar_tree_id")
@@ -107,13 +110,8 @@ def _at(n: int, index: np.ndarray, values: np.ndarray, digits: int) -> pd.arrays
 
 
 def flight_year(tiles: list[Tile]) -> int | None:
-    """The year most tiles were flown, from the LAS headers' creation dates (cheap to read)."""
-    years = []
-    for tile in tiles:
-        with laspy.open(tile.path) as reader:
-            created = reader.header.creation_date
-        if created is not None:
-            years.append(created.year)
+    """The year most tiles were flown."""
+    years = [d.year for d in flight_dates(tiles)]
     return Counter(years).most_common(1)[0][0] if years else None
 
 
@@ -155,6 +153,24 @@ class TreeConflationPipeline(VectorPipeline):
         result.headline += (f"; LiDAR: {int((status == FOUND).sum())} found, "
                             f"{int((status == NOT_FOUND).sum())} not found")
         return result
+
+    def inputs_key(self) -> str | None:
+        """The cadastre's file stamp, the published detected trees' files (their digests) and
+        the scan's tile stamps (its extent and flight year), with the dataset's definition;
+        None while the detected trees are not published (the build then says so)."""
+        lidar_dataset = self.context.registry[self.lidar_id]
+        published = read_metadata(self.settings.published_dir, lidar_dataset.id)
+        if published is None:
+            return None
+        try:
+            tiles = discover(self.settings.raw_dir, lidar_dataset.source.path, lidar_dataset.id,
+                             LidarParams.from_options(lidar_dataset.source.crs,
+                                                      lidar_dataset.pipeline.params).layout)
+        except SourceError:
+            tiles = []
+        return fingerprint(self.dataset.model_dump(mode="json"), file_stamp(self.source_file),
+                           published.content_key(), [file_stamp(t.path) for t in tiles],
+                           CONFLATION_VERSION)
 
     def conflation(self) -> Conflation:
         """Read and conform the cadastre and conflate it (for ``trees_not_in_cadastre``)."""
@@ -234,6 +250,12 @@ class TreesNotInCadastrePipeline(VectorPipeline):
 
     def plan(self) -> list[WorkUnit]:
         return self.source_pipeline().plan()
+
+    def inputs_key(self) -> str | None:
+        """What the conflation it repeats reads, with this dataset's definition."""
+        source = self.source_pipeline().inputs_key()
+        return None if source is None else fingerprint(self.dataset.model_dump(mode="json"),
+                                                       source)
 
     @property
     def source_file(self) -> Path:

@@ -43,12 +43,17 @@ from pipelines.lidar.products import (
     TileOutcome,
     build_tile,
     products_cached,
+    products_key,
 )
 from pipelines.lidar.raster import write_vrt
-from pipelines.lidar.tiles import Tile, discover
+from pipelines.lidar.tiles import Tile, discover, fingerprint, flight_period
 from pipelines.tiles import TILE_SIZE
 from pipelines.vector import link_tiles
 from pipelines.writers import WRITERS, index_ids, write_mvt
+
+#: Part of the LiDAR datasets' inputs key beside the tiles' (whose fingerprints carry the
+#: tile pass's ALGORITHM_VERSION): raise it when a ``finish`` step publishes differently.
+PUBLISH_VERSION = 1
 
 
 class LidarRasterParams(LidarOptions):
@@ -94,6 +99,15 @@ class LidarPipeline(Pipeline):
     def plan(self) -> list[WorkUnit]:
         params = {"copc": True} if self.copc_published() else {}
         return [WorkUnit(key=t.key, inputs=(t.path,), params=params) for t in self.tiles()]
+
+    def inputs_key(self) -> str:
+        """The dataset's definition and every tile's products key (file stamps: no point is
+        read), and the COPC files' keys when the tile pass writes them too."""
+        tiles, params, raw = self.tiles(), self.lidar_params(), self.settings.raw_dir
+        copc = [copc_path(t, params.crs_rule, self.cache).name for t in tiles] \
+            if self.copc_published() else []
+        return fingerprint(self.dataset.model_dump(mode="json"), PUBLISH_VERSION,
+                           [(t.key, products_key(t, tiles, params, raw)) for t in tiles], copc)
 
     def submission_order(self, units: list[WorkUnit], workers: int) -> list[WorkUnit]:
         """One front of tiles per worker, far apart: the planned (E, N) order cut into
@@ -211,7 +225,8 @@ class LidarPipeline(Pipeline):
         return LayerMetadata(
             id=self.dataset.id, built_at=now_iso(), modified=now_iso(), feature_count=count,
             rejected_count=0, bbox_wgs84=[round(v, 7) for v in wgs], bbox_native=native,
-            crs_native=self.dataset.source.crs, source_sha256=None, files=files)
+            crs_native=self.dataset.source.crs, source_sha256=None, files=files,
+            period=flight_period([tiles[k] for k in keys]))
 
 
 
@@ -316,6 +331,12 @@ class CopcPipeline(LidarPipeline):
 
     def plan(self) -> list[WorkUnit]:
         return [WorkUnit(key=t.key, inputs=(t.path,)) for t in self.tiles()]
+
+    def inputs_key(self) -> str:
+        """The dataset's definition and every tile's COPC key (file stamps, the writer)."""
+        rule, cache = self.lidar_params().crs_rule, self.cache
+        return fingerprint(self.dataset.model_dump(mode="json"), PUBLISH_VERSION,
+                           [copc_path(t, rule, cache).name for t in self.tiles()])
 
     @property
     def workers(self) -> int | None:

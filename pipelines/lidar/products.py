@@ -359,13 +359,20 @@ def _products_fingerprint(own_fp: str, around: list[tuple[str, str]], params: Li
                        file_stamp(footprints) if footprints else None, ALGORITHM_VERSION)
 
 
-def products_cached(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path,
-                    cache: Path) -> bool:
-    """Whether ``tile``'s products for its current inputs are in the cache (nothing decoded:
-    the fingerprints come from file stamps), so its unit would only look them up."""
+def products_key(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path) -> str:
+    """The fingerprint of ``tile``'s products from file stamps alone (nothing decoded): its
+    own file, its neighbours' (their edge strips are its buffer), the footprints, the
+    parameters. One changed file changes the keys of its tile and of its neighbours only."""
     footprints = raw_dir / params.footprints if params.footprints else None
     around = [(t.key, binned_fingerprint(t, params)) for t in neighbours(tile, tiles)]
-    fp = _products_fingerprint(binned_fingerprint(tile, params), around, params, footprints)
+    return _products_fingerprint(binned_fingerprint(tile, params), around, params, footprints)
+
+
+def products_cached(tile: Tile, tiles: list[Tile], params: LidarParams, raw_dir: Path,
+                    cache: Path) -> bool:
+    """Whether ``tile``'s products for its current inputs are in the cache, so its unit
+    would only look them up."""
+    fp = products_key(tile, tiles, params, raw_dir)
     return (cache / "products" / tile.key / fp / "done.json").exists()
 
 

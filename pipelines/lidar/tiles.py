@@ -14,6 +14,7 @@ hashing gigabytes of LAZ on every run.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -21,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import laspy
 
 from geoportal.core.errors import SourceError
 from pipelines.lidar.kernels import EDGE_TOLERANCE_M
@@ -113,3 +116,20 @@ def fingerprint(*parts: Any) -> str:
     """A short stable digest of inputs and parameters (JSON-serialisable parts)."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def flight_dates(tiles: list[Tile]) -> list[dt.date]:
+    """The tiles' flight days, from the LAS headers' creation dates (cheap to read)."""
+    dates = []
+    for tile in tiles:
+        with laspy.open(tile.path) as reader:
+            created = reader.header.creation_date
+        if created is not None:
+            dates.append(created)
+    return dates
+
+
+def flight_period(tiles: list[Tile]) -> list[str] | None:
+    """First and last flight day of ``tiles`` (``LayerMetadata.period``), None if unstated."""
+    dates = flight_dates(tiles)
+    return [min(dates).isoformat(), max(dates).isoformat()] if dates else None

@@ -120,3 +120,19 @@ def test_packages_of_others_in_the_same_org_are_never_touched(target, registry, 
     assert [e.dataset_id for e in report.errors] == ["new_layer"]
     assert "does not own" in str(report.errors[0])
     assert api.action.package_show(id=squatter_name)["title"] == "Squatter"
+
+
+def test_a_heavy_rain_map_states_the_flight_of_its_terrain_in_ckan(target, registry, published):
+    import dataclasses
+
+    from catalog.model import describe
+    from geoportal.core.publish import read_metadata
+
+    meta = dataclasses.replace(read_metadata(published, "heavy_rain_sink_depth"),
+                               period=["2025-04-15", "2025-04-16"])
+    assert sync([describe(registry["heavy_rain_sink_depth"], meta, BASE_URL)], target).ok
+    graph = _ttl(target, "heavy_rain_sink_depth")
+    node = next(graph.subjects(DCT.identifier, None))
+    period = graph.value(node, DCT.temporal)
+    dates = sorted(str(o)[:10] for _, o in graph.predicate_objects(period) if str(o)[:2] == "20")
+    assert dates == ["2025-04-15", "2025-04-16"]  # start and end (dcat: or schema:startDate)

@@ -123,3 +123,25 @@ def test_unknown_file_format_is_a_clear_error(registry, published):
     metadata = dataclasses.replace(metadata, files=[odd])
     with pytest.raises(CatalogMappingError, match="file format 'xlsx'"):
         describe(registry["trees"], metadata, BASE_URL)
+
+
+def test_temporal_is_the_yaml_period_else_the_one_the_build_learned(registry, published):
+    from datetime import date
+
+    from geoportal.core.registry import Period
+
+    meta = dataclasses.replace(read_metadata(published, "heavy_rain_sink_depth"),
+                               period=["2025-04-15", "2025-04-16"])
+
+    def period_of(dataset) -> tuple[str, str]:
+        record = describe(dataset, meta, BASE_URL)
+        graph = dataset_graph(record)
+        node = graph.value(URIRef(record.uri), DCT.temporal)
+        return str(graph.value(node, DCAT.startDate)), str(graph.value(node, DCAT.endDate))
+
+    assert period_of(registry["heavy_rain_sink_depth"]) == ("2025-04-15", "2025-04-16")
+    stated = registry["heavy_rain_sink_depth"].model_copy(
+        update={"temporal": Period(start=date(2024, 3, 1), end=date(2024, 3, 2))})
+    assert period_of(stated) == ("2024-03-01", "2024-03-02")
+    unbuilt = dataset_graph(describe(registry["heavy_rain_sink_depth"], None, BASE_URL))
+    assert not list(unbuilt.objects(None, DCT.temporal))

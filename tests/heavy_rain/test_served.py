@@ -122,7 +122,7 @@ def test_dynamic_maps_are_published_per_scenario_with_their_water_balance(
         meta = json.loads((portal.published_dir / f"heavy_rain_flood_depth_{scenario}" /
                            "metadata.json").read_text())
         assert any("2-D surface-flow simulation" in w for w in meta["warnings"])
-        assert any(w.startswith("Terrain: terrain_dtm as of 20") for w in meta["warnings"])
+        assert any(w.startswith("Terrain: terrain_dtm captured 20") for w in meta["warnings"])
     assert depths[0] <= depths[1] <= depths[2]  # 40 ≤ 45 ≤ 90 mm: more water everywhere
 
 
@@ -190,3 +190,32 @@ def test_cql2_finds_exactly_the_buildings_the_depth_raster_floods_at_the_wall(
     assert all(0 < f["properties"]["flooded_length_m"] <= f["properties"]["length_m"]
                for f in streets.json()["features"])
     assert streets.json()["features"]
+
+
+def test_the_catalogue_dates_each_heavy_rain_map_by_the_flight_of_its_terrain(
+        portal: Settings) -> None:
+    import laspy
+    from rdflib import URIRef
+
+    from catalog.dcat import dataset_graph
+    from catalog.model import describe
+    from catalog.vocab import DCAT, DCT
+    from geoportal.core.publish import read_metadata
+    from geoportal.core.registry import load_registry
+
+    flown = []
+    for laz in sorted((portal.raw_dir / "lidar").glob("*.laz")):
+        with laspy.open(laz) as reader:
+            flown.append(reader.header.creation_date.isoformat())
+    terrain = read_metadata(portal.published_dir, "terrain_dtm")
+    assert terrain is not None and terrain.period == [min(flown), max(flown)]
+    registry = load_registry(portal.datasets_dir)
+    for dataset in ("heavy_rain_sinks", "heavy_rain_sink_depth", "heavy_rain_depth_extreme",
+                    "heavy_rain_flood_depth_rare"):
+        meta = read_metadata(portal.published_dir, dataset)
+        assert meta is not None and meta.period == terrain.period
+        record = describe(registry[dataset], meta, portal.url)
+        graph = dataset_graph(record)
+        period = graph.value(URIRef(record.uri), DCT.temporal)
+        assert str(graph.value(period, DCAT.startDate)) == min(flown)
+        assert str(graph.value(period, DCAT.endDate)) == max(flown)

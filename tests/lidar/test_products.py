@@ -144,7 +144,7 @@ def test_building_heights_match_the_roofs(built, two_tiles) -> None:
 def test_rebuild_skips_unchanged_tiles_and_resumes(built, two_tiles, tmp_path) -> None:
     settings, _ = built
     summary, _ = build(settings, ["terrain_dtm"])
-    assert "2 tile(s) unchanged, reused" in summary.built[0].headline
+    assert summary.built[0].headline.startswith("unchanged since")  # nothing planned
     # A run killed after one tile: only that tile's cache entry exists; the rerun reuses it.
     fresh = settings_for(tmp_path / "resume", two_tiles)
     from geoportal.core.registry import load_registry

@@ -11,6 +11,8 @@ from geoportal.core.settings import PROJECT_ROOT, Settings
 from pipelines.build import BuildSummary, build_all
 
 TWO_TILES = [(350, 5685), (351, 5685)]
+#: A row of three: changing the first tile leaves the third's buffer (and products) alone.
+THREE_TILES = [(350, 5685), (351, 5685), (352, 5685)]
 LIDAR_IDS = ["terrain_dtm", "surface_dsm", "canopy_height", "hillshade", "trees_lidar",
              "building_heights"]
 

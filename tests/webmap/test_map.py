@@ -233,6 +233,29 @@ def test_search_by_address_finds_a_toilet_and_shows_it(browser: Any, server: str
     page.context.close()
 
 
+def test_a_parcel_is_found_by_flur_and_number_and_shown(browser: Any, server: str,
+                                                         portal: Settings) -> None:
+    """The Flurstückssuche: "Flur 37 Flurstück 5" as the surveying office writes it lists
+    that parcel under "Flurstücke"; choosing it switches the parcels on and opens its card."""
+    parcels = published(portal, "parcels")
+    parcel = parcels[parcels["number_denominator"].isna()].iloc[0]
+    page, log = open_page(browser)
+    load(page, f"{server}/")
+    headings = search_for(page, f"Flur {parcel['flur']} Flurstück {parcel['number_numerator']}")
+    assert headings[0] == "parcels", headings
+    assert page.locator("#search-list [data-kind=parcel]").inner_text().startswith("Flurstücke")
+    first = group(page, "parcels").first
+    assert first.inner_text().split("\n")[0] == (
+        f"{parcel['cadastral_district']}, Flur {parcel['flur']}, "
+        f"Flurstück {parcel['number_numerator']}")
+    first.click()
+    page.locator(".maplibregl-popup").wait_for(timeout=10_000)
+    assert parcel["parcel_id"] in page.locator(".maplibregl-popup").inner_text()
+    assert page.locator("#layer-parcels").is_checked(), "a hit's layer is switched on"
+    assert_clean(log)
+    page.context.close()
+
+
 def group(page: Any, layer_id: str) -> Any:
     """The options listed under one layer's heading in the search box's suggestions."""
     return page.locator(f"#search-list [role=group]:has([data-layer={layer_id}]) [role=option]")

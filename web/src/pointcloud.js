@@ -338,6 +338,7 @@ export class PointCloudView {
       at += p.n;
     }
     this.stats.onTerrain = onTerrain;
+    this.drawnPositions = positions; // what the layer draws (tests read it)
     this.stats.drawn = n;
     const layer = new this.deck.PointCloudLayer({
       id: "copc-points",

@@ -1,9 +1,9 @@
 // The search box: a WAI-ARIA 1.2 combobox over the portal's geocoder (/search,
 // geoportal/app/geocoder.py). The box sends the text as typed; the server alone folds it
 // ("Werdener Str." = "Werdener Straße", ß/ss, umlauts, typos), so there is one folding. The
-// answer lists, grouped and counted: addresses, streets, districts and places, tree genera
-// ("Linde (Tilia)": all 213 trees, shown as a filter of their layer) and the named features of
-// every other layer. Suggestions come while typing (debounced); arrows move through them, Enter
+// answer lists, grouped and counted: addresses, parcels ("Flur 37 Flurstück 5/2"), streets,
+// districts and places, tree genera ("Linde (Tilia)": all 213 trees, shown as a filter of their
+// layer) and the named features of every other layer. Suggestions come while typing (debounced); arrows move through them, Enter
 // picks one (or searches at once), Escape closes the list and then clears the box.
 
 import { absolute } from "./basemap.js";
@@ -14,6 +14,7 @@ const DEBOUNCE_MS = 200;
 /** Headings of the geocoder's kinds; the other features are headed by their layer's title. */
 const KIND_TITLES = {
   address: { de: "Adressen", en: "Addresses" },
+  parcel: { de: "Flurstücke", en: "Parcels" },
   street: { de: "Straßen", en: "Streets" },
   place: { de: "Stadtteile und Orte", en: "Districts and places" },
   species: { de: "Baumarten", en: "Tree species" },
