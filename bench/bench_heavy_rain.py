@@ -216,6 +216,7 @@ class PeakRss:
 
         self.me, self.peak, self.stop = psutil.Process(), 0, threading.Event()
         self.each: dict[str, int] = {}  # peak per process (pid and name)
+        self.since: dict[str, int] = {}  # the same since the last lap
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
 
@@ -228,7 +229,15 @@ class PeakRss:
                     total += rss
                     key = f"{proc.pid} {' '.join(proc.cmdline())[-60:]}"
                     self.each[key] = max(self.each.get(key, 0), rss)
+                    self.since[key] = max(self.since.get(key, 0), rss)
             self.peak = max(self.peak, total)
+
+    def lap(self) -> str:
+        """Each process's peak since the last lap, largest first (GiB): which step holds the
+        memory."""
+        laps, self.since = self.since, {}
+        return ", ".join(f"{rss / 2 ** 30:.2f}" for rss in sorted(laps.values(), reverse=True)
+                         if rss > 2 ** 26)
 
     def done(self) -> float:
         self.stop.set()
@@ -236,8 +245,9 @@ class PeakRss:
         return self.peak / 2 ** 30
 
 
-def stamp(start: float, message: str) -> None:
-    print(f"  {time.perf_counter() - start:7.1f} s  {message}", flush=True)
+def stamp(start: float, peak: PeakRss, message: str) -> None:
+    print(f"  {time.perf_counter() - start:7.1f} s  {message}  (peak GiB per process in the "
+          f"step: {peak.lap()})", flush=True)
 
 
 def tiled_bench(args: argparse.Namespace) -> None:
@@ -258,7 +268,7 @@ def tiled_bench(args: argparse.Namespace) -> None:
             job = tiled.Job(source, tiled.Layout(shape, tile), folder, cell_area=res * res,
                             receivers=args.tiled == "district")
             peak, start = PeakRss(), time.perf_counter()
-            tiled.run(job, runner, functools.partial(stamp, start))
+            tiled.run(job, runner, functools.partial(stamp, start, peak))
             seconds, gib = time.perf_counter() - start, peak.done()
             for key, rss in sorted(peak.each.items(), key=lambda kv: -kv[1])[:6]:
                 print(f"    peak {rss / 2 ** 30:5.2f} GiB  {key}")
