@@ -264,9 +264,11 @@ def flood_tile(job: Job, i: int, j: int) -> dict[str, np.ndarray]:
     np.save(job.path("local", i, j), np.where(valid, local, np.nan).astype(np.float32))
     np.save(job.path("root", i, j), roots.astype(np.int32))
     outlet = _outlets(np.isfinite(zh))[1:-1, 1:-1]
+    # the strips are copies: a view would keep the whole tile's arrays alive (70 MB at 2000²)
+    # in every result a Dask worker holds until the driver gathers them all
     return {"edges": _pairs(label, local, valid),
             "outlets": np.column_stack([label[outlet], local[outlet]]),
-            **{f"{side}_{what}": strip for side, cut in _SIDES.items()
+            **{f"{side}_{what}": strip.copy() for side, cut in _SIDES.items()
                for what, strip in (("label", label[cut]), ("fill", local[cut]),
                                    ("valid", valid[cut]))}}
 

@@ -118,3 +118,18 @@ def test_the_screening_in_tiles_finds_the_mosaics_sinks(tmp_path) -> None:
         result = model.route_scenario(h, rain)
         total = result.stored.sum() + result.outflow_m3
         assert total == pytest.approx(rain.sum() * grid.cell_area, rel=1e-9)
+
+
+def test_a_tiles_flood_result_holds_its_perimeter_not_its_area(tmp_path) -> None:
+    """A Dask worker keeps every result until the driver gathers them all: a strip that is a
+    view keeps the whole tile's label and fill arrays alive (on the city, 3.7 GiB per worker
+    in the fill step)."""
+    z, valid = terrain((300, 300), 6)
+    job = tiled.Job(tiled.ArraySource(np.where(valid, z, np.nan)), tiled.Layout(z.shape, 150),
+                    tmp_path, cell_area=0.25)
+    tmp_path.mkdir(exist_ok=True)
+    part = tiled.flood_tile(job, 0, 0)
+    held = sum((v if v.base is None else v.base).nbytes for v in part.values())
+    strips = sum(v.nbytes for k, v in part.items() if k.split("_")[0] in tiled._SIDES)
+    assert strips > 0
+    assert held < strips + part["edges"].nbytes + part["outlets"].nbytes + 1024, held
