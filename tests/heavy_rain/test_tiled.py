@@ -127,7 +127,6 @@ def test_a_tiles_flood_result_holds_its_perimeter_not_its_area(tmp_path) -> None
     z, valid = terrain((300, 300), 6)
     job = tiled.Job(tiled.ArraySource(np.where(valid, z, np.nan)), tiled.Layout(z.shape, 150),
                     tmp_path, cell_area=0.25)
-    tmp_path.mkdir(exist_ok=True)
     part = tiled.flood_tile(job, 0, 0)
     held = sum((v if v.base is None else v.base).nbytes for v in part.values())
     strips = sum(v.nbytes for k, v in part.items() if k.split("_")[0] in tiled._SIDES)

@@ -243,8 +243,8 @@ def test_point_cloud_streams_a_small_part_of_the_copc_file(browser: Any, server:
     page.context.close()
 
 
-# Ground points of the drawn nodes: where MapLibre puts their place on its terrain (screen
-# pixels, CSS), the height the point layer draws them at and the terrain's there.
+# Ground points of the drawn nodes inside the view: the height the point layer draws them at
+# and MapLibre's terrain there.
 GROUND_POINTS = """() => {
   const map = window.geoportal.map;
   const pc = window.geoportal.view3d.pointCloud;
@@ -259,12 +259,11 @@ GROUND_POINTS = """() => {
       const lnglat = [p.positions[3 * i], p.positions[3 * i + 1]];
       const px = map.project(lnglat);
       if (px.x < 2 || px.y < 2 || px.x > w - 3 || px.y > h - 3) continue;
-      out.push([px.x, px.y, drawn[3 * (at + i) + 2], map.queryTerrainElevation(lnglat)]);
+      out.push([drawn[3 * (at + i) + 2], map.queryTerrainElevation(lnglat)]);
     }
     at += p.n;
   }
-  return { terrain: Boolean(map.getTerrain()), onTerrain: pc.stats.onTerrain,
-           width: w, points: out };
+  return { terrain: Boolean(map.getTerrain()), onTerrain: pc.stats.onTerrain, points: out };
 }"""
 
 
@@ -284,7 +283,7 @@ def test_point_cloud_stands_on_the_3d_terrain_at_its_heights(browser: Any, serve
     # z-fighting): on the flat map they stand on the file's lowest point, metres off it.
     # (Whether each point shows at its pixel is not tested: ground-coloured pixels cover about
     # 60 % of this view, so a pixel check at the points' places could not tell right from wrong.)
-    offsets = np.abs(points[:, 2] - TERRAIN_LIFT_M - points[:, 3])
+    offsets = np.abs(points[:, 0] - TERRAIN_LIFT_M - points[:, 1])
     print(f"point cloud on the terrain: {len(points)} ground points sampled, median offset "
           f"from MapLibre's terrain {np.median(offsets):.2f} m")
     assert np.median(offsets) < 0.3
