@@ -359,10 +359,13 @@ def settle_tile(job: Job, i: int, j: int) -> None:
 # ---- step 3: flats ---------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
-def _flat_distance(f: np.ndarray, valid: np.ndarray, ring: np.ndarray) -> np.ndarray:
+def _flat_distance(f: np.ndarray, valid: np.ndarray, ring: np.ndarray,
+                   known: bool) -> np.ndarray:
     """Steps (8-connected, on cells of equal fill) from each cell of the halo'd tile to a
     cell that drains: one with a lower neighbour or beside the grid's edge (distance 0).
-    ``ring`` gives the distances already known in the halo."""
+    ``ring`` gives the distances already known in the halo; with ``known`` also the tile's
+    own from its last sweep, which are only lowered from the halo (a re-sweep costs what
+    changed, not the tile)."""
     rows, cols = f.shape
     dist = ring.copy()
     heap = [(np.int64(0), np.int64(0))]
@@ -370,7 +373,7 @@ def _flat_distance(f: np.ndarray, valid: np.ndarray, ring: np.ndarray) -> np.nda
     for r in range(rows):
         for c in range(cols):
             inner = 0 < r < rows - 1 and 0 < c < cols - 1
-            if not valid[r, c]:
+            if not valid[r, c] or (inner and known):
                 continue
             if not inner:
                 if dist[r, c] < FAR:
@@ -404,12 +407,15 @@ def flats_tile(job: Job, i: int, j: int) -> bool:
     """The flat distances of a tile from what its neighbours know so far; True when its
     perimeter changed (its neighbours are swept again). Distances only ever shrink towards
     the true ones, so neighbours read mid-sweep are as good as any (each file is replaced
-    atomically)."""
+    atomically), and a tile's last distances are upper bounds that its halo can only lower:
+    a re-sweep starts from them and floods from the halo alone, to the same distances as a
+    sweep from scratch (the earlier halo was nowhere lower than this one)."""
     f = job.ring("fill", i, j, np.nan)
-    ring = job.ring("dist", i, j, FAR, missing_ok=True)
-    dist = _flat_distance(f, np.isfinite(f), ring)[1:-1, 1:-1].astype(np.int32)
-    before = ring[1:-1, 1:-1]
     path = job.path("dist", i, j)
+    known = path.exists()
+    ring = job.ring("dist", i, j, FAR, missing_ok=True)
+    before = ring[1:-1, 1:-1].copy()
+    dist = _flat_distance(f, np.isfinite(f), ring, known)[1:-1, 1:-1].astype(np.int32)
     np.save(path.with_suffix(".tmp.npy"), dist)
     os.replace(path.with_suffix(".tmp.npy"), path)
     return any(not np.array_equal(dist[cut], before[cut]) for cut in _SIDES.values())
@@ -461,10 +467,40 @@ def tile_flow(job: Job, i: int, j: int) -> TileFlow:
     r0, _, c0, _ = job.layout.window(i, j)
     receiver = _to_global(halo, r0 - 1, c0 - 1, cols + 2, job.layout.shape[1]).ravel()
     fin, din = f[1:-1, 1:-1], dist[1:-1, 1:-1]
-    cells = np.flatnonzero(np.isfinite(fin).ravel())
-    order = cells[np.lexsort((din.ravel()[cells], fin.ravel()[cells]))]
-    weight = np.where(np.isfinite(fin).ravel(), job.cell_area, 0.0)
-    return TileFlow(receiver, local, order, weight, fin, din)
+    valid_in = np.isfinite(fin).ravel()
+    weight = np.where(valid_in, job.cell_area, 0.0)
+    return TileFlow(receiver, local, receivers_first(local, valid_in), weight, fin, din)
+
+
+@numba.njit(cache=True, nogil=True)
+def receivers_first(receiver: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The ``valid`` cells ordered so that every cell comes after the one it drains into
+    (``receiver``: flat index, -1 for none), in linear time: the donors-first order of
+    Kahn's algorithm, reversed. Any such order gives the same sums (the cell areas add
+    exactly), and sorting by fill and flat distance took most of a tile's accumulation."""
+    inflows = np.zeros(receiver.size, np.int32)
+    count = 0
+    for i in range(receiver.size):
+        if valid[i]:
+            count += 1
+            if receiver[i] >= 0:
+                inflows[receiver[i]] += 1
+    order = np.empty(count, np.int64)
+    done = 0
+    for i in range(receiver.size):
+        if valid[i] and inflows[i] == 0:
+            order[done] = i
+            done += 1
+    head = 0
+    while head < done:
+        j = receiver[order[head]]
+        head += 1
+        if j >= 0:
+            inflows[j] -= 1
+            if inflows[j] == 0:
+                order[done] = j
+                done += 1
+    return order[:done][::-1].copy()
 
 
 def exits_tile(job: Job, i: int, j: int) -> dict[str, np.ndarray]:
@@ -590,9 +626,7 @@ def analyse(z: np.ndarray, grid: model.Grid, obstacles: np.ndarray, min_depth_m:
               cell_area=grid.cell_area, receivers=True)
     run(job, runner)
     filled = mosaic(job, "fill").astype(np.float64)
-    dist = mosaic(job, "dist")
-    cells = np.flatnonzero(np.isfinite(filled).ravel())
-    order = cells[np.lexsort((dist.ravel()[cells], filled.ravel()[cells]))]
-    return model.with_sinks(z, grid, obstacles, min_depth_m, min_area_m2, filled,
-                            mosaic(job, "receiver").ravel(), order,
-                            mosaic(job, "acc").ravel())
+    receiver = mosaic(job, "receiver").ravel()
+    order = receivers_first(receiver, np.isfinite(filled).ravel())
+    return model.with_sinks(z, grid, obstacles, min_depth_m, min_area_m2, filled, receiver,
+                            order, mosaic(job, "acc").ravel())

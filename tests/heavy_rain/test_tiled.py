@@ -68,6 +68,7 @@ def test_tiled_d8_and_accumulation_equal_the_mosaic(shape, tile, seed, tmp_path)
     flat = (cut["dist"] > 0) & valid
     assert np.array_equal(cut["receiver"][valid & ~flat], receiver[valid & ~flat])
     assert np.array_equal(cut["receiver"][valid], whole["receiver"][valid])
+    assert np.array_equal(cut["dist"][valid], whole["dist"][valid])  # re-sweeps as from scratch
     assert flat.mean() > 0.02  # filled pits: flats that cross seams
     # the accumulation of those receivers, summed across seams, is the mosaic's sum
     cells = np.flatnonzero(valid.ravel())
