@@ -3,7 +3,9 @@
 1. generates the district (default: the 4 km² centre, LiDAR at a low 2 points/m²: the 3D
    stage reads the published heights and DTM, not the points) and builds its inputs
    (``building_heights``, ``terrain_dtm``, ``trees``), untimed;
-2. runs the ``buildings_3d`` and ``trees_3d`` units one after the other in this process,
+2. runs the ``buildings_3d`` and ``trees_3d`` units one after the other in this process
+   (LoD1 blocks only, what the issue times; with ``--lod2`` also the LoD2 solids from the
+   published ``roof_solar`` roof models, which ``--lod2`` then builds first, untimed),
    with their stage times (read, lod1, cityjson, 3dtiles; trees) and each unit's peak of
    traced memory (tracemalloc: Python and numpy allocations) in a second pass;
 3. the peer, in the same run: the same footprints read and written as a GeoPackage (what a
@@ -13,6 +15,7 @@
    — is counted once per worker), on ``--workers`` processes.
 
 Run:  .venv/bin/python bench/bench_3d.py [--district default] [--data DIR] [--workers 2]
+      [--lod2]
 """
 
 from __future__ import annotations
@@ -40,15 +43,15 @@ from pipelines.city3d.pipeline import Lod1BuildingsPipeline, Trees3dPipeline, _g
 CITY_BUILDINGS = 40_000
 
 
-def prepare(data: Path, district: str) -> None:
+def prepare(data: Path, district: str, lod2: bool = False) -> None:
     if not (data / "raw" / "manifest.json").exists():
         print(f"generating the {district!r} district …", flush=True)
         generate(SampleSpec(tiles=DISTRICTS[district], seed=42, lidar_density=2.0,
                             ortho_resolution=4.0, ortho_jp2=False), data / "raw")
     settings = make_settings(data)
     registry = load_registry(settings.datasets_dir)
-    summary = build_all(registry, settings, ["building_heights", "terrain_dtm", "trees"],
-                        echo=lambda _: None)
+    inputs = ["building_heights", "terrain_dtm", "trees"] + (["roof_solar"] if lod2 else [])
+    summary = build_all(registry, settings, inputs, echo=lambda _: None)
     if not summary.ok:
         sys.exit("\n".join(summary.lines()))
 
@@ -72,22 +75,27 @@ def main() -> None:
     parser.add_argument("--district", default="default", choices=sorted(DISTRICTS))
     parser.add_argument("--data", type=Path, default=None, help="keep the data here (reuse)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--lod2", action="store_true",
+                        help="also the LoD2 solids (builds roof_solar first)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
         data = args.data or Path(tmp)
-        prepare(data, args.district)
+        prepare(data, args.district, args.lod2)
         settings = make_settings(data)
         registry = load_registry(settings.datasets_dir)
         context = PipelineContext(registry, settings)
         started = time.process_time()
         _globe("EPSG:25832")
         setup = time.process_time() - started
-        report(context, Path(tmp), setup, args.workers)
+        report(context, Path(tmp), setup, args.workers, args.lod2)
 
 
-def report(context: PipelineContext, tmp: Path, setup: float, workers: int) -> None:
+def report(context: PipelineContext, tmp: Path, setup: float, workers: int,
+           lod2: bool) -> None:
     registry = context.registry
     lod1 = Lod1BuildingsPipeline(registry["buildings_3d"], context)
+    if not lod2:  # the blocks alone: no roof models read, no LoD2 solids
+        lod1.params = lod1.params.model_copy(update={"roofs": None})
     trees = Trees3dPipeline(registry["trees_3d"], context)
     for name in ("s0", "s1"):
         (tmp / name).mkdir()
